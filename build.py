@@ -1,0 +1,7 @@
+#!/usr/bin/env python3
+"""policysite's command line: `python build.py --help` (also installed as `policysite`)."""
+
+from policysite.cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,3 @@
+from policysite.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,151 @@
+"""The command line (SPEC §6). `python build.py` and the `policysite` script both land here.
+
+Each subcommand is a thin wrapper: parse arguments, call one function of the package, print.
+User mistakes arrive as `PolicyError` and are printed without a traceback, exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from policysite.errors import PolicyError
+
+
+def iso_date(text: str) -> dt.date:
+    """argparse type for YYYY-MM-DD that names the bad value."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a date as YYYY-MM-DD, got {text!r}"
+        ) from None
+
+
+# --- build, check, new-version ----------------------------------------------------------
+
+
+def _add_build(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("build", help="build the static site into --out")
+    p.add_argument("--content", type=Path, default=Path("content"))
+    p.add_argument("--theme", type=Path, default=Path("themes/default"))
+    p.add_argument("--out", type=Path, default=Path("dist"))
+    p.add_argument("--date", type=iso_date, help="build as if today were this date (site time zone)")
+    p.add_argument("--drafts", action="store_true", help="include draft versions")
+    p.add_argument("-v", "--verbose", action="store_true", help="print each step's time")
+    p.set_defaults(handler=_run_build)
+
+
+def _run_build(args: argparse.Namespace) -> int:
+    from policysite.site import build
+
+    report = build(
+        content_dir=args.content,
+        theme_dir=args.theme,
+        out_dir=args.out,
+        date=args.date,
+        drafts=args.drafts,
+        verbose=args.verbose,
+    )
+    print(report)
+    return 0
+
+
+def _add_check(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("check", help="report content problems; exit 1 on errors")
+    p.add_argument("--content", type=Path, default=Path("content"))
+    p.add_argument("--theme", type=Path, default=Path("themes/default"))
+    p.add_argument("--date", type=iso_date, help="check as if today were this date")
+    p.set_defaults(handler=_run_check)
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    from policysite.check import check
+
+    problems = check(content_dir=args.content, theme_dir=args.theme, date=args.date)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    errors = sum(p.severity == "error" for p in problems)
+    warnings = len(problems) - errors
+    print(f"{errors} error(s), {warnings} warning(s)", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def _add_new_version(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("new-version", help="start a new version of a document")
+    p.add_argument("document", help="document folder under content/, e.g. privacy")
+    p.add_argument("--effective", type=iso_date, required=True, help="YYYY-MM-DD")
+    p.add_argument("--content", type=Path, default=Path("content"))
+    p.set_defaults(handler=_run_new_version)
+
+
+def _run_new_version(args: argparse.Namespace) -> int:
+    from policysite.newversion import new_version
+
+    for path in new_version(args.content, args.document, args.effective):
+        print(f"created {path}")
+    return 0
+
+
+# --- serve --------------------------------------------------------------------------------
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="preview with drafts, live reload and the collector")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--db", default="var/consents.sqlite3")
+    p.add_argument("--content", type=Path, default=Path("content"))
+    p.add_argument("--theme", type=Path, default=Path("themes/default"))
+    p.add_argument("--out", type=Path, default=Path("var/preview"))
+    p.add_argument("--date", type=iso_date, help="preview as if today were this date")
+    p.set_defaults(handler=_run_serve)
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from policysite.serve import serve
+
+    serve(args)
+    return 0
+
+
+# --- collector, consents ------------------------------------------------------------------
+
+
+def _add_collector(sub: argparse._SubParsersAction) -> None:
+    from policysite.collector.cli import add_collector_parser, add_consents_parser
+
+    add_collector_parser(sub)
+    add_consents_parser(sub)
+
+
+# ------------------------------------------------------------------------------------------
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="policysite",
+        description="Build XIMGO.COM's policy site, preview it, and run the consent collector.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_build(sub)
+    _add_check(sub)
+    _add_serve(sub)
+    _add_new_version(sub)
+    _add_collector(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except PolicyError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
