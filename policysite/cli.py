@@ -20,9 +20,7 @@ def iso_date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a date as YYYY-MM-DD, got {text!r}"
-        ) from None
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
 
 
 # --- build, check, new-version ----------------------------------------------------------
@@ -33,7 +31,9 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--content", type=Path, default=Path("content"))
     p.add_argument("--theme", type=Path, default=Path("themes/default"))
     p.add_argument("--out", type=Path, default=Path("dist"))
-    p.add_argument("--date", type=iso_date, help="build as if today were this date (site time zone)")
+    p.add_argument(
+        "--date", type=iso_date, help="build as if today were this date (site time zone)"
+    )
     p.add_argument("--drafts", action="store_true", help="include draft versions")
     p.add_argument("-v", "--verbose", action="store_true", help="print each step's time")
     p.set_defaults(handler=_run_build)

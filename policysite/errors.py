@@ -30,7 +30,11 @@ class Problem:
 
     def __str__(self) -> str:
         where = self.location()
-        text = f"{where}: {self.severity}: {self.message}" if where else f"{self.severity}: {self.message}"
+        text = (
+            f"{where}: {self.severity}: {self.message}"
+            if where
+            else f"{self.severity}: {self.message}"
+        )
         return f"{text}\n  → {self.hint}" if self.hint else text
 
 
@@ -55,10 +59,14 @@ class ProblemCollector:
     def add(self, problem: Problem) -> None:
         self.problems.append(problem)
 
-    def error(self, path: Path | None, message: str, hint: str = "", line: int | None = None) -> None:
+    def error(
+        self, path: Path | None, message: str, hint: str = "", line: int | None = None
+    ) -> None:
         self.add(Problem(path, message, hint, line))
 
-    def warning(self, path: Path | None, message: str, hint: str = "", line: int | None = None) -> None:
+    def warning(
+        self, path: Path | None, message: str, hint: str = "", line: int | None = None
+    ) -> None:
         self.add(Problem(path, message, hint, line, severity="warning"))
 
     @property

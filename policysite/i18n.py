@@ -53,7 +53,7 @@ def load_translations(theme_dir: Path, language: str, domain: str = "messages") 
 
 
 def long_date(date: dt.date, language: str) -> str:
-    """"24 tháng 11, 2026" in vi, "November 24, 2026" in en (Babel's CLDR long format)."""
+    """ "24 tháng 11, 2026" in vi, "November 24, 2026" in en (Babel's CLDR long format)."""
     return format_date(date, "long", locale=language)
 
 
