@@ -7,6 +7,7 @@ Plain frozen dataclasses, no behaviour beyond derived properties, so each stage
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,10 +65,17 @@ class Source:
     summary: str | None
     reconsent: bool
     draft: bool
-    translates: str | None  # translations: sha256 prefix of the default-language source they follow
-    body: str  # Markdown after the front matter, NFC-normalised
+    # Translations only: `source_sha256` from the front matter, the body_sha256 of the
+    # default-language source this text translates. A mismatch means the translation is stale.
+    source_sha256: str | None
+    body: str  # Markdown after the front matter's closing `---` line, NFC-normalised
     body_line: int  # 1-based line in the file where `body` starts (for error messages)
     sha256: str  # of the file's bytes as stored (what versions.lock and policy.json record)
+
+    @property
+    def body_sha256(self) -> str:
+        """sha256 of the body (UTF-8): what a translation's `source_sha256` refers to."""
+        return hashlib.sha256(self.body.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
