@@ -1,0 +1,161 @@
+"""Markdown → HTML for one version's text: heading ids, table of contents, `{{ cookie_table }}`.
+
+Heading ids are ASCII slugs of the Vietnamese title (SPEC §3): "Thu thập thông tin người dùng"
+→ `thu-thap-thong-tin-nguoi-dung`, "Điều khoản" → `dieu-khoan`. A leading section number
+("1. ", "2.3 ", "IV) "; not a bare "2026 ") is left out of the id, so renumbering sections
+in a new version keeps every old link to a section working. Ids the page templates use
+themselves (`RESERVED_IDS`) get a `-section` suffix, and repeated titles get `_1`, `_2`…
+(Python-Markdown's toc rule).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from xml.etree import ElementTree as etree
+
+import markdown
+from markdown.extensions import Extension
+from markdown.preprocessors import Preprocessor
+from markdown.treeprocessors import Treeprocessor
+
+# Ids of the page chrome (templates): a heading must never take one of them.
+RESERVED_IDS = frozenset({"main", "toc", "toc-title", "cookie-settings", "notices", "top"})
+
+_SECTION_NUMBER = re.compile(r"^\s*(?:\d+(?:\.\d+)*[.)]|\d+(?:\.\d+)+|[IVX]+[.)])\s+(?=\S)")
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+_COOKIE_MARKER = re.compile(r"^[ \t]*\{\{\s*cookie_table\s*\}\}[ \t]*$")
+ANCHOR_CLASS = "heading-anchor"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One version's text as HTML, with what `check` and the templates need to know of it."""
+
+    html: str
+    toc: list[tuple[int, str, str]] = field(default_factory=list)  # (level, id, plain title)
+    ids: set[str] = field(default_factory=set)  # every id= in the HTML
+    links: list[str] = field(default_factory=list)  # every <a href>, in document order
+
+
+def slugify(text: str) -> str:
+    """Given a heading, return its ASCII id: no section number, no diacritics, đ → d."""
+    text = _SECTION_NUMBER.sub("", text, count=1)
+    text = text.replace("đ", "d").replace("Đ", "D")
+    decomposed = unicodedata.normalize("NFKD", text)
+    ascii_text = "".join(c for c in decomposed if not unicodedata.combining(c))
+    slug = _NOT_SLUG.sub("-", ascii_text.lower()).strip("-")
+    return slug or "section"
+
+
+def _heading_id(value: str, _separator: str) -> str:
+    slug = slugify(value)
+    return f"{slug}-section" if slug in RESERVED_IDS else slug
+
+
+class _CookieTable(Preprocessor):
+    """Replace a line holding only `{{ cookie_table }}` with the table's HTML, as its own block."""
+
+    def __init__(self, md: markdown.Markdown) -> None:
+        super().__init__(md)
+        self.table_html = ""
+
+    def run(self, lines: list[str]) -> list[str]:
+        out: list[str] = []
+        for line in lines:
+            if _COOKIE_MARKER.match(line):
+                # Blank lines around the placeholder make it a block of its own, so the
+                # table is never wrapped in <p>.
+                out.extend(["", self.md.htmlStash.store(self.table_html), ""])
+            else:
+                out.append(line)
+        return out
+
+
+class _Permalinks(Treeprocessor):
+    """After toc has set ids: add a visible "#" link to each heading, named for screen readers."""
+
+    def __init__(self, md: markdown.Markdown) -> None:
+        super().__init__(md)
+        self.label = "Link to this section"
+
+    def run(self, root: etree.Element) -> None:
+        for heading in root.iter():
+            if heading.tag in {"h2", "h3", "h4", "h5", "h6"} and "id" in heading.attrib:
+                title = "".join(heading.itertext()).strip()
+                link = etree.SubElement(heading, "a", {"class": ANCHOR_CLASS})
+                link.set("href", f"#{heading.attrib['id']}")
+                mark = etree.SubElement(link, "span", {"aria-hidden": "true"})
+                mark.text = "#"
+                name = etree.SubElement(link, "span", {"class": "visually-hidden"})
+                name.text = f"{self.label}: {title}"
+
+
+class _PolicyExtension(Extension):
+    def extendMarkdown(self, md: markdown.Markdown) -> None:
+        md.preprocessors.register(_CookieTable(md), "cookie_table", 25)
+        # toc runs at priority 5; lower priorities run later, so ids exist by then.
+        md.treeprocessors.register(_Permalinks(md), "permalinks", 4)
+
+
+def _new_markdown() -> markdown.Markdown:
+    return markdown.Markdown(
+        extensions=["toc", "attr_list", "tables", "sane_lists", _PolicyExtension()],
+        extension_configs={"toc": {"slugify": _heading_id, "marker": "", "toc_depth": "2-6"}},
+        output_format="html",
+    )
+
+
+class _Inventory(HTMLParser):
+    """Collect ids and link targets from finished HTML (raw HTML blocks included)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.ids: set[str] = set()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if values.get("id"):
+            self.ids.add(values["id"])
+        if tag == "a" and values.get("href") and values.get("class") != ANCHOR_CLASS:
+            self.links.append(values["href"])
+
+
+def _flatten(tokens: list[dict]) -> list[tuple[int, str, str]]:
+    flat: list[tuple[int, str, str]] = []
+    for token in tokens:
+        flat.append((token["level"], token["id"], _plain(token["name"])))
+        flat.extend(_flatten(token["children"]))
+    return flat
+
+
+def _plain(name: str) -> str:
+    """toc names are HTML-escaped text; the templates escape again, so undo it once."""
+    return html.unescape(name)
+
+
+def render_markdown(
+    text: str, *, cookie_table: str = "", anchor_label: str = "Link to this section"
+) -> Rendered:
+    """Given a version's Markdown body, return its HTML, table of contents, ids and links.
+
+    `cookie_table` is the HTML that replaces a `{{ cookie_table }}` line; `anchor_label` is
+    the screen-reader name of the "#" links on headings, in the page's language.
+    """
+    md = _new_markdown()
+    md.preprocessors["cookie_table"].table_html = cookie_table
+    md.treeprocessors["permalinks"].label = anchor_label
+    html_text = md.convert(text)
+    inventory = _Inventory()
+    inventory.feed(html_text)
+    inventory.close()
+    return Rendered(
+        html=html_text,
+        toc=_flatten(md.toc_tokens),
+        ids=inventory.ids,
+        links=inventory.links,
+    )
