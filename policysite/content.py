@@ -408,8 +408,10 @@ def _assemble(
                 if lang in files and (drafts or not files[lang].draft)
             }
             versions.append(Version(document, date, default, kept))
-        if not versions and sources and not drafts and all(s.draft for s in sources):
-            problems.error(
+        if sources and all(s.draft for s in sources if s.language == default):
+            # With --drafts (serve, check) the site can still be previewed.
+            report = problems.warning if drafts else problems.error
+            report(
                 sources[0].path.parent,
                 f"document {document!r} has no published version: every version is a draft",
                 "remove `draft: true` from the version to publish, or preview with --drafts",

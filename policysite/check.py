@@ -1,0 +1,280 @@
+"""`check`: everything an editor should fix before publishing, without building (SPEC §2, §6).
+
+Reports, each with the file, the line where there is one, and what to do:
+errors — front matter, file names, site.toml, lock violations, broken internal links and
+anchors, a missing theme; warnings — missing and stale translations, non-NFC text, drafts
+without a summary. Drafts are checked too: they are what will be published next.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from policysite import lock, urls
+from policysite.content import inspect_site
+from policysite.errors import Problem
+from policysite.markup import RESERVED_IDS, render_markdown
+from policysite.model import Site, Source, Version
+
+SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+SITE_FILES = ("/", "/policy.json", "/sitemap.xml", "/consent.js", "/consent.css", "/404.html")
+
+
+def check(content_dir: Path, theme_dir: Path, date: dt.date | None = None) -> list[Problem]:
+    """Return every problem found in the content and theme (errors first, then warnings)."""
+    problems = check_theme(theme_dir)
+    site, loaded = inspect_site(content_dir, date=date, drafts=True)
+    problems += loaded
+    if site is not None:
+        problems += missing_translations(site)
+        problems += stale_translations(site)
+        problems += broken_links(site)
+    return sorted(problems, key=lambda p: p.severity != "error")
+
+
+def check_theme(theme_dir: Path) -> list[Problem]:
+    if not theme_dir.is_dir():
+        return [
+            Problem(
+                theme_dir,
+                "theme folder not found",
+                "pass --theme PATH to a theme with templates/ (the default is themes/default)",
+            )
+        ]
+    if not (theme_dir / "templates").is_dir():
+        return [
+            Problem(
+                theme_dir / "templates",
+                "the theme has no templates folder",
+                "pass --theme PATH to a complete theme (the default is themes/default)",
+            )
+        ]
+    return []
+
+
+# --- translations -------------------------------------------------------------------------
+
+
+def _published(version: Version) -> bool:
+    return not version.draft
+
+
+def missing_translations(site: Site) -> list[Problem]:
+    """Warn for each published or upcoming version newer than a language's newest translation.
+
+    Older gaps are not reported: a language may start being translated at any version.
+    """
+    problems: list[Problem] = []
+    config = site.config
+    for document in site.documents.values():
+        versions = [v for v in document.versions if _published(v)]
+        in_force = site.in_force(document.id)
+        for language in config.languages[1:]:
+            translated = [
+                v.date for v in versions if language in v.sources and not v.sources[language].draft
+            ]
+            newest = max(translated, default=None)
+            for version in versions:
+                if newest is not None and version.date <= newest:
+                    continue
+                if newest is None and in_force is not None and version.date < in_force.date:
+                    continue
+                if language in version.sources:  # a draft translation is on its way
+                    continue
+                primary = version.primary
+                missing = primary.path.with_name(f"{version.date.isoformat()}.{language}.md")
+                status = "upcoming" if version.date > site.today else "published"
+                problems.append(
+                    Problem(
+                        missing,
+                        f"missing translation: the {status} {version.date} version of "
+                        f"{document.id!r} has no {language} text, so {language} readers see "
+                        f"{'the ' + str(newest) + ' version' if newest else 'no translation'}",
+                        f"create {missing} translating {primary.path}, with "
+                        f"`source_sha256: {primary.body_sha256}` in its front matter",
+                        severity="warning",
+                    )
+                )
+    return problems
+
+
+def _key_line(path: Path, key: str) -> int:
+    """The line of `key:` in a file's front matter, or 1 (the opening `---`)."""
+    pattern = re.compile(rf"^{re.escape(key)}\s*:")
+    with path.open(encoding="utf-8", errors="replace") as fp:
+        for number, line in enumerate(fp, 1):
+            if number > 1 and line.rstrip() == "---":
+                break
+            if pattern.match(line):
+                return number
+    return 1
+
+
+def stale_translations(site: Site) -> list[Problem]:
+    """Warn for translations whose source_sha256 is absent or not the current source's.
+
+    Locked (published) translations are skipped: they can no longer change, so a warning
+    would only repeat forever; the next version's translation is where to catch up.
+    """
+    problems: list[Problem] = []
+    content_dir = site.config.content_dir
+    locked = set(lock.read_lock(content_dir))
+    for document in site.documents.values():
+        for version in document.versions:
+            primary = version.primary
+            wanted = primary.body_sha256
+            for source in version.sources.values():
+                relative = source.path.relative_to(content_dir).as_posix()
+                if source is primary or relative in locked or source.source_sha256 == wanted:
+                    continue
+                line = _key_line(source.path, "source_sha256")
+                if source.source_sha256 is None:
+                    message = (
+                        f"translation does not record which {primary.language} text it "
+                        f"translates (no source_sha256)"
+                    )
+                    hint = (
+                        f"once it matches {primary.path}, add `source_sha256: {wanted}` "
+                        "to its front matter"
+                    )
+                else:
+                    message = (
+                        f"stale translation: {primary.path} has changed since this was translated"
+                    )
+                    hint = (
+                        f"update the translation to match {primary.path}, then set "
+                        f"`source_sha256: {wanted}`"
+                    )
+                problems.append(Problem(source.path, message, hint, line, "warning"))
+    return problems
+
+
+# --- links and anchors --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Page:
+    ids: frozenset[str] | None  # heading ids, or None when the page has no text to check
+
+
+def _source_for(version: Version, language: str) -> Source:
+    return version.sources.get(language, version.primary)
+
+
+def _ids(source: Source) -> frozenset[str]:
+    return frozenset(render_markdown(source.body).ids) | RESERVED_IDS
+
+
+def site_pages(site: Site, *, drafts: bool) -> dict[str, _Page]:
+    """Every path a build makes, with the heading ids of the pages that show a version."""
+    config = site.config
+    pages: dict[str, _Page] = {path: _Page(None) for path in SITE_FILES}
+    for language in config.languages:
+        pages[urls.language_root(config, language)] = _Page(None)
+        pages[urls.feed_path(config, language)] = _Page(None)
+    for document in site.documents.values():
+        versions = [v for v in document.versions if drafts or not v.draft]
+        for language in config.languages:
+            pages[urls.history_path(config, document.id, language)] = _Page(None)
+            shown = [
+                v
+                for v in versions
+                if language in v.sources
+                and (drafts or not v.sources[language].draft)
+                and v.date <= site.today
+            ]
+            current = shown[-1] if shown else None
+            if current is None:
+                current = next((v for v in reversed(versions) if v.date <= site.today), None)
+            if current is not None:
+                page = _Page(_ids(_source_for(current, language)))
+                pages[urls.document_path(config, document.id, language)] = page
+            for index, version in enumerate(versions):
+                if language not in version.sources:
+                    continue
+                path = urls.version_path(config, document.id, language, version.date)
+                pages[path] = _Page(_ids(version.sources[language]))
+                if index:
+                    pages[urls.diff_path(config, document.id, language, version.date)] = _Page(None)
+    return pages
+
+
+def _link_line(source: Source, href: str) -> int:
+    for number, line in enumerate(source.body.split("\n")):
+        if href in line:
+            return source.body_line + number
+    return source.body_line
+
+
+def broken_links(site: Site) -> list[Problem]:
+    """Errors for links to site paths or anchors that a build would not have."""
+    problems: list[Problem] = []
+    published = site_pages(site, drafts=False)
+    with_drafts = site_pages(site, drafts=True)
+    for document in site.documents.values():
+        for version in document.versions:
+            for source in version.sources.values():
+                pages = with_drafts if version.draft or source.draft else published
+                problems += _check_links(source, pages)
+    return problems
+
+
+def _check_links(source: Source, pages: dict[str, _Page]) -> list[Problem]:
+    problems: list[Problem] = []
+    rendered = render_markdown(source.body)
+    own_ids = frozenset(rendered.ids) | RESERVED_IDS
+    for href in rendered.links:
+        if SCHEME_RE.match(href) or href.startswith("//"):
+            continue
+        line = _link_line(source, href)
+        path, _, fragment = href.partition("#")
+        path = path.partition("?")[0]
+        if not path:
+            if fragment and fragment not in own_ids:
+                problems.append(_bad_anchor(source, href, fragment, own_ids, line))
+            continue
+        if not path.startswith("/"):
+            problems.append(
+                Problem(
+                    source.path,
+                    f"relative link {href!r}: it would point elsewhere from the current "
+                    "page and from the permanent page of this version",
+                    "write a site path that starts with '/', e.g. /chinh-sach-bao-mat/",
+                    line,
+                    "warning",
+                )
+            )
+            continue
+        page = pages.get(path)
+        if page is None:
+            problems.append(_bad_path(source, href, path, pages, line))
+        elif fragment and page.ids is not None and fragment not in page.ids:
+            problems.append(_bad_anchor(source, href, fragment, page.ids, line))
+    return problems
+
+
+def _bad_path(source: Source, href: str, path: str, pages: dict[str, _Page], line: int) -> Problem:
+    if path + "/" in pages:
+        hint = f"end the path with '/': {path}/"
+    else:
+        close = difflib.get_close_matches(path, list(pages), n=1)
+        hint = f"did you mean {close[0]}?" if close else "link to a page the site has"
+    return Problem(source.path, f"broken link {href!r}: no such page on the site", hint, line)
+
+
+def _bad_anchor(
+    source: Source, href: str, fragment: str, ids: frozenset[str], line: int
+) -> Problem:
+    close = difflib.get_close_matches(fragment, sorted(ids - RESERVED_IDS), n=1)
+    hint = (
+        f"did you mean #{close[0]}?"
+        if close
+        else "link to a heading's id: its title in lowercase ASCII with dashes"
+    )
+    return Problem(
+        source.path, f"broken anchor in {href!r}: the page has no heading #{fragment}", hint, line
+    )
