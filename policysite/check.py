@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from policysite import lock, urls
-from policysite.content import inspect_site
+from policysite.content import front_matter_line, inspect_site
 from policysite.errors import Problem
 from policysite.markup import RESERVED_IDS, render_markdown
 from policysite.model import Site, Source, Version
@@ -102,18 +102,6 @@ def missing_translations(site: Site) -> list[Problem]:
     return problems
 
 
-def _key_line(path: Path, key: str) -> int:
-    """The line of `key:` in a file's front matter, or 1 (the opening `---`)."""
-    pattern = re.compile(rf"^{re.escape(key)}\s*:")
-    with path.open(encoding="utf-8", errors="replace") as fp:
-        for number, line in enumerate(fp, 1):
-            if number > 1 and line.rstrip() == "---":
-                break
-            if pattern.match(line):
-                return number
-    return 1
-
-
 def stale_translations(site: Site) -> list[Problem]:
     """Warn for translations whose source_sha256 is absent or not the current source's.
 
@@ -131,7 +119,7 @@ def stale_translations(site: Site) -> list[Problem]:
                 relative = source.path.relative_to(content_dir).as_posix()
                 if source is primary or relative in locked or source.source_sha256 == wanted:
                     continue
-                line = _key_line(source.path, "source_sha256")
+                line = front_matter_line(source.path, "source_sha256")
                 if source.source_sha256 is None:
                     message = (
                         f"translation does not record which {primary.language} text it "

@@ -426,7 +426,20 @@ def _check_summary(source: Source, first: bool, draft: bool, problems: ProblemCo
         return
     message = "missing 'summary': every version after the first must say what changed"
     hint = 'add summary: "…" to the front matter, one sentence on what changed'
-    if draft or source.draft:
-        problems.warning(source.path, message + " (required before it is published)", hint, 1)
-    else:
-        problems.error(source.path, message, hint, 1)
+    draft = draft or source.draft
+    if draft:
+        message += " (required before it is published)"
+    report = problems.warning if draft else problems.error
+    report(source.path, message, hint, front_matter_line(source.path, "summary"))
+
+
+def front_matter_line(path: Path, key: str) -> int:
+    """The line of `key:` in a file's front matter, or 1 (the opening `---`)."""
+    pattern = re.compile(rf"^{re.escape(key)}\s*:")
+    with path.open(encoding="utf-8", errors="replace") as fp:
+        for number, line in enumerate(fp, 1):
+            if number > 1 and line.rstrip() == "---":
+                break
+            if pattern.match(line):
+                return number
+    return 1
