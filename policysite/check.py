@@ -59,41 +59,29 @@ def check_theme(theme_dir: Path) -> list[Problem]:
 # --- translations -------------------------------------------------------------------------
 
 
-def _published(version: Version) -> bool:
-    return not version.draft
-
-
 def missing_translations(site: Site) -> list[Problem]:
-    """Warn for each published or upcoming version newer than a language's newest translation.
+    """Warn for each language that lacks the version in force or an upcoming version.
 
-    Older gaps are not reported: a language may start being translated at any version.
+    Superseded versions are not reported: readers never see them as current, and a language
+    may start being translated at any version.
     """
     problems: list[Problem] = []
-    config = site.config
     for document in site.documents.values():
-        versions = [v for v in document.versions if _published(v)]
-        in_force = site.in_force(document.id)
-        for language in config.languages[1:]:
-            translated = [
-                v.date for v in versions if language in v.sources and not v.sources[language].draft
-            ]
-            newest = max(translated, default=None)
-            for version in versions:
-                if newest is not None and version.date <= newest:
+        versions = [v for v in document.versions if not v.draft]
+        in_force = [v for v in versions if v.date <= site.today][-1:]
+        relevant = in_force + [v for v in versions if v.date > site.today]
+        for version in relevant:
+            primary = version.primary
+            status = "upcoming" if version.date > site.today else "in-force"
+            for language in site.config.languages[1:]:
+                if language in version.sources:  # even as a draft: it is on its way
                     continue
-                if newest is None and in_force is not None and version.date < in_force.date:
-                    continue
-                if language in version.sources:  # a draft translation is on its way
-                    continue
-                primary = version.primary
                 missing = primary.path.with_name(f"{version.date.isoformat()}.{language}.md")
-                status = "upcoming" if version.date > site.today else "published"
                 problems.append(
                     Problem(
                         missing,
                         f"missing translation: the {status} {version.date} version of "
-                        f"{document.id!r} has no {language} text, so {language} readers see "
-                        f"{'the ' + str(newest) + ' version' if newest else 'no translation'}",
+                        f"{document.id!r} has no {language} text",
                         f"create {missing} translating {primary.path}, with "
                         f"`source_sha256: {primary.body_sha256}` in its front matter",
                         severity="warning",
