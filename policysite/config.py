@@ -8,6 +8,7 @@ typo in a consent setting must never quietly fall back to a default.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
 import tomllib
 import zoneinfo
@@ -46,6 +47,11 @@ COOKIE_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 def expected(choices: tuple[str, ...] | list[str], received: object) -> str:
     """MkDocs-style 'Expected one of: … but received: …'."""
     return f"Expected one of: {', '.join(choices)} but received: {received!r}"
+
+
+def _did_you_mean(key: str, allowed: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(key, allowed, n=1)
+    return f"did you mean {close[0]!r}?" if close else ""
 
 
 class _Source:
@@ -95,7 +101,7 @@ class _Checker:
             if key not in allowed:
                 self.error(
                     f"unknown key {key!r} in {where}. {expected(allowed, key)}",
-                    f"remove {key!r} or correct its spelling",
+                    _did_you_mean(key, allowed) or f"remove {key!r}",
                     self.source.line_of(key, section),
                 )
 

@@ -144,11 +144,16 @@ def _load_file(
         return None
     match = NAME_RE.match(path.name)
     if not match:
+        near = re.match(r"^(\d{4}-\d{2}-\d{2})[-_. ]*([A-Za-z]{2,3})\.md$", path.name)
+        example = (
+            f"{near[1]}.{near[2].lower()}.md"
+            if near
+            else f"2026-11-24.{config.default_language}.md"
+        )
         problems.error(
             path,
             f"file name {path.name!r} is not <YYYY-MM-DD>.<lang>.md",
-            f"rename it, e.g. 2026-11-24.{config.default_language}.md: the date the version "
-            "takes effect, then the language",
+            f"rename it to {example}: the date the version takes effect, then the language",
         )
         return None
     language = match["language"]
@@ -271,9 +276,11 @@ def _source(
 ) -> Source | None:
     data, lines = front.data, front.lines
     errors_before = len(problems.errors)
+    misspelt: set[str] = set()  # keys an unknown key probably meant: not reported twice
     for key in data:
         if key not in FRONT_MATTER_KEYS:
             close = difflib.get_close_matches(str(key), FRONT_MATTER_KEYS, n=1)
+            misspelt.update(close)
             problems.error(
                 path,
                 f"unknown front-matter key. {expected(FRONT_MATTER_KEYS, key)}",
@@ -281,7 +288,9 @@ def _source(
                 lines.get(str(key)),
             )
     title = data.get("title")
-    if title is None:
+    if title is None and "title" in misspelt:
+        pass
+    elif title is None:
         problems.error(
             path,
             "missing required front-matter key 'title'",
@@ -391,6 +400,8 @@ def _assemble(
             if primary is None:
                 for source in files.values():
                     missing = source.path.with_name(f"{date.isoformat()}.{default}.md")
+                    if missing.exists():  # it failed to load, which is reported already
+                        continue
                     problems.error(
                         source.path,
                         f"translation without a {default} source: {missing} does not exist",
@@ -408,7 +419,8 @@ def _assemble(
                 if lang in files and (drafts or not files[lang].draft)
             }
             versions.append(Version(document, date, default, kept))
-        if sources and all(s.draft for s in sources if s.language == default):
+        primaries = [s for s in sources if s.language == default]
+        if primaries and all(s.draft for s in primaries):
             # With --drafts (serve, check) the site can still be previewed.
             report = problems.warning if drafts else problems.error
             report(
