@@ -1,0 +1,383 @@
+"""`serve` (SPEC §6, issue #5): the site with drafts, live reload and the collector, on one port.
+
+One tornado application (livereload is built on tornado) answers:
+
+    /livereload      livereload's websocket handler (livereload.handlers.LiveReloadHandler)
+    /livereload.js   the livereload.js that the livereload package ships (no CDN)
+    /api/...         the collector core (policysite.collector.service) through a thin adapter
+    anything else    the site built into --out, or the build's error page while it is broken
+
+We keep livereload's handlers but not `livereload.Server.serve()`: it injects an inline
+<script> (our pages run under a CSP without 'unsafe-inline'), serves a folder or a WSGI app but
+not both, polls for changes every 800 ms, and drops any reload that comes within 3 s of the
+previous one (`LiveReloadHandler.poll_tasks`), so a second quick save would never reach the
+browser. Instead: watch (policysite.watch) → rebuild → `LiveReloadHandler.reload_waiters()`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import html
+import signal
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from livereload.handlers import LiveReloadHandler, LiveReloadJSHandler
+from livereload.server import LiveScriptInjector
+from livereload.watcher import Watcher
+from tornado import httpserver, netutil, web
+
+from policysite.errors import PolicyError, Problem
+from policysite.watch import watch_sources
+from policysite.widget import WIDGET_DIR
+
+if TYPE_CHECKING:
+    from policysite.collector.service import ConsentService
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """What `serve` was asked for (the CLI's arguments, typed)."""
+
+    host: str
+    port: int
+    db: str
+    content: Path
+    theme: Path
+    out: Path
+    date: dt.date | None = None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> ServeOptions:
+        return cls(
+            host=args.host,
+            port=args.port,
+            db=str(args.db),
+            content=Path(args.content),
+            theme=Path(args.theme),
+            out=Path(args.out),
+            date=getattr(args, "date", None),
+        )
+
+    def watched(self) -> list[Path]:
+        """The trees whose changes rebuild the site (site.toml lives in content/)."""
+        return [self.content, self.theme, WIDGET_DIR]
+
+    def origins(self, port: int) -> list[str]:
+        """Origins a browser on this server sends: the collector must accept them."""
+        hosts = [self.host]
+        if self.host in ("127.0.0.1", "localhost", "0.0.0.0", "::", "::1"):
+            hosts += ["127.0.0.1", "localhost"]
+        return list(dict.fromkeys(f"http://{host}:{port}" for host in hosts))
+
+
+def build_preview(options: ServeOptions) -> None:
+    """The one place `serve` builds the site: drafts shown, written into --out.
+
+    site.build writes into a temporary folder and swaps it in, and skips the work that the
+    changes did not touch, so every speed-up there reaches `serve` through this call.
+    """
+    from policysite.site import build
+
+    build(
+        content_dir=options.content,
+        theme_dir=options.theme,
+        out_dir=options.out,
+        date=options.date,
+        drafts=True,
+        verbose=False,
+    )
+
+
+def open_collector(options: ServeOptions, origins: list[str]) -> ConsentService:
+    """Open the collector core on --db, reading the preview's policy.json."""
+    from policysite.collector.service import open_service
+
+    if "://" not in options.db:
+        Path(options.db).parent.mkdir(parents=True, exist_ok=True)
+    return open_service(options.db, options.out, extra_origins=origins)
+
+
+def problems_text(error: PolicyError) -> str:
+    """The text the CLI prints for `error`, one problem after another."""
+    return "\n".join(str(problem) for problem in error.problems)
+
+
+def error_page(message: str) -> bytes:
+    """The page every path shows while the build is broken. It carries no inline script or
+    style (CSP); the livereload script is injected like on any page, so it recovers by itself."""
+    return (
+        "<!doctype html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        "<title>Build failed · policysite serve</title></head>\n"
+        "<body><main><h1>The build failed</h1>\n"
+        "<p>Fix the file below and save: this page reloads by itself.</p>\n"
+        f'<pre id="build-error">{html.escape(message)}</pre></main></body></html>\n'
+    ).encode()
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# --- the preview: last build's outcome ----------------------------------------------------
+
+
+BuildSite = Callable[[ServeOptions], None]
+OpenCollector = Callable[[ServeOptions, list[str]], "ConsentService"]
+
+
+class Preview:
+    """The outcome of the last build, a gate that holds page requests while a rebuild runs,
+    and the collector, opened once a build has written policy.json."""
+
+    def __init__(
+        self,
+        options: ServeOptions,
+        origins: list[str],
+        build_site: BuildSite = build_preview,
+        open_service: OpenCollector = open_collector,
+    ) -> None:
+        self.options = options
+        self.origins = origins
+        self.failure: str | None = None
+        self.service: ConsentService | None = None
+        self.service_problem = "the collector opens after the first successful build"
+        self._build_site = build_site
+        self._open_service = open_service
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._one_at_a_time = asyncio.Lock()
+
+    def build(self) -> float:
+        """Build once; remember the error text instead of raising. Return the seconds taken."""
+        start = time.perf_counter()
+        try:
+            self._build_site(self.options)
+        except PolicyError as error:
+            self.failure = problems_text(error)
+        except Exception:  # a bug in the build: show it, keep serving, recover on next save
+            self.failure = traceback.format_exc()
+        else:
+            self.failure = None
+        return time.perf_counter() - start
+
+    async def rebuild(self, changed: set[Path]) -> None:
+        """Rebuild off the event loop, hold page requests meanwhile, then reload browsers.
+        Raises PolicyError if the collector cannot open (e.g. a bad --db)."""
+        async with self._one_at_a_time:
+            self._idle.clear()
+            try:
+                seconds = await asyncio.get_running_loop().run_in_executor(None, self.build)
+            finally:
+                self._idle.set()
+        self.report(seconds, changed)
+        if self.failure is None and self.service is None:
+            self.service = self._open_service(self.options, self.origins)
+        LiveReloadHandler.reload_waiters("*")
+
+    def report(self, seconds: float, changed: set[Path]) -> None:
+        names = ", ".join(sorted(_shown(path) for path in changed)) or "start"
+        if self.failure is None:
+            log(f"rebuilt in {seconds * 1000:.0f} ms ({names})")
+        else:
+            log(f"build failed ({names}):\n{self.failure}")
+
+    async def settled(self) -> None:
+        """Return once no rebuild is running."""
+        await self._idle.wait()
+
+    async def follow(self, stop: asyncio.Event) -> None:
+        """Rebuild on every burst of changes to the sources, until `stop` is set."""
+        async for changed in watch_sources(
+            self.options.watched(), ignore=[self.options.out], stop=stop
+        ):
+            try:
+                await self.rebuild(changed)
+            except PolicyError as error:  # keep serving pages; the API answers 503 with this
+                self.service_problem = problems_text(error)
+                log(self.service_problem)
+
+    async def close(self) -> None:
+        if self.service is not None:
+            await self.service.close()
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+# --- HTTP handlers ------------------------------------------------------------------------
+
+
+class PageHandler(web.StaticFileHandler):
+    """Files of the built site, fresh on every request, under the CSP the pages are made for."""
+
+    def initialize(self, path: str, preview: Preview) -> None:  # type: ignore[override]
+        super().initialize(path=path, default_filename="index.html")
+        self.preview = preview
+
+    def set_default_headers(self) -> None:
+        # The pages' own CSP (SPEC §3), plus the livereload websocket; shown early to editors.
+        self.set_header(
+            "Content-Security-Policy",
+            f"default-src 'self'; connect-src 'self' ws://{self.request.host}",
+        )
+        self.set_header("Cache-Control", "no-store")
+
+    async def prepare(self) -> None:
+        await self.preview.settled()
+        if self.preview.failure is not None:
+            self.set_status(500)
+            self.set_header("Content-Type", "text/html; charset=utf-8")
+            self.finish(b"" if self.request.method == "HEAD" else error_page(self.preview.failure))
+
+    def compute_etag(self) -> str | None:
+        return None  # pages change under the same name on every rebuild
+
+    def should_return_304(self) -> bool:
+        return False
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        not_found = Path(self.root) / "404.html"
+        if status_code == 404 and not_found.is_file():
+            self.set_header("Content-Type", "text/html; charset=utf-8")
+            self.finish(not_found.read_bytes())
+        else:
+            super().write_error(status_code, **kwargs)
+
+
+@web.stream_request_body
+class ApiHandler(web.RequestHandler):
+    """Adapter from tornado to the collector core: translates HTTP and nothing else."""
+
+    SUPPORTED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+    def initialize(self, preview: Preview) -> None:
+        from policysite.collector.service import MAX_BODY
+
+        self.preview = preview
+        self.limit = MAX_BODY + 1  # the core answers 413 past MAX_BODY; keep no more than that
+        self.body = bytearray()
+
+    def data_received(self, chunk: bytes) -> None:
+        room = self.limit - len(self.body)
+        if room > 0:
+            self.body += chunk[:room]
+
+    async def _handle(self, *_: str) -> None:
+        from policysite.collector.service import HttpRequest
+
+        service = self.preview.service
+        if service is None:
+            self.set_status(503)
+            self.finish({"error": self.preview.service_problem})
+            return
+        response = await service.handle(
+            HttpRequest(
+                method=self.request.method or "GET",
+                path=self.request.path,
+                headers={name.lower(): value for name, value in self.request.headers.get_all()},
+                body=bytes(self.body),
+                client_ip=self.request.remote_ip or "",
+            )
+        )
+        self.set_status(response.status)
+        self.clear_header("Content-Type")  # the core says what it sends
+        for name, value in response.headers:
+            self.add_header(name, value)
+        self.finish(response.body)
+
+    get = head = post = put = patch = delete = options = _handle
+
+
+def make_app(preview: Preview, port: int) -> web.Application:
+    """Route livereload, the collector and the site; inject the livereload script into pages."""
+    script = f'<script src="/livereload.js?port={port}"></script>'.encode()
+    inject = type("InjectLiveReload", (LiveScriptInjector,), {"script": script})
+    LiveReloadHandler.live_css = False  # asset names carry hashes: reload the whole page
+    LiveReloadHandler.watcher = Watcher()  # reload_waiters() logs its (empty) .filepath
+    site = str(preview.options.out.resolve())
+    return web.Application(
+        [
+            (r"/livereload", LiveReloadHandler),
+            (r"/livereload\.js", LiveReloadJSHandler),
+            (r"/api(?:/.*)?", ApiHandler, {"preview": preview}),
+            (r"/(.*)", PageHandler, {"path": site, "preview": preview}),
+        ],
+        transforms=[inject],
+        websocket_ping_interval=10,
+    )
+
+
+# --- running ------------------------------------------------------------------------------
+
+
+def bind(options: ServeOptions) -> list[socket.socket]:
+    """Bind the listening sockets, or explain why not (a user's mistake, not a traceback)."""
+    try:
+        return netutil.bind_sockets(options.port, options.host)
+    except OSError as error:
+        raise PolicyError(
+            Problem(
+                None,
+                f"cannot listen on {options.host}:{options.port}: {error.strerror}",
+                "stop the other server or choose another --port",
+            )
+        ) from error
+
+
+async def run(
+    options: ServeOptions,
+    stop: asyncio.Event,
+    *,
+    build_site: BuildSite = build_preview,
+    open_service: OpenCollector = open_collector,
+    ready: Callable[[int], None] | None = None,
+) -> None:
+    """Build, serve and rebuild on changes until `stop` is set. `ready(port)` once listening."""
+    sockets = bind(options)
+    port = sockets[0].getsockname()[1]
+    preview = Preview(options, options.origins(port), build_site, open_service)
+    # The watcher is installed at the task's first step, which runs while the first build
+    # below waits for its thread: no save between that build and the first event is lost.
+    follow = asyncio.create_task(preview.follow(stop))
+    server = httpserver.HTTPServer(make_app(preview, port))
+    try:
+        await preview.rebuild(set())  # a bad --db fails loudly here, not as 503s later
+        server.add_sockets(sockets)
+        log(f"Serving http://{options.host}:{port}/ with drafts and live reload (Ctrl-C stops)")
+        if ready is not None:
+            ready(port)
+        await stop.wait()
+    finally:
+        server.stop()
+        for sock in sockets:
+            sock.close()
+        follow.cancel()
+        await asyncio.gather(follow, return_exceptions=True)
+        await preview.close()
+
+
+def serve(args: argparse.Namespace) -> None:
+    """`python build.py serve`: run until Ctrl-C or SIGTERM."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run(ServeOptions.from_args(args), stop)
+
+    asyncio.run(main())

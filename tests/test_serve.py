@@ -1,0 +1,381 @@
+"""`serve`: the watcher, the server's plumbing, and `python build.py serve` end to end.
+
+The first half runs the server in-process with a stand-in build (a few lines below that turn
+content/page.md into index.html) so the plumbing is tested on its own: script injection, CSP,
+the error page, recovery, the livereload websocket. The second half starts the real command
+as a subprocess on a copy of tests/fixtures/multiversion, with the real build and collector.
+No assertion is timed: every wait polls until a bounded deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import json
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import ROOT, free_port, wait_for_port
+from tornado.websocket import websocket_connect
+
+from policysite.errors import PolicyError, Problem
+from policysite.serve import ServeOptions, error_page, run
+from policysite.watch import watch_sources
+
+FIXTURE = ROOT / "tests" / "fixtures" / "multiversion" / "content"
+DEADLINE = 20.0
+
+
+def poll(probe: Callable[[], Any], what: str, deadline: float = DEADLINE) -> Any:
+    """Call `probe` until it returns something truthy; fail naming `what` after `deadline` s."""
+    end = time.monotonic() + deadline
+    last: Any = None
+    while time.monotonic() < end:
+        last = probe()
+        if last:
+            return last
+        time.sleep(0.05)
+    raise AssertionError(f"{what}: still not true after {deadline}s (last: {last!r})")
+
+
+# --- the watcher --------------------------------------------------------------------------
+
+
+def collect_changes(
+    root: Path, edit: Callable[[], None], until: Path, ignore: tuple[Path, ...] = ()
+) -> set[Path]:
+    """Watch `root`, run `edit`, and return every change seen up to the one naming `until`."""
+
+    async def main() -> set[Path]:
+        seen: set[Path] = set()
+        stop = asyncio.Event()
+
+        async def watch() -> None:
+            async for changed in watch_sources([root], ignore=ignore, stop=stop):
+                seen.update(changed)
+                if until in changed:
+                    return
+
+        task = asyncio.create_task(watch())
+        await asyncio.sleep(0.2)  # let inotify install its watches before the edit
+        await asyncio.to_thread(edit)
+        try:
+            await asyncio.wait_for(task, DEADLINE)
+        finally:
+            stop.set()
+        return seen
+
+    return asyncio.run(main())
+
+
+def test_watch_sources_reports_an_editor_save_and_skips_build_outputs(tmp_path):
+    page = tmp_path / "privacy" / "2027-01-01.vi.md"
+    page.parent.mkdir()
+    page.write_text("---\ntitle: a\n---\n", encoding="utf-8")
+
+    def save_like_an_editor() -> None:
+        (tmp_path / "versions.lock").write_text("written by the build\n")
+        (tmp_path / "privacy" / ".2027-01-01.vi.md.swp").write_text("swap")
+        temp = page.with_name("2027-01-01.vi.md.tmp")
+        temp.write_text("---\ntitle: b\n---\n", encoding="utf-8")
+        temp.replace(page)
+
+    seen = collect_changes(tmp_path, save_like_an_editor, until=page.resolve())
+    assert page.resolve() in seen
+    assert {p.name for p in seen} == {"2027-01-01.vi.md"}
+
+
+def test_watch_sources_ignores_the_output_folder_inside_a_tree(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    source = tmp_path / "site.toml"
+
+    def build_then_edit() -> None:
+        (out / "index.html").write_text("<p>built</p>")
+        source.write_text('name = "X"\n')
+
+    seen = collect_changes(tmp_path, build_then_edit, until=source.resolve(), ignore=(out,))
+    assert seen == {source.resolve()}
+
+
+# --- the error page -----------------------------------------------------------------------
+
+
+def test_error_page_shows_the_message_escaped_without_inline_code():
+    page = error_page("content/privacy/x.md:2: error: bad <yaml> & more\n  → fix it").decode()
+    assert "content/privacy/x.md:2: error: bad &lt;yaml&gt; &amp; more\n  → fix it" in page
+    assert "<script" not in page and "style" not in page
+    assert "</head>" in page  # where the livereload script goes
+
+
+# --- the server, in-process with a stand-in build -----------------------------------------
+
+
+def standin_build(options: ServeOptions) -> None:
+    """Stand-in for site.build: content/page.md → out/index.html; "BROKEN" is a user mistake."""
+    source = options.content / "page.md"
+    text = source.read_text(encoding="utf-8")
+    if "BROKEN" in text:
+        raise PolicyError(Problem(source, "the page is broken", "remove BROKEN", line=1))
+    options.out.mkdir(parents=True, exist_ok=True)
+    (options.out / "index.html").write_text(
+        f"<!doctype html><html><head><title>t</title></head><body>{text}</body></html>",
+        encoding="utf-8",
+    )
+    (options.out / "404.html").write_text(
+        "<!doctype html><html><head></head><body>không tìm thấy</body></html>", encoding="utf-8"
+    )
+
+
+class StandinService:
+    """Never asked anything here: the stand-in site has no collector."""
+
+    async def close(self) -> None:
+        return None
+
+
+@contextlib.contextmanager
+def inprocess_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """Run `run()` in a thread; yield (base URL, the page's source file)."""
+    content = tmp_path / "content"
+    content.mkdir()
+    page = content / "page.md"
+    page.write_text("Xin chào", encoding="utf-8")
+    options = ServeOptions(
+        "127.0.0.1", 0, str(tmp_path / "c.sqlite3"), content, tmp_path / "theme", tmp_path / "out"
+    )
+    started = threading.Event()
+    state: dict[str, Any] = {}
+
+    def thread() -> None:
+        async def main() -> None:
+            state["loop"], state["stop"] = asyncio.get_running_loop(), asyncio.Event()
+
+            def ready(port: int) -> None:
+                state["port"] = port
+                started.set()
+
+            await run(
+                options,
+                state["stop"],
+                build_site=standin_build,
+                open_service=lambda *_: StandinService(),
+                ready=ready,
+            )
+
+        try:
+            asyncio.run(main())
+        finally:
+            started.set()
+
+    worker = threading.Thread(target=thread, daemon=True)
+    worker.start()
+    assert started.wait(DEADLINE) and "port" in state, "the in-process server did not start"
+    try:
+        yield f"http://127.0.0.1:{state['port']}", page
+    finally:
+        state["loop"].call_soon_threadsafe(state["stop"].set)
+        worker.join(DEADLINE)
+
+
+def test_pages_get_the_livereload_script_and_the_csp(tmp_path):
+    with inprocess_server(tmp_path) as (base, _):
+        response = httpx.get(base + "/")
+        port = base.rsplit(":", 1)[1]
+        assert response.status_code == 200
+        assert response.text == (
+            "<!doctype html><html><head><title>t</title>"
+            f'<script src="/livereload.js?port={port}"></script>'
+            "</head><body>Xin chào</body></html>"
+        )
+        assert response.headers["content-security-policy"] == (
+            f"default-src 'self'; connect-src 'self' ws://127.0.0.1:{port}"
+        )
+        assert response.headers["content-length"] == str(len(response.content))
+
+
+def test_unknown_path_serves_the_sites_404_page(tmp_path):
+    with inprocess_server(tmp_path) as (base, _):
+        response = httpx.get(base + "/khong-co/")
+        assert response.status_code == 404
+        assert "không tìm thấy" in response.text
+        assert "/livereload.js?port=" in response.text
+
+
+def test_edit_rebuilds_broken_file_shows_error_page_and_fix_recovers(tmp_path):
+    with inprocess_server(tmp_path) as (base, page):
+        page.write_text("Xin chào lần hai", encoding="utf-8")
+        poll(lambda: "lần hai" in httpx.get(base + "/").text, "the edit is served")
+
+        page.write_text("BROKEN", encoding="utf-8")
+        broken = poll(
+            lambda: (r := httpx.get(base + "/trang/khac/")).status_code == 500 and r,
+            "every page path shows the error page",
+        )
+        assert f"{html.escape(str(page))}:1: error: the page is broken" in broken.text
+        assert "/livereload.js?port=" in broken.text
+
+        page.write_text("Đã sửa", encoding="utf-8")
+        poll(lambda: "Đã sửa" in httpx.get(base + "/").text, "the fixed page is served")
+
+
+def test_livereload_websocket_tells_the_browser_to_reload_after_an_edit(tmp_path):
+    with inprocess_server(tmp_path) as (base, page):
+        assert httpx.get(base + "/livereload.js").text.startswith("(function")
+
+        async def browser() -> dict[str, Any]:
+            socket = await websocket_connect(base.replace("http", "ws") + "/livereload")
+            socket.write_message(json.dumps({"command": "hello", "protocols": []}))
+            hello = json.loads(await socket.read_message())
+            assert hello["command"] == "hello"
+            socket.write_message(json.dumps({"command": "info", "url": base + "/"}))
+            await asyncio.sleep(0.2)  # the server registers the browser on "info"
+            page.write_text("Xin chào lần ba", encoding="utf-8")
+            message = json.loads(await asyncio.wait_for(socket.read_message(), DEADLINE))
+            socket.close()
+            return message
+
+        assert asyncio.run(browser())["command"] == "reload"
+
+
+# --- `python build.py serve`, for real ----------------------------------------------------
+
+DRAFT = "privacy/2027-01-01.vi.md"
+DRAFT_URL = "/chinh-sach-bao-mat/2027-01-01/"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory) -> Iterator[dict[str, Any]]:
+    """`python build.py serve` on a copy of the multiversion site, as of 2026-11-25."""
+    root = tmp_path_factory.mktemp("serve")
+    content = root / "content"
+    shutil.copytree(FIXTURE, content)
+    port = free_port()
+    command = [sys.executable, "build.py", "serve", "--port", str(port), "--date", "2026-11-25"]
+    command += ["--content", str(content), "--out", str(root / "out")]
+    command += ["--db", str(root / "consents.sqlite3")]
+    log = (root / "serve.log").open("w")
+    process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, timeout=60)
+        yield {
+            "base": f"http://127.0.0.1:{port}",
+            "port": port,
+            "root": root,
+            "content": content,
+            "process": process,
+        }
+    finally:
+        process.terminate()
+        process.wait(10)
+        log.close()
+
+
+def test_serve_serves_the_built_pages_with_the_script_injected(served):
+    response = httpx.get(served["base"] + DRAFT_URL)
+    assert response.status_code == 200
+    built = (served["root"] / "out" / DRAFT_URL.strip("/") / "index.html").read_bytes()
+    script = f'<script src="/livereload.js?port={served["port"]}"></script>'.encode()
+    assert response.content == built.replace(b"</head>", script + b"</head>", 1)
+    assert "XIMGO tôn trọng quyền riêng tư" in response.text
+
+
+def test_serve_answers_the_collector_and_stores_the_consent(served):
+    base = served["base"]
+    assert httpx.get(base + "/api/health").status_code == 200
+    policy = json.loads((served["root"] / "out" / "policy.json").read_text(encoding="utf-8"))
+    categories = [c["id"] for c in policy["consent"]["categories"]]
+    consent_id = str(uuid.uuid4())
+    consent = {
+        "consent_id": consent_id,
+        "seq": 1,
+        "document": "privacy",
+        "version": policy["documents"]["privacy"]["in_force"],
+        "language": "vi",
+        "choices": dict.fromkeys(categories, True),
+        "action": "accept_all",
+    }
+    response = httpx.post(
+        base + "/api/consent", json=consent, headers={"Origin": base, "User-Agent": "test"}
+    )
+    assert response.status_code == 201, response.text
+    assert "receipt" in response.json()
+    with sqlite3.connect(served["root"] / "consents.sqlite3") as db:
+        tables = [t for (t,) in db.execute("select name from sqlite_master where type='table'")]
+        rows = [
+            row
+            for table in tables
+            for row in db.execute(f'select * from "{table}"')
+            if consent_id in map(str, row)
+        ]
+    assert len(rows) == 1
+
+
+def test_serve_picks_up_a_markdown_edit(served):
+    source = served["content"] / DRAFT
+    original = source.read_text(encoding="utf-8")
+    token = f"Đoạn mới {uuid.uuid4().hex}"
+    try:
+        source.write_text(original + f"\n{token}\n", encoding="utf-8")
+        poll(lambda: token in httpx.get(served["base"] + DRAFT_URL).text, "the edit is served")
+    finally:
+        source.write_text(original, encoding="utf-8")
+        poll(lambda: token not in httpx.get(served["base"] + DRAFT_URL).text, "restored")
+
+
+def test_serve_shows_the_cli_error_and_recovers_when_the_file_is_fixed(served, tmp_path):
+    base, source = served["base"], served["content"] / DRAFT
+    original = source.read_text(encoding="utf-8")
+    broken = original.replace('summary: "Thêm mục liên hệ."', "summary: [chưa đóng", 1)
+    assert broken != original
+    try:
+        source.write_text(broken, encoding="utf-8")
+        page = poll(
+            lambda: (r := httpx.get(base + "/en/privacy-policy/")).status_code == 500 and r,
+            "pages show the error page",
+        )
+        cli = subprocess.run(
+            [
+                *(sys.executable, "build.py", "build", "--drafts", "--date", "2026-11-25"),
+                *("--content", str(served["content"]), "--out", str(tmp_path / "dist")),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert cli.returncode == 1
+        shown = re.search(r'<pre id="build-error">(.*?)</pre>', page.text, re.S)
+        assert shown and html.unescape(shown.group(1)) == cli.stderr.strip()
+        assert served["process"].poll() is None  # still serving
+    finally:
+        source.write_text(original, encoding="utf-8")
+    poll(lambda: httpx.get(base + DRAFT_URL).status_code == 200, "the fixed site is served")
+
+
+def test_serve_ships_livereload_js_and_answers_its_websocket(served):
+    script = httpx.get(served["base"] + "/livereload.js")
+    assert script.status_code == 200
+    assert "javascript" in script.headers["content-type"]
+    assert "LiveReload" in script.text
+
+    async def handshake() -> dict[str, Any]:
+        socket = await websocket_connect(f"ws://127.0.0.1:{served['port']}/livereload")
+        socket.write_message(json.dumps({"command": "hello", "protocols": []}))
+        reply = json.loads(await asyncio.wait_for(socket.read_message(), DEADLINE))
+        socket.close()
+        return reply
+
+    assert asyncio.run(handshake())["command"] == "hello"
