@@ -77,6 +77,18 @@ class _Source:
                 break
         return start or None
 
+    def line_after(self, start: int | None, key: str) -> int | None:
+        """The line of `key = …` after line `start`, within the same table."""
+        if start is None:
+            return None
+        pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+        for number, line in enumerate(self.lines[start:], start + 1):
+            if line.lstrip().startswith("["):
+                break
+            if pattern.match(line):
+                return number
+        return start
+
     def header_line(self, section: str) -> int | None:
         pattern = re.compile(rf"^\s*\[\[?\s*{re.escape(section)}\s*\]\]?")
         for number, line in enumerate(self.lines, 1):
@@ -481,6 +493,7 @@ def _per_language(
     check: _Checker,
 ) -> dict[str, str] | None:
     value = table.get(key)
+    line = check.source.line_after(line, key)
     example = ", ".join(f'{lang} = "…"' for lang in languages)
     if not isinstance(value, dict):
         check.error(

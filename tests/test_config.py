@@ -1,0 +1,153 @@
+"""site.toml → SiteConfig: strict validation with the key, the line and what to do."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+
+import pytest
+from sites import ROOT, SITE_TOML, write_site
+
+from policysite.config import load_config, today_in
+from policysite.errors import PolicyError
+
+
+def problems_of(tmp_path, site_toml: str) -> list[str]:
+    content = write_site(tmp_path, {}, site_toml)
+    with pytest.raises(PolicyError) as info:
+        load_config(content)
+    return [str(p) for p in info.value.problems]
+
+
+def test_load_config_reads_the_shipped_site_toml():
+    config = load_config(ROOT / "content")
+    assert config.name == "XIMGO"
+    assert config.base_url == "https://ximgo.com"
+    assert config.languages == ("vi", "en")
+    assert config.default_language == "vi"
+    assert config.timezone == "Asia/Ho_Chi_Minh"
+    assert config.slugs == {"privacy": {"vi": "chinh-sach-bao-mat", "en": "privacy-policy"}}
+    consent = config.consent
+    assert consent.document == "privacy"
+    assert [c.id for c in consent.categories] == ["necessary", "analytics", "advertising"]
+    assert [c.required for c in consent.categories] == [True, False, False]
+    assert consent.categories[1].cookies[0].name == "_ga"
+    assert consent.categories[1].cookies[0].lifetime == {"vi": "2 năm", "en": "2 years"}
+    assert consent.remember_days == 180
+    assert consent.allowed_origins == ("https://ximgo.com", "https://www.ximgo.com")
+    assert config.content_dir == ROOT / "content"
+
+
+def test_load_config_strips_trailing_slash_and_applies_defaults(tmp_path):
+    config = load_config(write_site(tmp_path, {}))
+    assert config.base_url == "https://ximgo.com"
+    assert config.consent.remember_days == 180
+    assert config.consent.collector_url == "/api/consent"
+    assert config.consent.cookie_name == "ximgo_consent"
+    assert config.consent.allowed_origins == ("https://ximgo.com",)
+
+
+def test_unknown_key_names_the_allowed_keys_and_the_line(tmp_path):
+    text = SITE_TOML.replace('document = "privacy"', 'document = "privacy"\nremember_day = 90')
+    assert problems_of(tmp_path, text) == [
+        f"{tmp_path}/content/site.toml:12: error: unknown key 'remember_day' in [consent]. "
+        "Expected one of: document, categories, remember_days, collector_url, allowed_origins, "
+        "cookie_name but received: 'remember_day'\n  → did you mean 'remember_days'?"
+    ]
+
+
+def test_toml_syntax_error_gives_the_line(tmp_path):
+    text = SITE_TOML.replace('name = "XIMGO"', "name = XIMGO")
+    assert problems_of(tmp_path, text) == [
+        f"{tmp_path}/content/site.toml:1: error: invalid TOML: Invalid value\n"
+        "  → fix the syntax (https://toml.io); strings need double quotes"
+    ]
+
+
+def test_every_config_mistake_is_reported_in_one_run(tmp_path):
+    text = (
+        SITE_TOML.replace("Asia/Ho_Chi_Minh", "Asia/Saigonn")
+        .replace('"https://ximgo.com/"', '"ftp://ximgo.com"')
+        .replace('["vi", "en"]', '["vi", "en", "xx"]')
+    )
+    problems = problems_of(tmp_path, text)
+    assert [p.split(": error: ")[1].split("\n")[0] for p in problems] == [
+        "base_url must be an http(s) URL such as 'https://ximgo.com', got 'ftp://ximgo.com'",
+        "unknown time zone 'Asia/Saigonn'",
+        "unknown language 'xx': Babel has no locale for it",
+    ]
+    assert problems[1].startswith(f"{tmp_path}/content/site.toml:3: ")
+
+
+def test_two_documents_with_the_same_slug_are_rejected(tmp_path):
+    text = SITE_TOML.replace(
+        "[consent]", '[documents.terms]\nvi = "chinh-sach-bao-mat"\nen = "terms"\n\n[consent]'
+    )
+    assert problems_of(tmp_path, text) == [
+        f"{tmp_path}/content/site.toml:11: error: documents 'privacy' and 'terms' have the same "
+        "vi slug 'chinh-sach-bao-mat'\n  → give each document its own slug in every language"
+    ]
+
+
+def test_slugs_must_be_url_safe_and_complete(tmp_path):
+    text = SITE_TOML.replace('vi = "chinh-sach-bao-mat"', 'vi = "Chính sách"').replace(
+        'en = "privacy-policy"\n', ""
+    )
+    problems = problems_of(tmp_path, text)
+    assert "slug 'Chính sách' for privacy/vi is not URL-safe" in problems[0]
+    assert "site.toml:7: " in problems[0]
+    assert "[documents.privacy] has no slug for language 'en'" in problems[1]
+
+
+def test_consent_document_must_be_a_configured_document(tmp_path):
+    text = SITE_TOML.replace('document = "privacy"', 'document = "cookies"')
+    assert problems_of(tmp_path, text) == [
+        f"{tmp_path}/content/site.toml:11: error: consent document 'cookies' is not a configured "
+        "document. Expected one of: privacy but received: 'cookies'\n  → see docs/content-model.md"
+    ]
+
+
+def test_necessary_category_must_exist_and_be_required(tmp_path):
+    text = SITE_TOML.replace("required = true", "required = false")
+    assert "category 'necessary' must have required = true" in problems_of(tmp_path, text)[0]
+    text = SITE_TOML.replace('id = "necessary"', 'id = "essential"')
+    assert "[consent] has no 'necessary' category" in problems_of(tmp_path, text)[0]
+
+
+def test_cookie_needs_a_text_for_every_language(tmp_path):
+    text = SITE_TOML.replace(', en = "180 days"', "")
+    assert problems_of(tmp_path, text) == [
+        f"{tmp_path}/content/site.toml:21: error: 'lifetime' of cookie #1 of category "
+        "'necessary' has no en text\n"
+        '  → write lifetime = { vi = "…", en = "…" }'
+    ]
+
+
+def test_remember_days_must_be_a_positive_number(tmp_path):
+    text = SITE_TOML.replace('document = "privacy"', 'document = "privacy"\nremember_days = 0')
+    assert (
+        "remember_days must be a positive whole number of days, got 0"
+        in (problems_of(tmp_path, text)[0])
+    )
+
+
+def test_missing_site_toml_says_what_to_create(tmp_path):
+    problems = problems_of(tmp_path, None)
+    assert problems[0].startswith(f"{tmp_path}/content/site.toml: error: site.toml not found\n")
+
+
+def test_missing_content_folder(tmp_path):
+    with pytest.raises(PolicyError) as info:
+        load_config(tmp_path / "nope")
+    assert str(info.value) == (
+        f"{tmp_path}/nope: error: content folder not found\n  → pass --content PATH to your content"
+    )
+
+
+def test_today_is_the_date_in_the_site_time_zone_unless_overridden(tmp_path):
+    config = load_config(write_site(tmp_path, {}))
+    assert today_in(config, dt.date(2026, 11, 25)) == dt.date(2026, 11, 25)
+    before = dt.datetime.now(zoneinfo.ZoneInfo("Asia/Ho_Chi_Minh")).date()
+    today = today_in(config)
+    after = dt.datetime.now(zoneinfo.ZoneInfo("Asia/Ho_Chi_Minh")).date()
+    assert today in (before, after)
