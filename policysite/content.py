@@ -393,6 +393,9 @@ def _assemble(
         for source in sources:
             by_date[source.version][source.language] = source
         dates = sorted(by_date)
+        # The first version needs no summary; an old draft before it does not count.
+        published = [d for d in dates if default in by_date[d] and not by_date[d][default].draft]
+        first = min(published or dates, default=None)
         versions: list[Version] = []
         for date in dates:
             files = by_date[date]
@@ -410,7 +413,7 @@ def _assemble(
                     )
                 continue
             for source in files.values():
-                _check_summary(source, date == dates[0], primary.draft, problems)
+                _check_summary(source, date <= first, primary.draft, problems)
             if primary.draft and not drafts:
                 continue
             kept = {
