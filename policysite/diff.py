@@ -1,0 +1,216 @@
+"""Word-level diff of two versions' rendered text (SPEC §3, the diff page).
+
+Both versions are compared as rendered HTML, so what a reader sees is what gets compared:
+the cookie table, lists and headings included, Markdown syntax excluded. Each document is
+cut into blocks (headings, paragraphs, list items, table rows) and the blocks into words; one
+word sequence with a marker token per block is diffed with difflib. Every block of either
+version appears in the result, in reading order, and changed words are wrapped in
+`<ins>`/`<del>` with a visually hidden label, so the change is announced and never shown by
+colour alone (WCAG 1.4.1).
+"""
+
+from __future__ import annotations
+
+import difflib
+import html
+import re
+from dataclasses import dataclass, field
+
+from lxml import html as lxml_html
+
+from policysite.markup import ANCHOR_CLASS, slugify
+
+_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+_LEAVES = _HEADINGS | {"p", "li", "pre", "dt", "dd", "caption"}
+_CONTAINERS = {"ul", "ol", "table", "thead", "tbody", "blockquote", "div", "section", "dl", "p"}
+_WORDS = re.compile(r"\w+|[^\w\s]|\s+")
+_WORD = re.compile(r"\w")
+_MARK = "\x00"  # starts a block-marker token; never part of a word
+
+
+@dataclass(frozen=True)
+class Diff:
+    """A diff page's body: HTML, its headings (level, id, plain title) and word counts."""
+
+    html: str
+    toc: list[tuple[int, str, str]] = field(default_factory=list)
+    added: int = 0
+    removed: int = 0
+
+    @property
+    def unchanged(self) -> bool:
+        return self.added == 0 and self.removed == 0
+
+
+def _own_text(element) -> str:
+    """An element's text without nested blocks (a list inside an item) or heading anchors."""
+    parts = [element.text or ""]
+    for child in element:
+        if not isinstance(child.tag, str):
+            parts.append(child.tail or "")
+            continue
+        if child.tag not in _CONTAINERS and child.get("class") != ANCHOR_CLASS:
+            parts.append(child.text_content())
+        parts.append(child.tail or "")
+    return " ".join("".join(parts).split())
+
+
+def blocks(rendered_html: str) -> list[tuple[str, str]]:
+    """Given rendered HTML, return its blocks in reading order as (kind, text)."""
+    if not rendered_html.strip():
+        return []
+    root = lxml_html.fragment_fromstring(rendered_html, create_parent="div")
+    found: list[tuple[str, str]] = []
+    for element in root.iter():
+        if not isinstance(element.tag, str):
+            continue
+        if element.tag == "tr":
+            cells = [" ".join(c.text_content().split()) for c in element if c.tag in {"td", "th"}]
+            found.append(("row", " · ".join(cells)))
+        elif element.tag in _LEAVES:
+            kind, parent = element.tag, element.getparent()
+            if kind == "li":
+                kind = f"li-{parent.tag}"
+            elif kind == "p" and parent.tag == "li":  # a loose list's item
+                kind = f"li-{parent.getparent().tag}"
+            text = _own_text(element)
+            if text:
+                found.append((kind, text))
+    return found
+
+
+def _tokens(block_list: list[tuple[str, str]]) -> list[str]:
+    tokens: list[str] = []
+    for kind, text in block_list:
+        tokens.append(_MARK + kind)
+        tokens.extend(" " if t.isspace() else t for t in _WORDS.findall(text))
+    return tokens
+
+
+def _merged_opcodes(matcher: difflib.SequenceMatcher, old: list[str]) -> list[tuple]:
+    """Opcodes with whitespace-only matches between two changes folded into one change,
+    so "a b c" → "x y z" reads as one replacement instead of three."""
+    merged: list[list] = []
+    for op in matcher.get_opcodes():
+        tag, i1, i2, _j1, j2 = op
+        trivial = tag == "equal" and all(t == " " for t in old[i1:i2])
+        if merged and merged[-1][0] != "equal" and (tag != "equal" or trivial):
+            last = merged[-1]
+            merged[-1] = ["replace", last[1], i2, last[3], j2]
+        else:
+            merged.append(list(op))
+    return [tuple(op) for op in merged]
+
+
+class _Writer:
+    """Collect output blocks: each is (kind, [(op, text)]), op in equal/insert/delete."""
+
+    def __init__(self) -> None:
+        self.blocks: list[tuple[str, list[tuple[str, str]]]] = []
+
+    def emit(self, op: str, tokens: list[str]) -> None:
+        for token in tokens:
+            if token.startswith(_MARK):
+                self.blocks.append((token[1:], []))
+            elif self.blocks:
+                segments = self.blocks[-1][1]
+                if segments and segments[-1][0] == op:
+                    segments[-1] = (op, segments[-1][1] + token)
+                else:
+                    segments.append((op, token))
+
+
+def _render_segments(segments: list[tuple[str, str]], added_label: str, removed_label: str) -> str:
+    out: list[str] = []
+    for op, text in segments:
+        if op == "equal" or not text.strip():
+            out.append(html.escape(text, quote=False))
+            continue
+        tag, label = ("ins", added_label) if op == "insert" else ("del", removed_label)
+        stripped = text.strip()
+        lead, trail = text[: len(text) - len(text.lstrip())], text[len(text.rstrip()) :]
+        out.append(
+            f'{lead}<{tag}><span class="visually-hidden">{html.escape(label)} </span>'
+            f"{html.escape(stripped, quote=False)}</{tag}>{trail}"
+        )
+    return "".join(out).strip()
+
+
+def _block_state(segments: list[tuple[str, str]]) -> str:
+    ops = {op for op, text in segments if text.strip()}
+    if ops == {"insert"}:
+        return "added"
+    if ops == {"delete"}:
+        return "removed"
+    return "changed" if ops - {"equal"} else "same"
+
+
+def _count_words(tokens: list[str]) -> int:
+    return sum(1 for t in tokens if not t.startswith(_MARK) and _WORD.match(t))
+
+
+def diff_html(old_html: str, new_html: str, *, added_label: str, removed_label: str) -> Diff:
+    """Given two versions' rendered HTML, return the word-level diff as HTML blocks."""
+    old, new = _tokens(blocks(old_html)), _tokens(blocks(new_html))
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    writer = _Writer()
+    added = removed = 0
+    for tag, i1, i2, j1, j2 in _merged_opcodes(matcher, old):
+        if tag == "equal":
+            writer.emit("equal", new[j1:j2])
+            continue
+        writer.emit("delete", old[i1:i2])
+        writer.emit("insert", new[j1:j2])
+        removed += _count_words(old[i1:i2])
+        added += _count_words(new[j1:j2])
+    body, toc = _layout(writer.blocks, added_label, removed_label)
+    return Diff(html=body, toc=toc, added=added, removed=removed)
+
+
+def _layout(
+    out_blocks: list[tuple[str, list[tuple[str, str]]]], added_label: str, removed_label: str
+) -> tuple[str, list[tuple[int, str, str]]]:
+    """Write blocks as HTML: consecutive list items share one list; headings get ids."""
+    parts: list[str] = []
+    toc: list[tuple[int, str, str]] = []
+    used: set[str] = set()
+    open_list = ""
+    for kind, segments in out_blocks:
+        inner = _render_segments(segments, added_label, removed_label)
+        if not inner:
+            continue
+        state = _block_state(segments)
+        list_tag = kind[3:] if kind.startswith("li-") else ""
+        if open_list and list_tag != open_list:
+            parts.append(f"</{open_list}>")
+            open_list = ""
+        if list_tag and not open_list:
+            parts.append(f'<{list_tag} class="diff-list">')
+            open_list = list_tag
+        css = f' class="diff-{state}"' if state != "same" else ""
+        if list_tag:
+            parts.append(f"<li{css}>{inner}</li>")
+        elif kind in _HEADINGS:
+            level = max(2, int(kind[1]))
+            title = " ".join(text for op, text in segments if op != "delete").split()
+            plain = " ".join(title) or " ".join(t for _, t in segments).strip()
+            anchor = _unique("change-" + slugify(plain), used)
+            toc.append((level, anchor, plain))
+            parts.append(f'<h{level} id="{anchor}"{css}>{inner}</h{level}>')
+        elif kind == "row":
+            parts.append(f'<p class="diff-row{" diff-" + state if css else ""}">{inner}</p>')
+        elif kind == "pre":
+            parts.append(f"<pre{css}>{inner}</pre>")
+        else:
+            parts.append(f"<p{css}>{inner}</p>")
+    if open_list:
+        parts.append(f"</{open_list}>")
+    return "\n".join(parts) + ("\n" if parts else ""), toc
+
+
+def _unique(anchor: str, used: set[str]) -> str:
+    candidate, n = anchor, 1
+    while candidate in used:
+        candidate, n = f"{anchor}_{n}", n + 1
+    used.add(candidate)
+    return candidate

@@ -1,0 +1,445 @@
+"""Jinja2 pages (SPEC §3): which pages a site has, and each page's HTML.
+
+Pure functions, so `serve` can re-render only what changed and in parallel:
+`site_pages(site)` lists the pages, `render_page(site, theme, page)` returns one page's bytes.
+Templates see plain data and do all the wording through gettext; dates are Babel's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from babel.core import Locale
+from markupsafe import Markup
+
+from policysite import urls
+from policysite.diff import diff_html
+from policysite.errors import PolicyError, Problem
+from policysite.i18n import catalog_path, language_name, load_translations, long_date
+from policysite.markup import Rendered, render_markdown
+from policysite.model import Site, Version
+
+TEMPLATES = (
+    "base.html",
+    "policy.html",
+    "history.html",
+    "diff.html",
+    "404.html",
+    "not_found.html",
+    "cookie_table.html",
+    "notices.html",
+    "toc.html",
+)
+ASSET_PREFIX = "/assets/"
+
+
+@dataclass(frozen=True)
+class Theme:
+    """A checked theme folder and its static files, named by content hash."""
+
+    dir: Path
+    assets: tuple[tuple[str, str], ...]  # ("style.css", "/assets/style.3f2a1b9c.css")
+    files: tuple[tuple[str, bytes], ...]  # (output file under dist/, bytes)
+
+    def asset(self, name: str) -> str:
+        for logical, path in self.assets:
+            if logical == name:
+                return path
+        raise PolicyError(
+            Problem(self.dir / "static" / name, "a template asks for a missing static file")
+        )
+
+
+@dataclass(frozen=True)
+class Page:
+    kind: str  # "current" | "version" | "history" | "diff" | "404"
+    path: str  # site path, e.g. "/chinh-sach-bao-mat/2026-11-24/"
+    language: str
+    document: str = ""
+    version: dt.date | None = None
+
+
+def load_theme(theme_dir: Path) -> Theme:
+    """Given a theme folder, check it has every template and hash its static files."""
+    if not theme_dir.is_dir():
+        raise PolicyError(
+            Problem(theme_dir, "the theme folder does not exist", "pass --theme themes/default")
+        )
+    missing = [name for name in TEMPLATES if not (theme_dir / "templates" / name).is_file()]
+    if missing:
+        raise PolicyError(
+            [
+                Problem(
+                    theme_dir / "templates" / name,
+                    "the theme lacks this template",
+                    "restore it from themes/default/templates/",
+                )
+                for name in missing
+            ]
+        )
+    assets, files = [], []
+    static = theme_dir / "static"
+    for path in sorted(static.rglob("*")) if static.is_dir() else []:
+        if path.is_file():
+            data = path.read_bytes()
+            relative = path.relative_to(static).as_posix()
+            stem, dot, suffix = relative.rpartition(".")
+            digest = hashlib.sha256(data).hexdigest()[:8]
+            hashed = f"{stem}.{digest}.{suffix}" if dot else f"{relative}.{digest}"
+            assets.append((relative, ASSET_PREFIX + hashed))
+            files.append((ASSET_PREFIX[1:] + hashed, data))
+    return Theme(theme_dir, tuple(assets), tuple(files))
+
+
+# --- which pages exist ---------------------------------------------------------------------
+
+
+def texts(site: Site, document: str, language: str) -> list[Version]:
+    """The versions of `document` that have a text in `language`, oldest first."""
+    return [v for v in site.documents[document].versions if language in v.sources]
+
+
+def languages_of(site: Site, document: str) -> list[str]:
+    return [lang for lang in site.config.languages if texts(site, document, lang)]
+
+
+def shown(site: Site, document: str, language: str) -> Version:
+    """The version the current page shows: the newest text in force, else the first upcoming."""
+    available = texts(site, document, language)
+    in_effect = [v for v in available if v.date <= site.today]
+    return in_effect[-1] if in_effect else available[0]
+
+
+def status(site: Site, version: Version) -> str:
+    """superseded | in_force | upcoming | draft (as policy.json spells them)."""
+    if version.draft:
+        return "draft"
+    if version.date > site.today:
+        return "upcoming"
+    return "in_force" if site.in_force(version.document) is version else "superseded"
+
+
+def site_pages(site: Site) -> list[Page]:
+    """Every HTML page of the site, in a stable order."""
+    config, pages = site.config, []
+    for document in sorted(site.documents):
+        for lang in languages_of(site, document):
+            versions = texts(site, document, lang)
+            pages.append(
+                Page(
+                    "current",
+                    urls.document_path(config, document, lang),
+                    lang,
+                    document,
+                    shown(site, document, lang).date,
+                )
+            )
+            pages.append(Page("history", urls.history_path(config, document, lang), lang, document))
+            for index, version in enumerate(versions):
+                path = urls.version_path(config, document, lang, version.date)
+                pages.append(Page("version", path, lang, document, version.date))
+                if index:
+                    path = urls.diff_path(config, document, lang, version.date)
+                    pages.append(Page("diff", path, lang, document, version.date))
+    pages.append(Page("404", "/404.html", config.default_language))
+    return pages
+
+
+def alternates(site: Site, page: Page) -> dict[str, str]:
+    """The same page in every language that has it (page's own language included)."""
+    config, doc = site.config, page.document
+    if page.kind == "404":
+        return {}
+    if page.kind in {"current", "history"}:
+        make = urls.document_path if page.kind == "current" else urls.history_path
+        return {lang: make(config, doc, lang) for lang in languages_of(site, doc)}
+    found = {}
+    for lang in config.languages:
+        dates = [v.date for v in texts(site, doc, lang)]
+        if page.version in dates and (page.kind == "version" or dates.index(page.version) > 0):
+            make = urls.version_path if page.kind == "version" else urls.diff_path
+            found[lang] = make(config, doc, lang, page.version)
+    return found
+
+
+# --- rendering -----------------------------------------------------------------------------
+
+
+@functools.cache
+def _environment(theme: Theme, language: str, catalog_mtime: int) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(theme.dir / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.policies["ext.i18n.trimmed"] = True  # as babel.cfg extracts them
+    env.install_gettext_translations(load_translations(theme.dir, language), newstyle=True)
+    env.filters["long_date"] = lambda date: long_date(date, language)
+    env.filters["time_tag"] = lambda date: Markup('<time datetime="{}">{}</time>').format(
+        date.isoformat(), long_date(date, language)
+    )
+    env.globals.update(
+        asset=theme.asset,
+        language_name=language_name,
+        display_language=lambda code: Locale.parse(code).get_display_name(language),
+    )
+    return env
+
+
+def environment(theme: Theme, language: str) -> jinja2.Environment:
+    """The Jinja2 environment for `language`, with its gettext catalog installed."""
+    po = catalog_path(theme.dir, language)
+    return _environment(theme, language, po.stat().st_mtime_ns if po.is_file() else 0)
+
+
+def _template(env: jinja2.Environment, theme: Theme, name: str) -> jinja2.Template:
+    try:
+        return env.get_template(name)
+    except jinja2.TemplateSyntaxError as e:
+        where = Path(e.filename) if e.filename else theme.dir / "templates" / name
+        raise PolicyError(
+            Problem(where, e.message or "syntax error", "fix the template", e.lineno)
+        ) from e
+    except jinja2.TemplateNotFound as e:
+        raise PolicyError(
+            Problem(
+                theme.dir / "templates" / e.name,
+                "template not found",
+                "restore it from themes/default/templates/",
+            )
+        ) from e
+
+
+def translations(theme: Theme, language: str):
+    """The theme's `messages` catalog for `language`, for strings composed in Python."""
+    return load_translations(theme.dir, language)
+
+
+@functools.lru_cache(maxsize=512)
+def _markdown(body: str, cookie_table: str, anchor_label: str) -> Rendered:
+    return render_markdown(body, cookie_table=cookie_table, anchor_label=anchor_label)
+
+
+def _rendered(site: Site, theme: Theme, version: Version, language: str) -> tuple[Rendered, str]:
+    """A version's text in `language` as HTML, and the cookie table HTML it may embed."""
+    env = environment(theme, language)
+    categories = site.config.consent.categories
+    table = _template(env, theme, "cookie_table.html").render(
+        categories=categories, lang=language, default=site.config.default_language
+    )
+    label = translations(theme, language).gettext("Link to this section")
+    return _markdown(version.sources[language].body, table, label), table
+
+
+def _nest(flat: list[tuple[int, str, str]]) -> list[dict[str, Any]]:
+    """(level, id, title) in reading order → a tree of {"id", "title", "children"}."""
+    root: list[dict[str, Any]] = []
+    stack: list[tuple[int, list]] = [(0, root)]
+    for level, anchor, title in flat:
+        while stack[-1][0] >= level:
+            stack.pop()
+        node = {"id": anchor, "title": title, "children": []}
+        stack[-1][1].append(node)
+        stack.append((level, node["children"]))
+    return root
+
+
+def _common(site: Site, page: Page) -> dict[str, Any]:
+    """What base.html needs on every page: links, switcher, footer."""
+    config, lang = site.config, page.language
+    alt = alternates(site, page)
+    consent_doc = config.consent.document
+    doc_langs = languages_of(site, consent_doc) if consent_doc in site.documents else []
+    settings_lang = lang if lang in doc_langs else config.default_language
+    switcher = []
+    for other in config.languages:
+        if other == lang:
+            continue
+        if other in alt:
+            href = alt[other]
+        elif page.document and other in languages_of(site, page.document):
+            href = urls.document_path(config, page.document, other)
+        else:
+            href = urls.language_root(config, other)
+        switcher.append({"lang": other, "href": href})
+    return {
+        "page": page,
+        "lang": lang,
+        "site": config,
+        "canonical": urls.absolute(config, page.path),
+        "alternates": [(code, urls.absolute(config, path)) for code, path in alt.items()],
+        "x_default": urls.absolute(config, alt[config.default_language])
+        if config.default_language in alt
+        else "",
+        "switcher": switcher,
+        "feed": urls.feed_path(config, lang),
+        "cookie_settings": urls.document_path(config, consent_doc, settings_lang)
+        + "#cookie-settings"
+        if doc_langs
+        else "#cookie-settings",
+        "history": urls.history_path(config, page.document, lang) if page.document else "",
+        "noindex": False,
+        "page_today": site.today,
+    }
+
+
+def _link(site: Site, document: str, version: Version, language: str, kind: str) -> dict:
+    """Link to a version's page (or diff) in `language`, else in the default language."""
+    lang = language if language in version.sources else site.config.default_language
+    make = urls.version_path if kind == "version" else urls.diff_path
+    return {"href": make(site.config, document, lang, version.date), "lang": lang}
+
+
+def _policy_context(site: Site, theme: Theme, page: Page) -> dict[str, Any]:
+    config, lang, doc = site.config, page.language, page.document
+    versions = site.documents[doc].versions
+    version = next(v for v in versions if v.date == page.version)
+    source = version.sources[lang]
+    rendered, table = _rendered(site, theme, version, lang)
+    in_force = site.in_force(doc)
+    primary = version.primary
+    later = [v for v in versions if v.date > version.date and not v.draft]
+    context = {
+        "title": source.title,
+        "version": version,
+        "source": source,
+        "status": status(site, version),
+        "body": Markup(rendered.html),
+        "cookie_table": Markup(table) if table not in rendered.html else "",
+        "toc": _nest(
+            [
+                *rendered.toc,
+                (2, "cookie-settings", translations(theme, lang).gettext("Cookie settings")),
+            ]
+        ),
+        "translated": lang != config.default_language,
+        "stale": source.source_sha256 is not None and source.source_sha256 != primary.body_sha256,
+        "original": _link(site, doc, version, config.default_language, "version"),
+        "lagging": None,
+        "upcoming": [],
+        "replaced_by": None,
+        "current": urls.document_path(config, doc, lang),
+        "diff": _link(site, doc, version, lang, "diff") if version is not versions[0] else None,
+    }
+    if page.kind == "current":
+        context["upcoming"] = [
+            {"date": v.date, **_link(site, doc, v, lang, "version")}
+            for v in site.upcoming(doc)
+            if v is not version
+        ]
+        if in_force is not None and in_force.date > version.date:
+            context["lagging"] = {
+                "date": in_force.date,
+                **_link(site, doc, in_force, config.default_language, "version"),
+            }
+    elif context["status"] == "superseded" and later:
+        context["replaced_by"] = {
+            "date": later[0].date,
+            **_link(site, doc, later[0], lang, "version"),
+        }
+    return context
+
+
+def _history_context(site: Site, theme: Theme, page: Page) -> dict[str, Any]:
+    lang, doc = page.language, page.document
+    versions = site.documents[doc].versions
+    entries = []
+    for index, version in enumerate(reversed(versions)):
+        source = version.sources.get(lang, version.primary)
+        entries.append(
+            {
+                "id": f"v{version.date.isoformat()}",
+                "version": version,
+                "status": status(site, version),
+                "summary": source.summary or version.summary,
+                "summary_lang": source.language if source.summary else version.primary.language,
+                "reconsent": version.reconsent,
+                "read": _link(site, doc, version, lang, "version"),
+                "diff": _link(site, doc, version, lang, "diff")
+                if index < len(versions) - 1
+                else None,
+            }
+        )
+    title = shown(site, doc, lang).sources[lang].title
+    toc = [(2, e["id"], long_date(e["version"].date, lang)) for e in entries]
+    return {"title": title, "entries": entries, "toc": _nest(toc)}
+
+
+def _diff_context(site: Site, theme: Theme, page: Page) -> dict[str, Any]:
+    lang, doc = page.language, page.document
+    available = texts(site, doc, lang)
+    index = [v.date for v in available].index(page.version)
+    old, new = available[index - 1], available[index]
+    result = diff_html(
+        _rendered(site, theme, old, lang)[0].html,
+        _rendered(site, theme, new, lang)[0].html,
+        added_label=translations(theme, lang).gettext("Added:"),
+        removed_label=translations(theme, lang).gettext("Removed:"),
+    )
+    return {
+        "title": new.sources[lang].title,
+        "old": old,
+        "new": new,
+        "old_href": urls.version_path(site.config, doc, lang, old.date),
+        "new_href": urls.version_path(site.config, doc, lang, new.date),
+        "diff": result,
+        "body": Markup(result.html),
+        "toc": _nest(result.toc),
+        "version": new,
+        "status": status(site, new),
+    }
+
+
+def _not_found_context(site: Site, theme: Theme, page: Page) -> dict[str, Any]:
+    messages = []
+    for lang in site.config.languages:
+        env = environment(theme, lang)
+        links = [
+            {
+                "href": urls.document_path(site.config, doc, lang),
+                "title": shown(site, doc, lang).sources[lang].title,
+            }
+            for doc in sorted(site.documents)
+            if lang in languages_of(site, doc)
+        ]
+        html = _template(env, theme, "not_found.html").render(
+            lang=lang, links=links, site=site.config, heading="h2" if messages else "h1"
+        )
+        messages.append({"lang": lang, "html": Markup(html)})
+    title = " / ".join(
+        translations(theme, lang).gettext("Page not found") for lang in site.config.languages
+    )
+    return {"title": title, "messages": messages, "toc": [], "switcher": []}
+
+
+_CONTEXTS = {
+    "current": ("policy.html", _policy_context),
+    "version": ("policy.html", _policy_context),
+    "history": ("history.html", _history_context),
+    "diff": ("diff.html", _diff_context),
+    "404": ("404.html", _not_found_context),
+}
+
+
+def render_page(site: Site, theme: Theme, page: Page) -> bytes:
+    """Given one page of the site, return its HTML as UTF-8 bytes."""
+    name, make_context = _CONTEXTS[page.kind]
+    context = _common(site, page)
+    context.update(make_context(site, theme, page))
+    context["noindex"] = page.kind == "404" or context.get("status") == "draft"
+    html = _template(environment(theme, page.language), theme, name).render(context)
+    return html.encode("utf-8")
+
+
+def render_pages(site: Site, theme: Theme) -> dict[str, bytes]:
+    """Every page of the site: output file under dist/ → bytes."""
+    return {urls.output_file(p.path): render_page(site, theme, p) for p in site_pages(site)}
