@@ -77,6 +77,8 @@ def missing_translations(site: Site) -> list[Problem]:
                 if language in version.sources:  # even as a draft: it is on its way
                     continue
                 missing = primary.path.with_name(f"{version.date.isoformat()}.{language}.md")
+                if missing.exists():  # it failed to load, which is reported already
+                    continue
                 problems.append(
                     Problem(
                         missing,
@@ -180,9 +182,13 @@ def site_pages(site: Site, *, drafts: bool) -> dict[str, _Page]:
 
 
 def _link_line(source: Source, href: str) -> int:
-    for number, line in enumerate(source.body.split("\n")):
-        if href in line:
-            return source.body_line + number
+    """The line of `href` in the Markdown: as a link target first, then anywhere."""
+    lines = source.body.split("\n")
+    forms = (f"({href})", f"({href} ", f"<{href}>", f"]: {href}", f'"{href}"', href)
+    for form in forms:
+        for number, line in enumerate(lines):
+            if form in line:
+                return source.body_line + number
     return source.body_line
 
 
@@ -245,7 +251,10 @@ def _bad_path(source: Source, href: str, path: str, pages: dict[str, _Page], lin
 def _bad_anchor(
     source: Source, href: str, fragment: str, ids: frozenset[str], line: int
 ) -> Problem:
-    close = difflib.get_close_matches(fragment, sorted(ids - RESERVED_IDS), n=1)
+    candidates = sorted(ids - RESERVED_IDS)
+    close = [i for i in candidates if i.startswith(fragment)] or difflib.get_close_matches(
+        fragment, candidates, n=1
+    )
     hint = (
         f"did you mean #{close[0]}?"
         if close
