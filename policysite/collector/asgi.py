@@ -1,0 +1,113 @@
+"""The ASGI adapter (plain ASGI, no framework) that uvicorn serves.
+
+    uvicorn policysite.collector.asgi:app          settings from the environment
+    python build.py collector --workers 2          the same, with the CLI writing that environment
+
+It copies the request in (reading at most MAX_BODY + 1 bytes) and the response out; every
+decision is in service.py.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from policysite.collector.service import MAX_BODY, ConsentService, HttpRequest, open_service
+from policysite.collector.settings import ENV_DB, ENV_ORIGINS, ENV_SITE, split_list
+from policysite.errors import PolicyError
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class CollectorApp:
+    """An ASGI application around one ConsentService, opened at lifespan startup."""
+
+    def __init__(self, opener: Callable[[], ConsentService]) -> None:
+        self._opener = opener
+        self.service: ConsentService | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    self._open()
+                except PolicyError as error:
+                    await send({"type": "lifespan.startup.failed", "message": str(error)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.service is not None:
+                    await self.service.close()
+                    self.service = None
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def _open(self) -> ConsentService:
+        if self.service is None:
+            self.service = self._opener()
+        return self.service
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        service = self.service or self._open()  # servers without lifespan open on first use
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        client = scope.get("client")
+        request = HttpRequest(
+            method=scope["method"],
+            path=scope["path"],
+            headers=headers,
+            body=await _read_body(receive),
+            client_ip=client[0] if client else "",
+        )
+        response = await service.handle(request)
+        raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
+        raw_headers.append((b"content-length", str(len(response.body)).encode("ascii")))
+        await send(
+            {"type": "http.response.start", "status": response.status, "headers": raw_headers}
+        )
+        await send({"type": "http.response.body", "body": response.body})
+
+
+async def _read_body(receive: Receive) -> bytes:
+    """The body, or its first MAX_BODY + 1 bytes (enough for the service to answer 413)."""
+    body = b""
+    while len(body) <= MAX_BODY:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            break
+    return body[: MAX_BODY + 1]
+
+
+def create_app(
+    db: str,
+    site_dir: Path,
+    *,
+    extra_origins: Sequence[str] = (),
+    **service_options: Any,
+) -> CollectorApp:
+    """An app with explicit settings (tests, embedding); `app` below reads the environment."""
+    return CollectorApp(
+        lambda: open_service(db, site_dir, extra_origins=extra_origins, **service_options)
+    )
+
+
+def _from_environment() -> ConsentService:
+    db = os.environ.get(ENV_DB) or os.environ.get("DATABASE_URL") or "var/consents.sqlite3"
+    site = Path(os.environ.get(ENV_SITE, "dist"))
+    return open_service(db, site, extra_origins=split_list(os.environ.get(ENV_ORIGINS, "")))
+
+
+app = CollectorApp(_from_environment)

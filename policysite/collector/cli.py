@@ -1,0 +1,237 @@
+"""`collector` and `consents export|stats|report|purge` (SPEC §5, §6).
+
+policysite/cli.py calls `add_collector_parser(sub)` and `add_consents_parser(sub)`; each sets
+`handler`. Operator commands have no HTTP surface: they open the store directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+
+from policysite.collector.settings import (
+    ENV_BURST,
+    ENV_DB,
+    ENV_FORWARDED,
+    ENV_HMAC,
+    ENV_ORIGINS,
+    ENV_RATE,
+    ENV_SITE,
+    CollectorSettings,
+    split_list,
+)
+from policysite.errors import PolicyError
+
+DEFAULT_DB = "var/consents.sqlite3"
+
+
+def resolve_db(db: str | None) -> str:
+    """--db wins; then DATABASE_URL; then the SQLite file under var/."""
+    return db or os.environ.get("DATABASE_URL") or DEFAULT_DB
+
+
+def _add_db(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        help=f"SQLite file or postgresql:// URL (default: $DATABASE_URL, else {DEFAULT_DB})",
+    )
+
+
+# --- collector ----------------------------------------------------------------------------
+
+
+def add_collector_parser(sub: argparse._SubParsersAction) -> None:
+    # Raw defaults: a bad environment must not break the parser of every other command.
+    defaults = CollectorSettings()
+    p = sub.add_parser("collector", help="run the consent collector (uvicorn)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8001)
+    _add_db(p)
+    p.add_argument("--site", type=Path, default=Path("dist"), help="built site with policy.json")
+    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    p.add_argument(
+        "--forwarded-allow-ips",
+        default=os.environ.get(ENV_FORWARDED, ",".join(defaults.forwarded_allow_ips)),
+        help="proxies whose X-Forwarded-For is believed: IPs, networks or * "
+        "(default: $FORWARDED_ALLOW_IPS, else 127.0.0.1,::1)",
+    )
+    p.add_argument(
+        "--rate-limit",
+        default=os.environ.get(ENV_RATE, defaults.rate_limit),
+        help='per client network and worker, e.g. "30/min"; "0" turns it off '
+        "(default: $POLICYSITE_RATE_LIMIT, else 30/min)",
+    )
+    p.add_argument(
+        "--burst",
+        type=int,
+        default=os.environ.get(ENV_BURST, defaults.burst),
+        help="requests a client may save up (default: $POLICYSITE_RATE_BURST, else 10)",
+    )
+    p.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="accept this Origin besides policy.json's allowed_origins (repeatable)",
+    )
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.set_defaults(handler=run_collector)
+
+
+def run_collector(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from policysite.collector.service import open_service
+
+    if args.workers < 1:
+        raise PolicyError(f"--workers must be at least 1, got {args.workers}")
+    db = resolve_db(args.db)
+    settings = CollectorSettings(
+        rate_limit=args.rate_limit,
+        burst=args.burst,
+        forwarded_allow_ips=split_list(args.forwarded_allow_ips),
+        ip_hmac_key=os.environ.get(ENV_HMAC) or None,
+    )
+    # Fail here, with a clean message, rather than in every worker; this also migrates once.
+    service = open_service(db, args.site, extra_origins=args.allow_origin, settings=settings)
+    asyncio.run(service.close())
+    os.environ.update(settings.to_env())
+    os.environ[ENV_DB] = db
+    os.environ[ENV_SITE] = str(args.site)
+    os.environ[ENV_ORIGINS] = ",".join(args.allow_origin)
+    uvicorn.run(
+        "policysite.collector.asgi:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        lifespan="on",
+        proxy_headers=False,  # service.py reads X-Forwarded-For itself, for serve too
+        access_log=False,  # an access log would keep every raw client IP (SPEC §5)
+        server_header=False,
+        log_level=args.log_level,
+    )
+    return 0
+
+
+# --- consents ------------------------------------------------------------------------------
+
+
+def _iso_date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
+
+
+def _add_range(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--since", type=_iso_date, help="first day included (UTC), YYYY-MM-DD")
+    parser.add_argument("--until", type=_iso_date, help="last day included (UTC), YYYY-MM-DD")
+
+
+def add_consents_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("consents", help="operator commands over the consent log")
+    actions = p.add_subparsers(dest="consents_command", required=True, metavar="ACTION")
+
+    export = actions.add_parser("export", help="write records as CSV or JSON Lines")
+    _add_db(export)
+    _add_range(export)
+    export.add_argument("--format", choices=["csv", "jsonl"], default="csv")
+    export.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+    export.set_defaults(handler=run_export)
+
+    stats = actions.add_parser("stats", help="acceptance rate per category, version and week")
+    _add_db(stats)
+    _add_range(stats)
+    stats.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    stats.set_defaults(handler=run_stats)
+
+    report = actions.add_parser("report", help="one self-contained HTML page with charts")
+    _add_db(report)
+    _add_range(report)
+    report.add_argument("-o", "--output", type=Path, required=True, help="e.g. report.html")
+    report.set_defaults(handler=run_report)
+
+    purge = actions.add_parser("purge", help="delete records older than DAYS (the only delete)")
+    _add_db(purge)
+    purge.add_argument("--older-than", type=int, required=True, metavar="DAYS")
+    purge.add_argument("--dry-run", action="store_true", help="only count what would go")
+    purge.set_defaults(handler=run_purge)
+
+
+def _range(args: argparse.Namespace) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """--since/--until as UTC datetimes; --until includes its whole day."""
+    if args.since and args.until and args.since > args.until:
+        raise PolicyError(f"--since {args.since} is after --until {args.until}")
+    since = dt.datetime.combine(args.since, dt.time(), dt.UTC) if args.since else None
+    until = (
+        dt.datetime.combine(args.until + dt.timedelta(days=1), dt.time(), dt.UTC)
+        if args.until
+        else None
+    )
+    return since, until
+
+
+def _open(args: argparse.Namespace):
+    from policysite.collector.store import open_store
+
+    return open_store(resolve_db(args.db), create=False)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from policysite.collector.exports import export
+
+    store = _open(args)
+    try:
+        if args.output is None:
+            count = export(store, sys.stdout, args.format, *_range(args))
+        else:
+            with open(args.output, "w", encoding="utf-8", newline="") as out:
+                count = export(store, out, args.format, *_range(args))
+            print(f"wrote {count} record(s) to {args.output}", file=sys.stderr)
+    finally:
+        store.close()
+    return 0
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    from policysite.collector.stats import compute, format_json, format_text
+
+    store = _open(args)
+    try:
+        stats = compute(store.iter_records(*_range(args)))
+    finally:
+        store.close()
+    print(format_json(stats) if args.json else format_text(stats))
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from policysite.collector.report import render_report
+    from policysite.collector.stats import compute
+
+    store = _open(args)
+    try:
+        stats = compute(store.iter_records(*_range(args)))
+    finally:
+        store.close()
+    args.output.write_text(render_report(stats, source=store.where), encoding="utf-8")
+    print(f"wrote {args.output} ({stats.total} record(s))", file=sys.stderr)
+    return 0
+
+
+def run_purge(args: argparse.Namespace) -> int:
+    if args.older_than < 0:
+        raise PolicyError(f"--older-than must be 0 or more days, got {args.older_than}")
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(days=args.older_than)
+    store = _open(args)
+    try:
+        count = store.purge(before, dry_run=args.dry_run)
+    finally:
+        store.close()
+    verb = "would delete" if args.dry_run else "deleted"
+    print(f"{verb} {count} record(s) received before {before:%Y-%m-%d %H:%M:%S} UTC")
+    return 0

@@ -1,0 +1,118 @@
+"""Group commit: one writer thread per process turns many requests into one transaction.
+
+Requests put (record, future) on a queue and await the future. The writer takes everything
+queued (up to MAX_BATCH), commits it in one durable transaction, then resolves the futures on
+their event loops: a 201 is only ever sent after the commit that holds its record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+from collections.abc import Sequence
+
+from policysite.collector.record import ConsentRecord
+from policysite.collector.store import Store, StoreUnavailable
+
+log = logging.getLogger("policysite.collector")
+
+MAX_BATCH = 2048
+_STOP = object()
+
+Item = tuple[ConsentRecord, asyncio.Future]
+
+
+class GroupCommitter:
+    def __init__(self, store: Store, max_pending: int = 50_000) -> None:
+        self._store = store
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self.max_pending = max_pending
+        # Each counter has one writing thread (the event loop; the writer), so none is lost.
+        self._submitted = 0
+        self._completed = 0
+
+    def submit(self, record: ConsentRecord) -> asyncio.Future:
+        """Queue a record; the future resolves to what is stored under its key, or raises."""
+        if self._thread is None:
+            self._start()
+        future = asyncio.get_running_loop().create_future()
+        self._submitted += 1
+        self._queue.put((record, future))
+        return future
+
+    @property
+    def overloaded(self) -> bool:
+        return self._submitted - self._completed >= self.max_pending
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._thread is None:
+                thread = threading.Thread(target=self._run, name="consent-writer", daemon=True)
+                thread.start()
+                self._thread = thread
+
+    def close(self) -> None:
+        """Commit what is queued, then stop the writer (blocking: call from a thread)."""
+        with self._start_lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(_STOP)
+            thread.join()
+
+    def _run(self) -> None:
+        get = self._queue.get
+        get_nowait = self._queue.get_nowait
+        while True:
+            item = get()
+            if item is _STOP:
+                return
+            batch: list[Item] = [item]
+            stop = False
+            while len(batch) < MAX_BATCH:
+                try:
+                    item = get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stop = True
+                    break
+                batch.append(item)
+            self._commit(batch)
+            if stop:
+                return
+
+    def _commit(self, batch: list[Item]) -> None:
+        try:
+            outcome: Sequence[ConsentRecord] | BaseException = self._store.insert_batch(
+                [record for record, _ in batch]
+            )
+        except StoreUnavailable as error:
+            log.warning("store unavailable, %d request(s) get 503: %s", len(batch), error)
+            outcome = error
+        except Exception as error:  # a bug: fail these requests, keep the writer alive
+            log.exception("writing a batch of %d consent(s) failed", len(batch))
+            outcome = error
+        self._completed += len(batch)
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, object]]] = {}
+        for index, (_, future) in enumerate(batch):
+            result = outcome if isinstance(outcome, BaseException) else outcome[index]
+            by_loop.setdefault(future.get_loop(), []).append((future, result))
+        for loop, results in by_loop.items():
+            # A closed loop raises RuntimeError: nobody is waiting there any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_resolve, results)
+
+
+def _resolve(results: list[tuple[asyncio.Future, object]]) -> None:
+    for future, result in results:
+        if future.done():
+            continue
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)

@@ -1,0 +1,87 @@
+"""One consent record as stored: what the browser sent plus what the server adds.
+
+The receipt is a content hash of the whole record, so a receipt kept by the browser proves
+that the stored row was not altered afterwards (anyone can recompute it from an export).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+
+# Order of columns in the store, in exports and in the receipt's canonical JSON array.
+COLUMNS = (
+    "received_at",
+    "consent_id",
+    "seq",
+    "document",
+    "version",
+    "language",
+    "policy_sha256",
+    "action",
+    "choices",
+    "gpc",
+    "page",
+    "user_agent",
+    "ip",
+    "receipt",
+)
+
+# Fields the browser chose: a repeat of (consent_id, seq) must carry the same ones.
+PAYLOAD_FIELDS = ("document", "version", "language", "choices", "action", "gpc", "page")
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRecord:
+    received_at: str  # UTC, "2026-11-25T03:04:05.123456Z"
+    consent_id: str  # lower-case UUID
+    seq: int
+    document: str
+    version: str  # YYYY-MM-DD
+    language: str
+    policy_sha256: str  # of the text consented to (policy.json)
+    action: str  # accept_all | reject_all | custom
+    choices: str  # canonical JSON object {category: bool}, keys sorted
+    gpc: bool | None
+    page: str | None  # path only
+    user_agent: str | None  # at most 256 characters
+    ip: str | None  # "203.0.113.0/24", "2001:db8:1::/48" or "hmac-sha256:<hex>"
+    receipt: str
+
+    def payload(self) -> tuple:
+        """The fields the browser chose, for comparing a repeat with the stored record."""
+        return (self.document, self.version, self.language, self.choices, self.action,
+                self.gpc, self.page)  # fmt: skip
+
+    def as_row(self) -> tuple:
+        return tuple(getattr(self, name) for name in COLUMNS)
+
+    def as_dict(self) -> dict:
+        """JSON-ready mapping (choices decoded) for exports and the browser's own read."""
+        data = {name: getattr(self, name) for name in COLUMNS}
+        data["choices"] = json.loads(self.choices)
+        return data
+
+
+def utc_timestamp(moment: dt.datetime | None = None) -> str:
+    """Given an aware datetime (default: now), return it as the store's UTC text form."""
+    moment = dt.datetime.now(dt.UTC) if moment is None else moment.astimezone(dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical_choices(choices: dict[str, bool]) -> str:
+    return json.dumps(choices, sort_keys=True, separators=(",", ":"))
+
+
+def compute_receipt(*fields: object) -> str:
+    """sha256 (hex) of the JSON array of every column before `receipt`, in COLUMNS order."""
+    text = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def verify_receipt(record: ConsentRecord) -> bool:
+    """True when the record still hashes to its receipt (it was not altered)."""
+    fields = record.as_row()[:-1]
+    return compute_receipt(*fields) == record.receipt

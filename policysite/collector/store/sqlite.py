@@ -1,0 +1,273 @@
+"""The SQLite store: WAL mode, synchronous=FULL, append-only by trigger.
+
+One file (default var/consents.sqlite3) shared by every collector process on the host.
+BEGIN IMMEDIATE serialises writers across processes, which also makes concurrent migrations
+safe. `synchronous=FULL` fsyncs the WAL at every commit, so a committed batch survives kill -9
+and a power cut; group commit (committer.py) keeps that to one fsync per batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from policysite.collector.record import COLUMNS, ConsentRecord, utc_timestamp
+from policysite.collector.store import StoreUnavailable
+from policysite.errors import PolicyError, Problem
+
+BUSY_TIMEOUT = 5.0  # seconds a writer waits for another process's write lock
+
+_NO_DELETE = """CREATE TRIGGER consents_no_delete BEFORE DELETE ON consents
+BEGIN SELECT RAISE(ABORT, 'consents are append-only: use `consents purge`'); END"""
+
+MIGRATIONS: list[tuple[int, list[str]]] = [
+    (
+        1,
+        [
+            """CREATE TABLE consents (
+                id INTEGER PRIMARY KEY,
+                received_at TEXT NOT NULL,
+                consent_id TEXT NOT NULL,
+                seq INTEGER NOT NULL CHECK (seq >= 1),
+                document TEXT NOT NULL,
+                version TEXT NOT NULL,
+                language TEXT NOT NULL,
+                policy_sha256 TEXT NOT NULL,
+                action TEXT NOT NULL,
+                choices TEXT NOT NULL,
+                gpc INTEGER,
+                page TEXT,
+                user_agent TEXT,
+                ip TEXT,
+                receipt TEXT NOT NULL,
+                UNIQUE (consent_id, seq)
+            ) STRICT""",
+            "CREATE INDEX consents_received_at ON consents (received_at)",
+            """CREATE TRIGGER consents_no_update BEFORE UPDATE ON consents
+            BEGIN SELECT RAISE(ABORT, 'consents are append-only'); END""",
+            _NO_DELETE,
+        ],
+    ),
+]
+LATEST = MIGRATIONS[-1][0]
+
+_COLUMN_LIST = ", ".join(COLUMNS)
+_INSERT = (
+    f"INSERT INTO consents ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(COLUMNS))}) "
+    "ON CONFLICT (consent_id, seq) DO NOTHING"
+)
+_SELECT = f"SELECT {_COLUMN_LIST} FROM consents"
+
+
+def _record(row: tuple) -> ConsentRecord:
+    values = list(row)
+    gpc = values[COLUMNS.index("gpc")]
+    values[COLUMNS.index("gpc")] = None if gpc is None else bool(gpc)
+    return ConsentRecord(*values)
+
+
+class SQLiteStore:
+    kind = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.where = str(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise PolicyError(
+                Problem(path.parent, f"cannot create the database folder: {error.strerror}")
+            ) from error
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    # --- connections ------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+            )
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            conn.execute("PRAGMA synchronous=FULL")
+        except sqlite3.Error as error:
+            raise StoreUnavailable(f"{self.path}: {error}") from error
+        if mode != "wal":
+            conn.close()
+            raise StoreUnavailable(f"{self.path}: cannot use WAL mode here (got {mode})")
+        with self._lock:
+            self._all.append(conn)
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+            self._local.identity = self._identity()
+        return conn
+
+    def _identity(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino)
+
+    def _discard(self) -> None:
+        """Drop this thread's connection after an error; the next call reconnects."""
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            try:
+                conn.rollback()
+                conn.close()
+            except sqlite3.Error:
+                pass
+            with self._lock:
+                if conn in self._all:
+                    self._all.remove(conn)
+
+    def _check_writable(self) -> None:
+        """Refuse writes the open connection would still accept (one stat per batch).
+
+        An open file descriptor keeps writing after the file is made read-only, deleted or
+        replaced; writing into a deleted file would acknowledge records that are lost.
+        """
+        try:
+            st = os.stat(self.path)
+            folder = os.stat(self.path.parent)
+        except FileNotFoundError:
+            self._discard()
+            raise StoreUnavailable(f"{self.path} has disappeared") from None
+        if not st.st_mode & 0o222:
+            raise StoreUnavailable(f"{self.path} is read-only")
+        if not folder.st_mode & 0o222:
+            raise StoreUnavailable(f"{self.path.parent} is read-only")
+        if getattr(self._local, "identity", None) != (st.st_dev, st.st_ino):
+            self._discard()  # replaced (e.g. restored from a backup): reopen the new file
+
+    # --- the protocol -----------------------------------------------------------------------
+
+    def migrate(self) -> int:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version"
+                " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL) STRICT"
+            )
+            current = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version")
+            current = current.fetchone()[0]
+            if current > LATEST:
+                conn.execute("ROLLBACK")
+                raise PolicyError(
+                    Problem(
+                        self.path,
+                        f"database schema version {current} is newer than this collector's "
+                        f"({LATEST})",
+                        "upgrade policysite before running it against this database",
+                    )
+                )
+            for version, statements in MIGRATIONS:
+                if version > current:
+                    for statement in statements:
+                        conn.execute(statement)
+                    conn.execute(
+                        "INSERT INTO schema_version VALUES (?, ?)", (version, utc_timestamp())
+                    )
+            conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            self._discard()
+            raise StoreUnavailable(str(error)) from error
+        return LATEST
+
+    def ping(self) -> None:
+        self._check_writable()
+        try:
+            self._conn().execute("SELECT 1 FROM schema_version LIMIT 1").fetchall()
+        except sqlite3.Error as error:
+            self._discard()
+            raise StoreUnavailable(str(error)) from error
+
+    def insert_batch(self, records: Sequence[ConsentRecord]) -> list[ConsentRecord]:
+        self._check_writable()
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            before = conn.total_changes
+            conn.executemany(_INSERT, [record.as_row() for record in records])
+            if conn.total_changes - before == len(records):
+                stored = list(records)
+            else:  # some keys existed: answer each with what is stored under it
+                query = f"{_SELECT} WHERE consent_id = ? AND seq = ?"
+                stored = [
+                    _record(conn.execute(query, (r.consent_id, r.seq)).fetchone()) for r in records
+                ]
+            conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            self._discard()
+            raise StoreUnavailable(str(error)) from error
+        return stored
+
+    def records_for(self, consent_id: str) -> list[ConsentRecord]:
+        try:
+            rows = self._conn().execute(
+                f"{_SELECT} WHERE consent_id = ? ORDER BY seq, id", (consent_id,)
+            )
+            return [_record(row) for row in rows]
+        except sqlite3.Error as error:
+            self._discard()
+            raise StoreUnavailable(str(error)) from error
+
+    def iter_records(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> Iterator[ConsentRecord]:
+        low = utc_timestamp(since) if since else ""
+        high = utc_timestamp(until) if until else "\uffff"
+        conn = self._connect()  # its own connection: the caller may interleave other calls
+        try:
+            rows = conn.execute(
+                f"{_SELECT} WHERE received_at >= ? AND received_at < ? ORDER BY received_at, id",
+                (low, high),
+            )
+            for row in rows:  # the cursor steps through the table; nothing is buffered
+                yield _record(row)
+        except sqlite3.Error as error:
+            raise StoreUnavailable(str(error)) from error
+        finally:
+            conn.close()
+            with self._lock:
+                self._all.remove(conn)
+
+    def purge(self, before: dt.datetime, *, dry_run: bool = False) -> int:
+        cutoff = utc_timestamp(before)
+        conn = self._conn()
+        try:
+            if dry_run:
+                query = "SELECT count(*) FROM consents WHERE received_at < ?"
+                return conn.execute(query, (cutoff,)).fetchone()[0]
+            # The delete trigger is lifted only inside this transaction (DDL is transactional).
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("DROP TRIGGER consents_no_delete")
+            deleted = conn.execute("DELETE FROM consents WHERE received_at < ?", (cutoff,))
+            count = deleted.rowcount
+            conn.execute(_NO_DELETE)
+            conn.execute("COMMIT")
+            return count
+        except sqlite3.Error as error:
+            self._discard()
+            raise StoreUnavailable(str(error)) from error
+
+    def close(self) -> None:
+        with self._lock:
+            connections, self._all = self._all, []
+        for conn in connections:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+        self._local = threading.local()

@@ -1,0 +1,155 @@
+"""Strict validation of a consent body (SPEC §5): bytes in, a `Consent` or a `FieldError` out.
+
+Nothing here knows HTTP. Every rejection names the offending field, so a widget bug shows up as
+a precise 400 instead of a silently stored, unprovable record.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from policysite.collector.policy import PolicyIndex
+
+ACTIONS = frozenset({"accept_all", "reject_all", "custom"})
+REQUIRED = ("consent_id", "seq", "document", "version", "language", "choices", "action")
+OPTIONAL = ("gpc", "page")
+FIELDS = frozenset(REQUIRED + OPTIONAL)
+MAX_SEQ = 2**53 - 1  # JavaScript's largest safe integer: what the widget can count to
+MAX_PAGE = 1024
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+class FieldError(ValueError):
+    """The body is not a valid consent; `field` names what is wrong (None: the whole body)."""
+
+    def __init__(self, field: str | None, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """A validated consent, as the browser chose it, plus the sha256 of the text consented to."""
+
+    consent_id: str  # lower-case
+    seq: int
+    document: str
+    version: str
+    language: str
+    choices: dict[str, bool]
+    action: str
+    gpc: bool | None
+    page: str | None  # path only: query string and fragment removed
+    policy_sha256: str
+
+
+def _reject_constant(name: str) -> None:
+    raise FieldError(None, f"body is not valid JSON: {name} is not allowed")
+
+
+def parse_consent_id(value: object, field: str = "consent_id") -> str:
+    """Given a candidate id, return it lower-cased, or raise FieldError."""
+    if not isinstance(value, str) or not _UUID.fullmatch(value):
+        raise FieldError(field, "must be a UUID like 0f8fad5b-d9cb-469f-a165-70867728950e")
+    return value.lower()
+
+
+def validate_consent(body: bytes, policy: PolicyIndex) -> Consent:
+    """Given a request body, return the consent it carries, or raise FieldError."""
+    try:
+        data = json.loads(body, parse_constant=_reject_constant)
+    except FieldError:
+        raise
+    except (ValueError, RecursionError) as error:
+        raise FieldError(None, f"body is not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise FieldError(None, "body must be a JSON object")
+    for name in data:
+        if name not in FIELDS:
+            raise FieldError(name, f"unknown field; expected only {', '.join(REQUIRED + OPTIONAL)}")
+    for name in REQUIRED:
+        if name not in data:
+            raise FieldError(name, "is required")
+    consent_id = parse_consent_id(data["consent_id"])
+    seq = data["seq"]
+    if type(seq) is not int or not 1 <= seq <= MAX_SEQ:
+        raise FieldError("seq", f"must be an integer from 1 to {MAX_SEQ}")
+    document, version, language = data["document"], data["version"], data["language"]
+    key = (document, version, language)
+    sha256 = policy.texts.get(key) if all(type(x) is str for x in key) else None
+    if sha256 is None:
+        _explain_unlisted(document, version, language, policy)
+    action = data["action"]
+    if type(action) is not str or action not in ACTIONS:
+        raise FieldError("action", "must be one of accept_all, reject_all, custom")
+    gpc = data.get("gpc")
+    if "gpc" in data and type(gpc) is not bool:
+        raise FieldError("gpc", "must be true or false (or left out)")
+    page = _page(data["page"]) if "page" in data else None
+    return Consent(
+        consent_id=consent_id,
+        seq=seq,
+        document=document,
+        version=version,
+        language=language,
+        choices=_choices(data["choices"], policy),
+        action=action,
+        gpc=gpc,
+        page=page,
+        policy_sha256=sha256,
+    )
+
+
+def _explain_unlisted(document: object, version: object, language: object, p: PolicyIndex) -> None:
+    """Raise the FieldError that says which of (document, version, language) is not listed."""
+    if not isinstance(document, str) or document not in p.versions:
+        raise FieldError("document", f"unknown document; policy.json lists {_list(p.versions)}")
+    if not isinstance(version, str) or not _DATE.fullmatch(version):
+        raise FieldError("version", "must be a date as YYYY-MM-DD")
+    if version not in p.versions[document]:
+        raise FieldError("version", f"{document} has no version {version} in policy.json")
+    raise FieldError("language", f"unknown language; policy.json lists {_list(p.languages)}")
+
+
+def _list(names: object) -> str:
+    return ", ".join(sorted(names))  # type: ignore[call-overload]
+
+
+def _choices(value: object, policy: PolicyIndex) -> dict[str, bool]:
+    if not isinstance(value, dict):
+        raise FieldError("choices", "must be an object {category: true|false}")
+    for category, granted in value.items():
+        if category not in policy.categories:
+            raise FieldError(
+                f"choices.{category}", f"unknown category; expected {', '.join(policy.categories)}"
+            )
+        if type(granted) is not bool:
+            raise FieldError(f"choices.{category}", "must be true or false")
+    for category in policy.categories:
+        if category not in value:
+            raise FieldError(f"choices.{category}", "is required: send every category")
+        if category in policy.required and not value[category]:
+            raise FieldError(f"choices.{category}", "is always on: must be true")
+    return value
+
+
+def _page(value: object) -> str:
+    """Return the path of `page` with its query string and fragment removed."""
+    if not isinstance(value, str):
+        raise FieldError("page", "must be a path like /chinh-sach-bao-mat/")
+    path = value.split("#", 1)[0].split("?", 1)[0]
+    if (
+        not path.startswith("/")
+        or path.startswith("//")
+        or len(path) > MAX_PAGE
+        or not path.isprintable()
+        or " " in path
+        or "\\" in path
+    ):
+        raise FieldError("page", f"must be a path like /chinh-sach-bao-mat/ (at most {MAX_PAGE})")
+    return path
