@@ -1,0 +1,220 @@
+/*
+ * policysite consent widget (SPEC §4): banner, preferences dialog, Google Consent Mode v2,
+ * gated scripts and a queue of decisions for the collector.
+ *
+ * Readable source. policysite/widget.py builds it: __CONFIG__ becomes the site's config, every
+ * _("…") becomes S[i], the string in the visitor's language from the theme's `widget` gettext
+ * catalogs (Babel's JavaScript extractor finds the same marks), and rjsmin minifies the result.
+ * rjsmin keeps names, so names here are short.
+ *
+ * Like a11y-dialog, it never throws and never logs: it returns early when there is nothing to
+ * do, and storage, cookies and the network, the parts that can fail, are guarded where touched.
+ *
+ * Delivery: a decision is put in the localStorage queue first, then sent with
+ * fetch(keepalive), whose status tells us whether the collector stored it (sendBeacon cannot).
+ * 2xx and other 4xx remove it from the queue; 429, 5xx and network errors keep it for the next
+ * page load, and a last try with navigator.sendBeacon goes out when the page is hidden. The
+ * collector is idempotent on (consent_id, seq), so a decision is recorded exactly once.
+ */
+((C) => {
+  const D = document,
+    W = window,
+    N = navigator,
+    lang = D.documentElement.lang.toLowerCase().split("-")[0],
+    L = C.text[lang] ? lang : C.lang, // the visitor's language, else the site's default
+    T = C.text[L],
+    S = T.strings,
+    cats = T.categories, // [[id, required, [[name, provider, purpose, lifetime], …]], …]
+    gpc = N.globalPrivacyControl === true,
+    Q = C.cookie + "_q", // localStorage key of the decisions not yet delivered
+    failed = [], // bodies whose send failed on this page: sendBeacon tries again on pagehide
+    layer = (W.dataLayer = W.dataLayer || []),
+    gtag =
+      W.gtag ||
+      (W.gtag = function () {
+        layer.push(arguments); // gtag.js reads Arguments objects, not arrays
+      }),
+    stored = read();
+  let current = valid(stored) ? stored : null,
+    banner,
+    dialog,
+    boxes,
+    opener;
+
+  // Nothing outside `necessary` before a choice: Consent Mode starts with every signal denied.
+  gtag("consent", "default", signals({}));
+  W.policyConsent = { get, open };
+  D.readyState == "loading" ? D.addEventListener("DOMContentLoaded", init) : init();
+
+  function init() {
+    if (current) apply(current.choices);
+    else {
+      banner = h("div", { className: "pc pc-b", role: "region", "aria-label": _("Cookie") },
+        h("p", {},
+          _("Chúng tôi dùng cookie cần thiết để trang web hoạt động và, nếu bạn đồng ý, cookie phân tích và quảng cáo. Bạn có thể đổi ý bất cứ lúc nào trong “Cài đặt cookie”."),
+          " ",
+          h("a", { href: T.policy }, _("Chính sách bảo mật"))),
+        stored && stored.version < C.reconsent && h("p", {}, _("Chính sách bảo mật đã thay đổi, vui lòng chọn lại.")),
+        gpc && h("p", {}, _("Trình duyệt của bạn bật Global Privacy Control nên cookie quảng cáo bị tắt.")),
+        buttons(_("Tùy chỉnh"), open));
+      // First in the tab order; position: fixed, so it moves no content (CLS 0).
+      D.body.prepend(banner);
+    }
+    store().forEach(send);
+    D.addEventListener("click", (e) => {
+      if (e.target.closest("[data-consent-open]")) {
+        e.preventDefault();
+        open();
+      }
+    });
+    W.addEventListener("pagehide", () => failed.forEach((b) => N.sendBeacon(C.url, new Blob([b], { type: "text/plain" }))));
+  }
+
+  /** The choice in force, or null while the visitor has to choose. A copy: callers cannot change it. */
+  function get() {
+    return current && { ...current, choices: { ...current.choices } };
+  }
+
+  /** Open the preferences (the footer's data-consent-open control, or the API). */
+  function open() {
+    if (!D.body || (dialog && dialog.open)) return;
+    dialog || build();
+    const c = (read() || {}).choices || {};
+    boxes.forEach((b) => (b.checked = b.disabled || !!c[b.name]));
+    opener = D.activeElement;
+    dialog.showModal();
+  }
+
+  function build() {
+    // A category is described by its cookies' purposes, from site.toml.
+    const names = { necessary: _("Cần thiết"), analytics: _("Phân tích"), advertising: _("Quảng cáo") };
+    boxes = cats.map(([id, required]) => h("input", { type: "checkbox", name: id, disabled: !!required }));
+    dialog = h("dialog", { className: "pc pc-d", "aria-labelledby": "pc-t" },
+      h("h2", { id: "pc-t" }, _("Cài đặt cookie")),
+      h("p", {}, _("Chọn loại cookie bạn cho phép. Cookie cần thiết luôn bật.")),
+      gpc && h("p", {}, _("Trình duyệt của bạn bật Global Privacy Control nên cookie quảng cáo bị tắt.")),
+      ...cats.map(([id, , cookies], i) =>
+        h("div", { className: "pc-c" },
+          h("label", {}, boxes[i], names[id]),
+          h("details", {},
+            h("summary", {}, _("Danh sách cookie")),
+            h("ul", {}, ...cookies.map((k) => h("li", {}, h("code", {}, k[0]), " (" + k[1] + "): " + k[2] + " " + _("Thời hạn") + ": " + k[3])))))),
+      buttons(_("Lưu lựa chọn"), () => decide(Object.fromEntries(boxes.map((b) => [b.name, b.checked])), "custom")),
+      h("button", { type: "button", className: "pc-x", "aria-label": _("Đóng"), onclick: () => dialog.close() }, "×"));
+    // showModal makes the page inert, but Tab would still leave for the browser's own UI.
+    dialog.addEventListener("keydown", (e) => {
+      const f = dialog.querySelectorAll("input:enabled,button,summary"),
+        first = f[0],
+        last = f[f.length - 1];
+      if (e.key == "Tab" && D.activeElement == (e.shiftKey ? first : last)) {
+        e.preventDefault();
+        (e.shiftKey ? last : first).focus();
+      }
+    });
+    // Chromium leaves focus on <body> when a modal dialog closes; give it back.
+    dialog.addEventListener("close", () => opener && opener.isConnected && opener.focus());
+    D.body.append(dialog);
+  }
+
+  /** Accept and reject, side by side with the same weight (SPEC §4), then a third button. */
+  function buttons(text, onclick) {
+    // With GPC, advertising stays off until the visitor turns it on in the preferences.
+    const all = (on) => Object.fromEntries(cats.map(([id, required]) => [id, !!required || (on && !(gpc && id == "advertising"))])),
+      button = (text, onclick) => h("button", { type: "button", onclick }, text);
+    return h("div", { className: "pc-bs" },
+      button(_("Chấp nhận tất cả"), () => decide(all(true), "accept_all")),
+      button(_("Từ chối tất cả"), () => decide(all(false), "reject_all")),
+      button(text, onclick));
+  }
+
+  /** Record a decision: cookie, queue and send, Consent Mode and gated scripts, then the event. */
+  function decide(choices, action) {
+    const now = Date.now(),
+      old = read() || {}, // read again: another tab may have decided since this page loaded
+      c = (current = {
+        id: old.id || crypto.randomUUID(),
+        seq: (old.seq || 0) + 1,
+        version: C.version,
+        choices,
+        created: old.created || now,
+        updated: now,
+      }),
+      body = JSON.stringify({
+        consent_id: c.id,
+        seq: c.seq,
+        document: C.document,
+        version: C.version,
+        language: L,
+        choices,
+        action,
+        gpc,
+        page: location.pathname,
+      });
+    D.cookie =
+      C.cookie + "=" +
+      [c.id, c.seq, c.version, cats.map(([id]) => (choices[id] ? "" : "!") + id).join("+"), c.created.toString(36), now.toString(36)].join(".") +
+      "; Max-Age=" + C.days * 86400 + "; Path=/; SameSite=Lax" + (location.protocol == "https:" ? "; Secure" : "");
+    store([...store(), body]);
+    send(body);
+    apply(choices);
+    banner && banner.remove();
+    dialog && dialog.close();
+    D.dispatchEvent(new CustomEvent("consent:change", { detail: get() }));
+  }
+
+  /** The stored choice, from the cookie `id.seq.version.necessary+!advertising….created.updated`. */
+  function read() {
+    const [id, seq, version, list, created, updated] = (D.cookie.split("; ").find((c) => c.startsWith(C.cookie + "=")) || "=").split("=")[1].split(".");
+    return updated ? { id, seq: +seq, version, choices: Object.fromEntries(list.split("+").map((k) => [k.replace("!", ""), k[0] != "!"])), created: parseInt(created, 36), updated: parseInt(updated, 36) } : null;
+  }
+
+  /** A choice stands until it expires, a version with reconsent supersedes it, or a category is new. */
+  function valid(s) {
+    return s && s.version >= C.reconsent && Date.now() - s.updated < C.days * 864e5 && cats.every(([id]) => id in s.choices);
+  }
+
+  function apply(choices) {
+    gtag("consent", "update", signals(choices));
+    W.fbq && W.fbq("consent", choices.advertising ? "grant" : "revoke");
+    D.querySelectorAll("script[type='text/plain'][data-consent]").forEach((s) => {
+      if (!s.dataset.consent.trim().split(/\s+/).every((id) => choices[id])) return;
+      const n = D.createElement("script");
+      for (const a of s.attributes) a.name != "type" && n.setAttribute(a.name, a.value);
+      n.nonce = s.nonce; // the attribute reads "" once CSP hides it; the property keeps it
+      n.async = s.hasAttribute("async"); // otherwise run in document order, as written
+      n.text = s.text;
+      s.replaceWith(n);
+    });
+  }
+
+  function signals(choices) {
+    const g = (id) => (choices[id] ? "granted" : "denied"),
+      ad = g("advertising");
+    return { ad_storage: ad, ad_user_data: ad, ad_personalization: ad, analytics_storage: g("analytics") };
+  }
+
+  /** Read the queue, or replace it with `q`. Storage may be blocked: the queue is empty then. */
+  function store(q) {
+    try {
+      if (!q) return JSON.parse(localStorage.getItem(Q)) || [];
+      q.length ? localStorage.setItem(Q, JSON.stringify(q)) : localStorage.removeItem(Q);
+    } catch (e) {
+      return [];
+    }
+  }
+
+  function send(body) {
+    fetch(C.url, { method: "POST", body, keepalive: true }).then(
+      (r) => (r.status < 500 && r.status != 429 ? store(store().filter((b) => b != body)) : failed.push(body)),
+      () => failed.push(body)
+    );
+  }
+
+  /** A new element: props that are element properties are set, others become attributes. */
+  function h(tag, props, ...kids) {
+    const e = D.createElement(tag);
+    for (const k in props) k in e ? (e[k] = props[k]) : e.setAttribute(k, props[k]);
+    kids.forEach((k) => k && e.append(k));
+    return e;
+  }
+})(__CONFIG__);
