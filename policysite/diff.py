@@ -25,7 +25,6 @@ _LEAVES = _HEADINGS | {"p", "li", "pre", "dt", "dd", "caption"}
 _CONTAINERS = {"ul", "ol", "table", "thead", "tbody", "blockquote", "div", "section", "dl", "p"}
 _WORDS = re.compile(r"\w+|[^\w\s]|\s+")
 _WORD = re.compile(r"\w")
-_MARK = "\x00"  # starts a block-marker token; never part of a word
 
 
 @dataclass(frozen=True)
@@ -79,12 +78,8 @@ def blocks(rendered_html: str) -> list[tuple[str, str]]:
     return found
 
 
-def _tokens(block_list: list[tuple[str, str]]) -> list[str]:
-    tokens: list[str] = []
-    for kind, text in block_list:
-        tokens.append(_MARK + kind)
-        tokens.extend(" " if t.isspace() else t for t in _WORDS.findall(text))
-    return tokens
+def _words(text: str) -> list[str]:
+    return [" " if t.isspace() else t for t in _WORDS.findall(text)]
 
 
 def _merged_opcodes(matcher: difflib.SequenceMatcher, old: list[str]) -> list[tuple]:
@@ -102,22 +97,57 @@ def _merged_opcodes(matcher: difflib.SequenceMatcher, old: list[str]) -> list[tu
     return [tuple(op) for op in merged]
 
 
-class _Writer:
-    """Collect output blocks: each is (kind, [(op, text)]), op in equal/insert/delete."""
+Segments = list[tuple[str, str]]  # (op, text), op in equal | insert | delete
 
-    def __init__(self) -> None:
-        self.blocks: list[tuple[str, list[tuple[str, str]]]] = []
 
-    def emit(self, op: str, tokens: list[str]) -> None:
-        for token in tokens:
-            if token.startswith(_MARK):
-                self.blocks.append((token[1:], []))
-            elif self.blocks:
-                segments = self.blocks[-1][1]
-                if segments and segments[-1][0] == op:
-                    segments[-1] = (op, segments[-1][1] + token)
-                else:
-                    segments.append((op, token))
+def _word_diff(old: str, new: str) -> tuple[Segments, int, int]:
+    """Given two blocks' text, return their word-level segments and the words added/removed."""
+    a, b = _words(old), _words(new)
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    segments: Segments = []
+    added = removed = 0
+    for tag, i1, i2, j1, j2 in _merged_opcodes(matcher, a):
+        if tag == "equal":
+            segments.append(("equal", "".join(b[j1:j2])))
+            continue
+        segments += [("delete", "".join(a[i1:i2])), ("insert", "".join(b[j1:j2]))]
+        removed += _count_words(a[i1:i2])
+        added += _count_words(b[j1:j2])
+    return segments, added, removed
+
+
+def _similar(old: str, new: str) -> bool:
+    """Whether two blocks are one block edited (diff by word) or two different blocks."""
+    a, b = _words(old), _words(new)
+    a, b = [t for t in a if t != " "], [t for t in b if t != " "]
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() >= 0.5
+
+
+def _pair_blocks(
+    old: list[tuple[str, str]], new: list[tuple[str, str]]
+) -> list[tuple[str, Segments, int, int]]:
+    """Blocks in reading order as (kind, segments, added, removed): equal blocks as they are,
+    edited blocks diffed by word, and others whole as removed or added."""
+    out: list[tuple[str, Segments, int, int]] = []
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            out += [(kind, [("equal", text)], 0, 0) for kind, text in new[j1:j2]]
+            continue
+        i, j = i1, j1
+        while i < i2 or j < j2:
+            if i < i2 and j < j2 and _similar(old[i][1], new[j][1]):
+                out.append((new[j][0], *_word_diff(old[i][1], new[j][1])))
+                i, j = i + 1, j + 1
+            elif i < i2 and not any(_similar(old[i][1], n[1]) for n in new[j + 1 : j2]):
+                words = _count_words(_words(old[i][1]))
+                out.append((old[i][0], [("delete", old[i][1])], 0, words))
+                i += 1
+            else:
+                words = _count_words(_words(new[j][1]))
+                out.append((new[j][0], [("insert", new[j][1])], words, 0))
+                j += 1
+    return out
 
 
 def _render_segments(segments: list[tuple[str, str]], added_label: str, removed_label: str) -> str:
@@ -146,24 +176,17 @@ def _block_state(segments: list[tuple[str, str]]) -> str:
 
 
 def _count_words(tokens: list[str]) -> int:
-    return sum(1 for t in tokens if not t.startswith(_MARK) and _WORD.match(t))
+    return sum(1 for t in tokens if _WORD.match(t))
 
 
 def diff_html(old_html: str, new_html: str, *, added_label: str, removed_label: str) -> Diff:
     """Given two versions' rendered HTML, return the word-level diff as HTML blocks."""
-    old, new = _tokens(blocks(old_html)), _tokens(blocks(new_html))
-    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
-    writer = _Writer()
-    added = removed = 0
-    for tag, i1, i2, j1, j2 in _merged_opcodes(matcher, old):
-        if tag == "equal":
-            writer.emit("equal", new[j1:j2])
-            continue
-        writer.emit("delete", old[i1:i2])
-        writer.emit("insert", new[j1:j2])
-        removed += _count_words(old[i1:i2])
-        added += _count_words(new[j1:j2])
-    body, toc = _layout(writer.blocks, added_label, removed_label)
+    paired = _pair_blocks(blocks(old_html), blocks(new_html))
+    body, toc = _layout(
+        [(kind, segments) for kind, segments, _, _ in paired], added_label, removed_label
+    )
+    added = sum(item[2] for item in paired)
+    removed = sum(item[3] for item in paired)
     return Diff(html=body, toc=toc, added=added, removed=removed)
 
 

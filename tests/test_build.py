@@ -1,0 +1,183 @@
+"""policysite.site.build: whole builds of the shipped content and the multiversion fixture."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from bs4 import BeautifulSoup
+
+from policysite.errors import PolicyError
+from policysite.site import build
+
+ROOT = Path(__file__).resolve().parent.parent
+THEME = ROOT / "themes" / "default"
+MULTIVERSION = ROOT / "tests" / "fixtures" / "multiversion"
+DATE = dt.date(2026, 11, 25)
+
+
+def copy_site(source: Path, tmp_path: Path) -> Path:
+    """A private copy of a content folder: the build writes versions.lock into it."""
+    target = tmp_path / "site" / "content"
+    shutil.copytree(source, target)
+    return target
+
+
+def run(content: Path, out: Path, *, date=DATE, drafts=False, theme=THEME):
+    return build(content, theme, out, date=date, drafts=drafts, verbose=False)
+
+
+def tree(out: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.fixture
+def multiversion(tmp_path: Path) -> Path:
+    return copy_site(MULTIVERSION / "content", tmp_path)
+
+
+def test_build_writes_every_page_of_multiversion(multiversion, tmp_path):
+    out = tmp_path / "dist"
+    report = run(multiversion, out)
+    files = set(tree(out))
+    vi, en = "chinh-sach-bao-mat", "en/privacy-policy"
+    pages = {
+        f"{vi}/index.html",
+        f"{vi}/history/index.html",
+        *(f"{vi}/{d}/index.html" for d in ("2026-01-01", "2026-06-01", "2026-11-24", "2026-12-15")),
+        *(f"{vi}/{d}/diff/index.html" for d in ("2026-06-01", "2026-11-24", "2026-12-15")),
+        f"{en}/index.html",
+        f"{en}/history/index.html",
+        *(f"{en}/{d}/index.html" for d in ("2026-01-01", "2026-06-01", "2026-12-15")),
+        *(f"{en}/{d}/diff/index.html" for d in ("2026-06-01", "2026-12-15")),
+        "404.html",
+    }
+    assert pages <= files
+    assert {"sitemap.xml", "feed.xml", "en/feed.xml", "policy.json", "_headers"} <= files
+    assert {"consent.js", "consent.css"} <= files
+    assert not any("2027-01-01" in name for name in files)  # the draft
+    assert len([f for f in files if f.endswith(".html")]) == len(pages) == report.pages
+    assert str(report).startswith(f"built {len(pages)} pages for 2 languages into {out} in ")
+    assert re.fullmatch(r"built \d+ pages for 2 languages into \S+ in \d+\.\d\d s", str(report))
+
+
+def test_build_report_verbose_lists_each_step(multiversion, tmp_path):
+    report = build(multiversion, THEME, tmp_path / "dist", date=DATE, drafts=False, verbose=True)
+    lines = str(report).splitlines()
+    assert [line.split()[0] for line in lines[1:]] == ["load", "render", "write"]
+
+
+def test_build_is_byte_identical_for_the_same_sources_and_date(multiversion, tmp_path):
+    run(multiversion, tmp_path / "one")
+    run(multiversion, tmp_path / "two", theme=THEME)
+    assert tree(tmp_path / "one") == tree(tmp_path / "two")
+
+
+def test_build_date_switches_the_version_in_force(multiversion, tmp_path):
+    run(multiversion, tmp_path / "dist", date=dt.date(2026, 12, 15))
+    page = (tmp_path / "dist" / "chinh-sach-bao-mat" / "index.html").read_text()
+    assert '<time datetime="2026-12-15">15 tháng 12, 2026</time>' in page
+    lock = (multiversion / "versions.lock").read_text()
+    assert "2026-12-15.vi.md" in lock
+
+
+def test_failed_build_leaves_previous_dist_untouched(multiversion, tmp_path):
+    out = tmp_path / "dist"
+    run(multiversion, out)
+    before = tree(out)
+    locked = multiversion / "privacy" / "2026-01-01.vi.md"
+    locked.write_text(locked.read_text() + "\nSửa trái phép.\n")
+    with pytest.raises(PolicyError) as error:
+        run(multiversion, out)
+    assert "2026-01-01.vi.md" in str(error.value)
+    assert tree(out) == before
+    assert sorted(p.name for p in out.parent.iterdir()) == ["dist", "site"]  # no staging left
+
+
+def test_drafts_appear_only_with_drafts_and_are_marked(multiversion, tmp_path):
+    lock_before = (multiversion / "versions.lock").read_bytes()
+    run(multiversion, tmp_path / "dist", drafts=True, date=dt.date(2027, 1, 1))
+    page = tmp_path / "dist" / "chinh-sach-bao-mat" / "2027-01-01" / "index.html"
+    soup = BeautifulSoup(page.read_text(), "lxml")
+    assert soup.select_one(".notice-draft").get_text(" ", strip=True).startswith("Bản nháp.")
+    assert soup.find("meta", attrs={"name": "robots"})["content"] == "noindex"
+    assert "2027-01-01" not in (tmp_path / "dist" / "sitemap.xml").read_text()
+    # A preview never records versions as published.
+    assert (multiversion / "versions.lock").read_bytes() == lock_before
+
+
+def test_no_page_has_inline_script_or_style(multiversion, tmp_path):
+    run(multiversion, tmp_path / "dist", drafts=True)
+    pages = sorted((tmp_path / "dist").rglob("*.html"))
+    assert pages
+    for path in pages:
+        soup = BeautifulSoup(path.read_text(), "lxml")
+        assert soup.find("style") is None, path
+        assert soup.find(style=True) is None, path
+        for script in soup.find_all("script"):
+            assert script.get("src") and not script.string, path
+        for tag in soup.find_all(True):
+            assert not any(name.startswith("on") for name in tag.attrs), (path, tag.name)
+        assert "javascript:" not in path.read_text()
+
+
+def test_assets_are_named_by_content_hash(multiversion, tmp_path):
+    out = tmp_path / "dist"
+    run(multiversion, out)
+    soup = BeautifulSoup((out / "chinh-sach-bao-mat" / "index.html").read_text(), "lxml")
+    sheets = [link["href"] for link in soup.find_all("link", rel="stylesheet")]
+    assert "/consent.css" in sheets
+    hashed = [href for href in sheets if href.startswith("/assets/")]
+    assert len(hashed) == 2
+    for href in hashed:
+        assert re.fullmatch(r"/assets/(style|print)\.[0-9a-f]{8}\.css", href)
+        assert (out / href.lstrip("/")).is_file()
+    assert soup.find("link", rel="stylesheet", media="print")["href"].startswith("/assets/print.")
+
+
+def test_missing_theme_folder_is_a_clear_error(multiversion, tmp_path):
+    with pytest.raises(PolicyError) as error:
+        run(multiversion, tmp_path / "dist", theme=tmp_path / "no-theme")
+    problem = error.value.problems[0]
+    assert problem.path == tmp_path / "no-theme"
+    assert problem.message == "the theme folder does not exist"
+    assert "--theme" in problem.hint
+    assert not (tmp_path / "dist").exists()
+
+
+def test_missing_template_names_the_file(multiversion, tmp_path):
+    theme = tmp_path / "theme"
+    shutil.copytree(THEME, theme)
+    (theme / "templates" / "history.html").unlink()
+    with pytest.raises(PolicyError) as error:
+        run(multiversion, tmp_path / "dist", theme=theme)
+    assert [p.path for p in error.value.problems] == [theme / "templates" / "history.html"]
+    assert "lacks this template" in str(error.value)
+
+
+def test_template_syntax_error_names_file_and_line(multiversion, tmp_path):
+    theme = tmp_path / "theme"
+    shutil.copytree(THEME, theme)
+    (theme / "templates" / "history.html").write_text('{% extends "base.html" %}\n{% block x %}\n')
+    with pytest.raises(PolicyError) as error:
+        run(multiversion, tmp_path / "dist", theme=theme)
+    problem = error.value.problems[0]
+    assert problem.path.name == "history.html" and problem.line == 2
+
+
+def test_build_of_the_shipped_content(tmp_path):
+    content = copy_site(ROOT / "content", tmp_path)
+    out = tmp_path / "dist"
+    run(content, out)
+    page = BeautifulSoup((out / "chinh-sach-bao-mat" / "index.html").read_text(), "lxml")
+    assert page.html["lang"] == "vi"
+    assert "24 tháng 11, 2026" in page.select_one(".policy-meta").get_text()
+    ids = [h["id"] for h in page.select(".policy-text h2")]
+    assert "thu-thap-thong-tin-nguoi-dung" in ids
+    assert (out / "en" / "privacy-policy" / "index.html").is_file()
+    assert not (out / "chinh-sach-bao-mat" / "2027-01-01").exists()  # the shipped draft
