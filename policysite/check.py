@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from policysite import lock, urls
 from policysite.content import front_matter_line, inspect_site
-from policysite.errors import Problem
-from policysite.markup import RESERVED_IDS, render_markdown
+from policysite.errors import PolicyError, Problem
+from policysite.markup import RESERVED_IDS, Rendered, render_markdown
 from policysite.model import Site, Source, Version
 
 SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
@@ -27,8 +28,9 @@ SITE_FILES = ("/", "/policy.json", "/sitemap.xml", "/consent.js", "/consent.css"
 def check(content_dir: Path, theme_dir: Path, date: dt.date | None = None) -> list[Problem]:
     """Return every problem found in the content and theme (errors first, then warnings)."""
     problems = check_theme(theme_dir)
-    site, loaded = inspect_site(content_dir, date=date, drafts=True)
-    problems += loaded
+    # Problems exactly as a publishing build sees them; the site with drafts for the reports.
+    problems += inspect_site(content_dir, date=date, drafts=False)[1]
+    site, _ = inspect_site(content_dir, date=date, drafts=True)
     if site is not None:
         problems += missing_translations(site)
         problems += stale_translations(site)
@@ -100,7 +102,10 @@ def stale_translations(site: Site) -> list[Problem]:
     """
     problems: list[Problem] = []
     content_dir = site.config.content_dir
-    locked = set(lock.read_lock(content_dir))
+    try:
+        locked = set(lock.read_lock(content_dir))
+    except PolicyError:  # a broken lock file is reported by the loader
+        locked = set()
     for document in site.documents.values():
         for version in document.versions:
             primary = version.primary
@@ -143,8 +148,14 @@ def _source_for(version: Version, language: str) -> Source:
     return version.sources.get(language, version.primary)
 
 
+@functools.lru_cache(maxsize=1024)
+def _rendered(body: str) -> Rendered:
+    """Each text is rendered once per check, though pages and links both need it."""
+    return render_markdown(body)
+
+
 def _ids(source: Source) -> frozenset[str]:
-    return frozenset(render_markdown(source.body).ids) | RESERVED_IDS
+    return frozenset(_rendered(source.body).ids) | RESERVED_IDS
 
 
 def site_pages(site: Site, *, drafts: bool) -> dict[str, _Page]:
@@ -207,7 +218,7 @@ def broken_links(site: Site) -> list[Problem]:
 
 def _check_links(source: Source, pages: dict[str, _Page]) -> list[Problem]:
     problems: list[Problem] = []
-    rendered = render_markdown(source.body)
+    rendered = _rendered(source.body)
     own_ids = frozenset(rendered.ids) | RESERVED_IDS
     for href in rendered.links:
         if SCHEME_RE.match(href) or href.startswith("//"):

@@ -184,3 +184,10 @@ def test_a_config_error_stops_check_early_with_the_reason(tmp_path, theme):
 def test_the_shipped_content_has_no_errors():
     problems = check(ROOT / "content", THEME, None)
     assert [str(p) for p in problems if p.severity == "error"] == []
+
+
+def test_check_fails_like_the_build_when_every_version_is_a_draft(tmp_path, theme):
+    content = write_site(tmp_path, {"privacy/2026-11-24.vi.md": vi(extra="draft: true")})
+    assert [(p.severity, p.message) for p in check(content, theme, NOV25)] == [
+        ("error", "document 'privacy' has no published version: every version is a draft")
+    ]
