@@ -41,7 +41,7 @@ class CollectorApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
-                    self._open()
+                    self.open()
                 except PolicyError as error:
                     await send({"type": "lifespan.startup.failed", "message": str(error)})
                     return
@@ -53,13 +53,13 @@ class CollectorApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    def _open(self) -> ConsentService:
+    def open(self) -> ConsentService:
         if self.service is None:
             self.service = self._opener()
         return self.service
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        service = self.service or self._open()  # servers without lifespan open on first use
+        service = self.service or self.open()  # servers without lifespan open on first use
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         client = scope.get("client")
         request = HttpRequest(

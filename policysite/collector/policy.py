@@ -157,8 +157,9 @@ def _versions(
 class PolicySource:
     """policy.json, re-read when its stat changes (checked at most once a second)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, reload_interval: float = RELOAD_INTERVAL) -> None:
         self.path = path
+        self.reload_interval = reload_interval
         self._stamp = self._stat()
         self._index = load_policy(path)
         self._checked = time.monotonic()
@@ -173,7 +174,7 @@ class PolicySource:
 
     def current(self) -> PolicyIndex:
         now = time.monotonic()
-        if now - self._checked >= RELOAD_INTERVAL and self._lock.acquire(blocking=False):
+        if now - self._checked >= self.reload_interval and self._lock.acquire(blocking=False):
             try:
                 self._checked = now
                 self._refresh()

@@ -1,0 +1,103 @@
+"""Helpers for the collector tests: a fixture policy, valid bodies, and a synchronous client
+that drives the real ASGI app (policysite.collector.asgi) over a real store through httpx."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import uuid
+from pathlib import Path
+
+import httpx
+
+from policysite.collector.asgi import create_app
+from policysite.collector.settings import CollectorSettings
+
+SITE = Path(__file__).resolve().parent / "site"
+POLICY = json.loads((SITE / "policy.json").read_text(encoding="utf-8"))
+SHA_VI = "1" * 64  # 2026-11-24 vi
+SHA_EN = "2" * 64  # 2026-11-24 en
+SHA_NEXT_VI = "3" * 64  # 2027-01-01 vi (no en translation yet)
+ORIGIN = "https://ximgo.com"
+NO_LIMIT = CollectorSettings(rate_limit="0")
+
+
+def body(**changes: object) -> dict:
+    """A valid consent body; keyword arguments replace fields (None removes one)."""
+    data: dict = {
+        "consent_id": str(uuid.uuid4()),
+        "seq": 1,
+        "document": "privacy",
+        "version": "2026-11-24",
+        "language": "vi",
+        "choices": {"necessary": True, "analytics": True, "advertising": False},
+        "action": "custom",
+        "gpc": False,
+        "page": "/chinh-sach-bao-mat/",
+    }
+    for name, value in changes.items():
+        if value is None:
+            data.pop(name, None)
+        else:
+            data[name] = value
+    return data
+
+
+def write_policy(site: Path, mutate=None) -> Path:
+    """Copy the fixture policy.json into `site` (after `mutate(data)`); return the file."""
+    data = copy.deepcopy(POLICY)
+    if mutate:
+        mutate(data)
+    site.mkdir(parents=True, exist_ok=True)
+    path = site / "policy.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+class Collector:
+    """The ASGI app on its own event loop; every call is one real HTTP exchange."""
+
+    def __init__(
+        self,
+        db: str,
+        site: Path = SITE,
+        *,
+        settings: CollectorSettings | None = NO_LIMIT,  # None: from the environment
+        extra_origins: tuple[str, ...] = (),
+        client_ip: str = "203.0.113.7",
+    ) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.app = create_app(db, site, settings=settings, extra_origins=extra_origins)
+        self.service = self.app.open()
+        self.client_ip = client_ip
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: object = None,
+        content: bytes | str | None = None,
+        headers: dict[str, str] | None = None,
+        client_ip: str | None = None,
+    ) -> httpx.Response:
+        transport = httpx.ASGITransport(app=self.app, client=(client_ip or self.client_ip, 51000))
+
+        async def exchange() -> httpx.Response:
+            async with httpx.AsyncClient(transport=transport, base_url="http://collector") as c:
+                return await c.request(method, path, json=json, content=content, headers=headers)
+
+        return self.loop.run_until_complete(exchange())
+
+    def post(self, data: dict, **options) -> httpx.Response:
+        headers = {"content-type": "text/plain;charset=UTF-8", "origin": ORIGIN}
+        headers |= options.pop("headers", None) or {}  # a None value removes a header
+        headers = {name: value for name, value in headers.items() if value is not None}
+        return self.request(
+            "POST", "/api/consent", content=json.dumps(data), headers=headers, **options
+        )
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.service.close())
+        self.loop.close()
