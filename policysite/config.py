@@ -61,33 +61,21 @@ class _Source:
         self.path = path
         self.lines = text.splitlines()
 
-    def line_of(self, key: str, section: str | None = None) -> int | None:
-        """The line of `key = …` (after the `[section]` header when given), else the header."""
-        start = 0
-        if section is not None:
-            header = self.header_line(section)
-            if header is None:
-                return None
-            start = header
-        pattern = re.compile(rf'^\s*"?{re.escape(key)}"?\s*=')
-        for number, line in enumerate(self.lines[start:], start + 1):
-            if pattern.match(line):
-                return number
-            if section is not None and number > start + 1 and line.lstrip().startswith("["):
-                break
-        return start or None
-
-    def line_after(self, start: int | None, key: str) -> int | None:
-        """The line of `key = …` after line `start`, within the same table."""
+    def line_of(
+        self, key: str, section: str | None = None, *, after: int | None = None
+    ) -> int | None:
+        """The line of `key = …` in the table that starts after line `after` (or after the
+        `[section]` header, or at the top); else that table's first line."""
+        start = after if after is not None else self.header_line(section) if section else 0
         if start is None:
             return None
-        pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+        pattern = re.compile(rf'^\s*"?{re.escape(key)}"?\s*=')
         for number, line in enumerate(self.lines[start:], start + 1):
             if line.lstrip().startswith("["):
                 break
             if pattern.match(line):
                 return number
-        return start
+        return start or None
 
     def header_line(self, section: str) -> int | None:
         pattern = re.compile(rf"^\s*\[\[?\s*{re.escape(section)}\s*\]\]?")
@@ -493,7 +481,7 @@ def _per_language(
     check: _Checker,
 ) -> dict[str, str] | None:
     value = table.get(key)
-    line = check.source.line_after(line, key)
+    line = check.source.line_of(key, after=line) if line else None
     example = ", ".join(f'{lang} = "…"' for lang in languages)
     if not isinstance(value, dict):
         check.error(
