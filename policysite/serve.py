@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import datetime as dt
 import html
+import json
 import signal
 import socket
 import sys
@@ -29,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from livereload.handlers import LiveReloadHandler, LiveReloadJSHandler
 from livereload.server import LiveScriptInjector
@@ -122,6 +124,19 @@ def error_page(message: str) -> bytes:
         "<p>Fix the file below and save: this page reloads by itself.</p>\n"
         f'<pre id="build-error">{html.escape(message)}</pre></main></body></html>\n'
     ).encode()
+
+
+def first_page(site: Path) -> str | None:
+    """The path of the first document's page in the default language, for a site that has no
+    home page of its own (XIMGO's policy pages live beside the main site), so that
+    http://127.0.0.1:8000/ opens something. None if the site has a home page or no policy.json."""
+    if (site / "index.html").exists() or not (site / "policy.json").exists():
+        return None
+    policy = json.loads((site / "policy.json").read_text(encoding="utf-8"))
+    language = policy["site"]["default_language"]
+    for document in policy["documents"].values():
+        return urlsplit(document["urls"][language]).path
+    return None
 
 
 def log(message: str) -> None:
@@ -242,6 +257,8 @@ class PageHandler(web.StaticFileHandler):
             self.set_status(500)
             self.set_header("Content-Type", "text/html; charset=utf-8")
             self.finish(b"" if self.request.method == "HEAD" else error_page(self.preview.failure))
+        elif self.request.path == "/" and (home := first_page(Path(self.root))):
+            self.redirect(home)
 
     def compute_etag(self) -> str | None:
         return None  # pages change under the same name on every rebuild

@@ -292,6 +292,12 @@ def test_serve_serves_the_built_pages_with_the_script_injected(served):
     assert "XIMGO tôn trọng quyền riêng tư" in response.text
 
 
+def test_serve_sends_the_site_root_to_the_first_documents_page(served):
+    response = httpx.get(served["base"] + "/")
+    assert response.status_code == 302
+    assert response.headers["location"] == "/chinh-sach-bao-mat/"
+
+
 def test_serve_answers_the_collector_and_stores_the_consent(served):
     base = served["base"]
     assert httpx.get(base + "/api/health").status_code == 200
@@ -379,3 +385,25 @@ def test_serve_ships_livereload_js_and_answers_its_websocket(served):
         return reply
 
     assert asyncio.run(handshake())["command"] == "hello"
+
+
+@pytest.mark.browser
+def test_browser_reloads_by_itself_after_an_edit_with_no_csp_violation(served, browser):
+    source = served["content"] / DRAFT
+    original = source.read_text(encoding="utf-8")
+    token = f"Tải lại {uuid.uuid4().hex}"
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.add_init_script(
+        "document.addEventListener('LiveReloadConnect', () => { window.liveReloadUp = true })"
+    )
+    try:
+        page.goto(served["base"] + DRAFT_URL)
+        page.wait_for_function("window.liveReloadUp === true", timeout=DEADLINE * 1000)
+        source.write_text(original + f"\n{token}\n", encoding="utf-8")
+        page.get_by_text(token).wait_for(timeout=DEADLINE * 1000)  # no reload by the test
+        assert errors == []
+    finally:
+        page.close()
+        source.write_text(original, encoding="utf-8")
