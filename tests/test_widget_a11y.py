@@ -1,0 +1,89 @@
+"""The widget's accessibility and looks (SPEC §4): axe-core, colour scheme, motion, screenshots.
+
+The screenshots in docs/screenshots/ come from test_widget_screenshots: it always takes them
+(into tmp_path) and, with POLICYSITE_UPDATE_SCREENSHOTS=1, copies them into docs/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from conftest import ROOT
+from test_widget_support import EN_PAGE, VI_PAGE, server  # noqa: F401
+
+pytestmark = pytest.mark.browser
+
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def open_page(browser, server, path=VI_PAGE, **options):
+    context = browser.new_context(viewport={"width": 900, "height": 640}, **options)
+    page = context.new_page()
+    page.goto(server.base + path)
+    page.locator(".pc-b").wait_for()
+    return context, page
+
+
+def violations(page) -> list[str]:
+    results = Axe().run(page)
+    return [
+        f"{v['id']}: {[n['target'] for n in v['nodes']]}" for v in results.response["violations"]
+    ]
+
+
+@pytest.mark.parametrize("path", [VI_PAGE, EN_PAGE])
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_widget_has_no_axe_violations_with_banner_or_dialog(browser, server, path, scheme):
+    context, page = open_page(browser, server, path, color_scheme=scheme)
+    try:
+        assert violations(page) == []
+        page.locator(".pc-b button").nth(2).click()  # "Tùy chỉnh" / "Customise"
+        page.locator("dialog details summary").first.click()
+        assert page.get_by_role("dialog").is_visible()
+        assert violations(page) == []
+    finally:
+        context.close()
+
+
+def test_widget_follows_the_colour_scheme(browser, server):
+    colours = {}
+    for scheme in ("light", "dark"):
+        context, page = open_page(browser, server, color_scheme=scheme)
+        colours[scheme] = page.evaluate("getComputedStyle(document.querySelector('.pc-b')).color")
+        context.close()
+    assert colours == {"light": "rgb(31, 31, 31)", "dark": "rgb(232, 234, 237)"}
+
+
+def test_widget_moves_nothing_when_reduced_motion_is_asked(browser, server):
+    for motion, expected in (("no-preference", "pc"), ("reduce", "none")):
+        context, page = open_page(browser, server, reduced_motion=motion)
+        name = page.evaluate("getComputedStyle(document.querySelector('.pc-b')).animationName")
+        assert name == expected
+        context.close()
+
+
+def test_widget_screenshots(browser, server, tmp_path):
+    """banner-vi-light.png, banner-vi-dark.png, dialog-vi-light.png, dialog-vi-dark.png."""
+    made: list[Path] = []
+    for scheme in ("light", "dark"):
+        context, page = open_page(browser, server, color_scheme=scheme, reduced_motion="reduce")
+        try:
+            made.append(tmp_path / f"banner-vi-{scheme}.png")
+            page.screenshot(path=made[-1])
+            page.get_by_role("button", name="Tùy chỉnh").click()
+            page.locator("dialog details summary").nth(1).click()
+            made.append(tmp_path / f"dialog-vi-{scheme}.png")
+            page.screenshot(path=made[-1])
+        finally:
+            context.close()
+    for path in made:
+        assert path.read_bytes().startswith(PNG)
+    if os.environ.get("POLICYSITE_UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        for path in made:
+            shutil.copy(path, SCREENSHOTS / path.name)

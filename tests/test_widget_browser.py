@@ -1,0 +1,361 @@
+"""The consent widget's behaviour (SPEC §4), in Debian's headless Chromium.
+
+Every test drives the built site as `python build.py serve` serves it (CSP default-src 'self'),
+with the real collector writing to SQLite, in a fresh browser context, by role and name.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+
+import pytest
+from test_widget_support import (
+    AFTER_RECONSENT,
+    CATEGORIES,
+    EN_PAGE,
+    FIRST_VERSION,
+    GATED_PAGE,
+    NONCE_PAGE,
+    RECONSENT_VERSION,
+    VI_PAGE,
+    Server,
+    consent_cookie,
+    data_layer,
+    observe,
+    wait_until,
+    server,  # noqa: F401 (the module's shared server fixture)
+)
+
+pytestmark = pytest.mark.browser
+
+DENIED = {
+    "ad_storage": "denied",
+    "ad_user_data": "denied",
+    "ad_personalization": "denied",
+    "analytics_storage": "denied",
+}
+GRANTED = dict.fromkeys(DENIED, "granted")
+COOKIE_VALUE = re.compile(
+    r"^(?P<id>[0-9a-f-]{36})\.(?P<seq>\d+)\.(?P<version>\d{4}-\d\d-\d\d)"
+    r"\.(?P<choices>[!a-z+]+)\.(?P<created>[0-9a-z]+)\.(?P<updated>[0-9a-z]+)$"
+)
+
+
+@pytest.fixture
+def context(browser):
+    context = browser.new_context()
+    yield context
+    context.close()
+
+
+def banner(page):
+    return page.get_by_role("region", name="Cookie", exact=True)
+
+
+def dialog(page):
+    return page.get_by_role("dialog", name="Cài đặt cookie")
+
+
+def choose(page, name: str) -> None:
+    """Click a button by name and wait until the collector has answered."""
+    with page.expect_response(lambda r: r.url.endswith("/api/consent")) as answer:
+        page.get_by_role("button", name=name).first.click()
+    assert answer.value.status == 201
+
+
+def stored(context) -> dict[str, str]:
+    cookie = consent_cookie(context)
+    assert cookie is not None, "no consent cookie"
+    match = COOKIE_VALUE.match(cookie["value"])
+    assert match, cookie["value"]
+    return match.groupdict()
+
+
+def ran(page) -> list[str]:
+    return page.evaluate("window.ran || []")
+
+
+def test_widget_first_visit_shows_banner_denies_everything_and_sends_nothing(server, context):
+    page = context.new_page()
+    requests = observe(page)
+    page.goto(server.base + GATED_PAGE)
+    region = banner(page)
+    region.wait_for()
+    for name in ("Chấp nhận tất cả", "Từ chối tất cả", "Tùy chỉnh"):
+        assert region.get_by_role("button", name=name).is_visible()
+    assert region.get_by_role("link", name="Chính sách bảo mật").get_attribute("href") == VI_PAGE
+    page.wait_for_timeout(300)  # give any stray request time to show up
+    assert ran(page) == []
+    assert data_layer(page) == [["consent", "default", DENIED]]
+    assert page.evaluate("fbqCalls") == []
+    assert page.evaluate("policyConsent.get()") is None
+    assert consent_cookie(context) is None
+    sent = [(m, u) for m, u in requests if m != "GET" or "/api/" in u or "ran.js" in u]
+    assert sent == []
+    assert page.evaluate("localStorage.length") == 0
+
+
+def test_widget_accept_all_runs_gated_scripts_and_is_recorded(server, context):
+    page = context.new_page()
+    page.goto(server.base + GATED_PAGE)
+    page.evaluate("document.addEventListener('consent:change', (e) => (window.changed = e.detail))")
+    before = dt.datetime.now(dt.UTC).timestamp()
+    choose(page, "Chấp nhận tất cả")
+    wait_until(page, "(window.ran || []).length == 3")
+    assert sorted(ran(page)) == ["advertising", "analytics", "both"]
+    assert banner(page).count() == 0
+    assert data_layer(page)[-1] == ["consent", "update", GRANTED]
+    assert page.evaluate("fbqCalls") == [["consent", "grant"]]
+
+    cookie = consent_cookie(context)
+    assert cookie["path"] == "/" and cookie["sameSite"] == "Lax" and not cookie["secure"]
+    assert not cookie["httpOnly"]
+    remaining = cookie["expires"] - before
+    assert 179 * 86400 < remaining <= 180 * 86400 + 5
+    value = stored(context)
+    assert uuid.UUID(value["id"]).version == 4
+    assert value["seq"] == "1" and value["version"] == FIRST_VERSION
+    assert value["choices"] == "necessary+analytics+advertising"
+    assert value["created"] == value["updated"]
+    assert int(value["updated"], 36) / 1000 >= before - 1
+
+    detail = page.evaluate("window.changed")
+    assert detail == page.evaluate("policyConsent.get()")
+    assert detail["choices"] == dict.fromkeys(CATEGORIES, True)
+    assert (detail["id"], detail["seq"], detail["version"]) == (value["id"], 1, FIRST_VERSION)
+
+    [row] = server.rows(value["id"])
+    assert row["seq"] == 1 and row["action"] == "accept_all"
+    assert row["document"] == "privacy" and row["version"] == FIRST_VERSION
+    assert row["language"] == "vi" and row["page"] == GATED_PAGE and row["gpc"] == 0
+    assert row["choices"] == dict.fromkeys(CATEGORIES, True)
+    assert page.evaluate("localStorage.length") == 0  # delivered: nothing left in the queue
+
+    # The next page applies the stored choice at once, without asking or sending.
+    page.goto(server.base + GATED_PAGE)
+    wait_until(page, "(window.ran || []).length == 3")
+    assert banner(page).count() == 0
+    assert data_layer(page) == [["consent", "default", DENIED], ["consent", "update", GRANTED]]
+    assert len(server.rows(value["id"])) == 1
+
+
+def test_widget_reject_all_runs_nothing_and_is_recorded(server, context):
+    page = context.new_page()
+    page.goto(server.base + GATED_PAGE)
+    choose(page, "Từ chối tất cả")
+    assert banner(page).count() == 0
+    assert data_layer(page)[-1] == ["consent", "update", DENIED]
+    assert page.evaluate("fbqCalls") == [["consent", "revoke"]]
+    value = stored(context)
+    assert value["choices"] == "necessary+!analytics+!advertising"
+    [row] = server.rows(value["id"])
+    assert row["action"] == "reject_all"
+    assert row["choices"] == {"necessary": True, "analytics": False, "advertising": False}
+    page.reload()
+    page.wait_for_timeout(200)
+    assert ran(page) == [] and banner(page).count() == 0
+
+
+def test_widget_custom_choice_grants_only_what_was_ticked(server, context):
+    page = context.new_page()
+    page.goto(server.base + GATED_PAGE)
+    page.get_by_role("button", name="Tùy chỉnh").click()
+    prefs = dialog(page)
+    necessary = prefs.get_by_role("checkbox", name="Cần thiết")
+    assert necessary.is_checked() and necessary.is_disabled()
+    assert not prefs.get_by_role("checkbox", name="Phân tích").is_checked()
+    assert not prefs.get_by_role("checkbox", name="Quảng cáo").is_checked()
+    prefs.get_by_text("Danh sách cookie").nth(1).click()  # analytics' cookies
+    assert prefs.get_by_text("_ga_*").is_visible()
+    assert "Phân biệt người dùng để thống kê lượt truy cập. Thời hạn: 2 năm" in prefs.inner_text()
+    prefs.get_by_role("checkbox", name="Phân tích").check()
+    choose(page, "Lưu lựa chọn")
+    assert not prefs.is_visible()
+    wait_until(page, "(window.ran || []).length == 1")
+    assert ran(page) == ["analytics"]
+    expected = {**DENIED, "analytics_storage": "granted"}
+    assert data_layer(page)[-1] == ["consent", "update", expected]
+    [row] = server.rows(stored(context)["id"])
+    assert row["action"] == "custom"
+    assert row["choices"] == {"necessary": True, "analytics": True, "advertising": False}
+
+
+def test_widget_footer_reopens_preferences_and_withdrawal_is_the_next_record(server, context):
+    page = context.new_page()
+    page.goto(server.base + VI_PAGE)
+    choose(page, "Chấp nhận tất cả")
+    first = stored(context)
+    page.goto(server.base + VI_PAGE)
+    page.locator("[data-consent-open]").first.click()  # the footer's "Cài đặt cookie"
+    prefs = dialog(page)
+    assert prefs.get_by_role("checkbox", name="Phân tích").is_checked()
+    assert prefs.get_by_role("checkbox", name="Quảng cáo").is_checked()
+    prefs.get_by_role("checkbox", name="Phân tích").uncheck()
+    prefs.get_by_role("checkbox", name="Quảng cáo").uncheck()
+    choose(page, "Lưu lựa chọn")
+    second = stored(context)
+    assert second["id"] == first["id"] and second["seq"] == "2"
+    assert second["created"] == first["created"]
+    assert second["choices"] == "necessary+!analytics+!advertising"
+    rows = server.rows(first["id"])
+    assert [(r["seq"], r["action"]) for r in rows] == [(1, "accept_all"), (2, "custom")]
+    assert rows[1]["choices"] == {"necessary": True, "analytics": False, "advertising": False}
+    assert data_layer(page)[-1] == ["consent", "update", DENIED]
+    assert page.evaluate("policyConsent.get().seq") == 2
+
+
+def test_widget_asks_again_when_a_reconsent_version_is_in_force(server, context, tmp_path):
+    page = context.new_page()
+    page.goto(server.base + VI_PAGE)
+    choose(page, "Chấp nhận tất cả")
+    first = stored(context)
+    # Cookies ignore the port: the same browser visits the site built after 2026-12-15.
+    later = Server(tmp_path, AFTER_RECONSENT).start()
+    try:
+        page.goto(later.base + GATED_PAGE)
+        region = banner(page)
+        region.wait_for()
+        assert "Chính sách bảo mật đã thay đổi, vui lòng chọn lại." in region.inner_text()
+        page.wait_for_timeout(200)
+        assert ran(page) == []  # the old choice no longer counts
+        assert data_layer(page) == [["consent", "default", DENIED]]
+        assert page.evaluate("policyConsent.get()") is None
+        choose(page, "Từ chối tất cả")
+        second = stored(context)
+        assert (second["id"], second["seq"]) == (first["id"], "2")
+        assert second["version"] == RECONSENT_VERSION
+        [row] = later.rows(first["id"])
+        assert (row["seq"], row["version"], row["action"]) == (2, RECONSENT_VERSION, "reject_all")
+    finally:
+        later.stop()
+
+
+def test_widget_asks_again_when_the_choice_has_expired(server, context):
+    page = context.new_page()
+    page.goto(server.base + GATED_PAGE)
+    choose(page, "Chấp nhận tất cả")
+    first = stored(context)
+    later = context.new_page()
+    later.clock.install(time=dt.datetime.now(dt.UTC) + dt.timedelta(days=181))
+    later.goto(server.base + GATED_PAGE)
+    banner(later).wait_for()
+    assert later.evaluate("policyConsent.get()") is None
+    assert later.evaluate("window.ran || []") == []
+    choose(later, "Chấp nhận tất cả")
+    assert stored(context)["seq"] == "2" and stored(context)["id"] == first["id"]
+    assert [r["seq"] for r in server.rows(first["id"])] == [1, 2]
+
+
+def test_widget_honours_global_privacy_control(server, context):
+    page = context.new_page()
+    page.add_init_script(
+        "Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', {get: () => true})"
+    )
+    page.goto(server.base + GATED_PAGE)
+    region = banner(page)
+    region.wait_for()
+    notice = "Trình duyệt của bạn bật Global Privacy Control nên cookie quảng cáo bị tắt."
+    assert notice in region.inner_text()
+    choose(page, "Chấp nhận tất cả")
+    wait_until(page, "(window.ran || []).length == 1")
+    assert ran(page) == ["analytics"]
+    assert data_layer(page)[-1] == ["consent", "update", {**DENIED, "analytics_storage": "granted"}]
+    assert page.evaluate("fbqCalls") == [["consent", "revoke"]]
+    [row] = server.rows(stored(context)["id"])
+    assert row["gpc"] == 1 and row["action"] == "accept_all"
+    assert row["choices"] == {"necessary": True, "analytics": True, "advertising": False}
+    # Choosing otherwise, explicitly, in the preferences is the visitor's right.
+    page.get_by_role("button", name="Cài đặt cookie").click()
+    assert notice in dialog(page).inner_text()
+    dialog(page).get_by_role("checkbox", name="Quảng cáo").check()
+    choose(page, "Lưu lựa chọn")
+    assert server.rows(stored(context)["id"])[-1]["choices"]["advertising"] is True
+
+
+def test_widget_speaks_english_on_english_pages(server, context):
+    page = context.new_page()
+    page.goto(server.base + EN_PAGE)
+    region = page.get_by_role("region", name="Cookies", exact=True)
+    region.wait_for()
+    assert "We use necessary cookies" in region.inner_text()
+    assert region.get_by_role("link", name="Privacy policy").get_attribute("href") == EN_PAGE
+    for name in ("Accept all", "Reject all"):
+        assert region.get_by_role("button", name=name).is_visible()
+    region.get_by_role("button", name="Customise").click()
+    prefs = page.get_by_role("dialog", name="Cookie settings")
+    assert prefs.get_by_role("checkbox", name="Analytics").is_visible()
+    prefs.get_by_text("Cookie list").nth(1).click()
+    assert "Distinguishes users for visit statistics. Duration: 2 years" in prefs.inner_text()
+    with page.expect_response(lambda r: r.url.endswith("/api/consent")):
+        prefs.get_by_role("button", name="Save choices").click()
+    [row] = server.rows(stored(context)["id"])
+    assert row["language"] == "en" and row["action"] == "custom"
+
+
+def test_widget_works_with_the_keyboard_alone(server, context):
+    page = context.new_page()
+    page.goto(server.base + GATED_PAGE)
+    banner(page).wait_for()
+    page.keyboard.press("Tab")  # the banner comes first in the tab order
+    focused = "document.activeElement"
+    assert page.evaluate(f"{focused}.textContent") == "Chính sách bảo mật"
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    assert page.evaluate(f"{focused}.textContent") == "Tùy chỉnh"
+    assert page.evaluate(f"{focused}.matches(':focus-visible')")
+    outline = page.evaluate(f"getComputedStyle({focused}).outlineStyle")
+    assert outline == "solid"
+    page.keyboard.press("Enter")
+    prefs = dialog(page)
+    assert prefs.is_visible()
+    inside = f"{focused}.closest('dialog') !== null"
+    seen = set()
+    for _ in range(12):  # more presses than the dialog has controls: focus never leaves it
+        page.keyboard.press("Tab")
+        assert page.evaluate(inside)
+        seen.add(page.evaluate(f"{focused}.textContent || {focused}.name"))
+    for _ in range(12):
+        page.keyboard.press("Shift+Tab")
+        assert page.evaluate(inside)
+    assert {"analytics", "advertising", "Lưu lựa chọn", "×"} <= seen
+    page.keyboard.press("Escape")
+    assert not prefs.is_visible()
+    assert page.evaluate(f"{focused}.textContent") == "Tùy chỉnh"  # focus came back
+    page.keyboard.press("Space")  # reopen with Space, tick analytics with Space, save with Enter
+    assert prefs.is_visible()
+    page.evaluate("document.querySelector('dialog input[name=analytics]').focus()")
+    page.keyboard.press("Space")
+    while page.evaluate(f"{focused}.textContent") != "Lưu lựa chọn":
+        page.keyboard.press("Tab")
+    with page.expect_response(lambda r: r.url.endswith("/api/consent")):
+        page.keyboard.press("Enter")
+    [row] = server.rows(stored(context)["id"])
+    assert row["choices"] == {"necessary": True, "analytics": True, "advertising": False}
+
+
+def test_widget_has_no_layout_shift_and_no_csp_violation(server, context):
+    page = context.new_page()
+    observe(page)
+    page.goto(server.base + VI_PAGE)
+    banner(page).wait_for()
+    assert page.evaluate("getComputedStyle(document.querySelector('.pc-b')).position") == "fixed"
+    page.wait_for_timeout(500)  # past the banner's entrance animation
+    assert page.evaluate("cls") == 0
+    choose(page, "Chấp nhận tất cả")
+    page.wait_for_timeout(200)
+    assert page.evaluate("cls") == 0
+    assert page.evaluate("cspViolations") == []
+
+
+def test_widget_carries_the_csp_nonce_to_gated_scripts(server, context):
+    page = context.new_page()
+    observe(page)
+    page.goto(server.base + NONCE_PAGE)
+    choose(page, "Chấp nhận tất cả")
+    wait_until(page, "(window.ran || []).length == 3")
+    assert sorted(ran(page)) == ["advertising", "analytics", "both"]
+    blocked = [v for v in page.evaluate("cspViolations") if "ran.js" in v or "consent" in v]
+    assert blocked == []
