@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from conftest import ROOT
-from test_widget_support import EN_PAGE, VI_PAGE, server  # noqa: F401
+from test_widget_support import EN_PAGE, VI_PAGE, Server, module_server
 
 pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[Server]:
+    yield from module_server(tmp_path_factory)
+
 
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from test_widget_support import (
@@ -23,12 +24,18 @@ from test_widget_support import (
     Server,
     consent_cookie,
     data_layer,
+    module_server,
     observe,
     wait_until,
-    server,  # noqa: F401 (the module's shared server fixture)
 )
 
 pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[Server]:
+    yield from module_server(tmp_path_factory)
+
 
 DENIED = {
     "ad_storage": "denied",

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from conftest import ROOT, free_port, wait_for_port
 
 BEFORE_RECONSENT = "2026-11-25"
@@ -54,7 +53,8 @@ GATED_HTML = """<!doctype html>
 <script src="/consent.js" defer{nonce}></script>
 </head><body><main><h1>Gated scripts</h1><p>Content above the fold.</p>
 <script type="text/plain" data-consent="analytics" src="/_widget/ran.js?analytics"{nonce}></script>
-<script type="text/plain" data-consent="advertising" src="/_widget/ran.js?advertising"{nonce}></script>
+<script type="text/plain" data-consent="advertising" src="/_widget/ran.js?advertising"{nonce}>
+</script>
 <script type="text/plain" data-consent="analytics advertising" src="/_widget/ran.js?both"{nonce}>
 </script></main>
 <footer><button type="button" data-consent-open>Cài đặt cookie</button></footer>
@@ -153,9 +153,9 @@ class Server:
             return [dict(row) | {"choices": json.loads(row["choices"])} for row in found]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[Server]:
-    """One server for a test module, with the first version in force."""
+def module_server(tmp_path_factory) -> Iterator[Server]:
+    """One server for a test module, with the first version in force: `yield from` it in a
+    module-scoped fixture."""
     running = Server(tmp_path_factory.mktemp("widget"), BEFORE_RECONSENT).start()
     try:
         yield running

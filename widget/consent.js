@@ -20,12 +20,12 @@
   const D = document,
     W = window,
     N = navigator,
-    lang = D.documentElement.lang.toLowerCase().split("-")[0],
+    lang = D.documentElement.lang.split("-")[0],
     L = C.text[lang] ? lang : C.lang, // the visitor's language, else the site's default
     T = C.text[L],
     S = T.strings,
     cats = T.categories, // [[id, required, [[name, provider, purpose, lifetime], …]], …]
-    gpc = N.globalPrivacyControl === true,
+    gpc = !!N.globalPrivacyControl,
     Q = C.cookie + "_q", // localStorage key of the decisions not yet delivered
     failed = [], // bodies whose send failed on this page: sendBeacon tries again on pagehide
     layer = (W.dataLayer = W.dataLayer || []),
@@ -51,7 +51,7 @@
     else {
       banner = h("div", { className: "pc pc-b", role: "region", "aria-label": _("Cookie") },
         h("p", {},
-          _("Chúng tôi dùng cookie cần thiết để trang web hoạt động và, nếu bạn đồng ý, cookie phân tích và quảng cáo. Bạn có thể đổi ý bất cứ lúc nào trong “Cài đặt cookie”."),
+          _("Chúng tôi dùng cookie cần thiết để trang web hoạt động và, nếu bạn đồng ý, cookie phân tích và quảng cáo. Bạn có thể đổi ý bất cứ lúc nào."),
           " ",
           h("a", { href: T.policy }, _("Chính sách bảo mật"))),
         stored && stored.version < C.reconsent && h("p", {}, _("Chính sách bảo mật đã thay đổi, vui lòng chọn lại.")),
@@ -72,14 +72,14 @@
 
   /** The choice in force, or null while the visitor has to choose. A copy: callers cannot change it. */
   function get() {
-    return current && { ...current, choices: { ...current.choices } };
+    return current && structuredClone(current);
   }
 
   /** Open the preferences (the footer's data-consent-open control, or the API). */
   function open() {
-    if (!D.body || (dialog && dialog.open)) return;
+    if (!D.body || dialog?.open) return;
     dialog || build();
-    const c = (read() || {}).choices || {};
+    const c = read()?.choices || {};
     boxes.forEach((b) => (b.checked = b.disabled || !!c[b.name]));
     opener = D.activeElement;
     dialog.showModal();
@@ -89,8 +89,8 @@
     // A category is described by its cookies' purposes, from site.toml.
     const names = { necessary: _("Cần thiết"), analytics: _("Phân tích"), advertising: _("Quảng cáo") };
     boxes = cats.map(([id, required]) => h("input", { type: "checkbox", name: id, disabled: !!required }));
-    dialog = h("dialog", { className: "pc pc-d", "aria-labelledby": "pc-t" },
-      h("h2", { id: "pc-t" }, _("Cài đặt cookie")),
+    dialog = h("dialog", { className: "pc pc-d", "aria-label": _("Cài đặt cookie") },
+      h("h2", {}, _("Cài đặt cookie")),
       h("p", {}, _("Chọn loại cookie bạn cho phép. Cookie cần thiết luôn bật.")),
       gpc && h("p", {}, _("Trình duyệt của bạn bật Global Privacy Control nên cookie quảng cáo bị tắt.")),
       ...cats.map(([id, , cookies], i) =>
@@ -100,7 +100,7 @@
             h("summary", {}, _("Danh sách cookie")),
             h("ul", {}, ...cookies.map((k) => h("li", {}, h("code", {}, k[0]), " (" + k[1] + "): " + k[2] + " " + _("Thời hạn") + ": " + k[3])))))),
       buttons(_("Lưu lựa chọn"), () => decide(Object.fromEntries(boxes.map((b) => [b.name, b.checked])), "custom")),
-      h("button", { type: "button", className: "pc-x", "aria-label": _("Đóng"), onclick: () => dialog.close() }, "×"));
+      h("button", { className: "pc-x", "aria-label": _("Đóng"), onclick: () => dialog.close() }, "×"));
     // showModal makes the page inert, but Tab would still leave for the browser's own UI.
     dialog.addEventListener("keydown", (e) => {
       const f = dialog.querySelectorAll("input:enabled,button,summary"),
@@ -112,7 +112,7 @@
       }
     });
     // Chromium leaves focus on <body> when a modal dialog closes; give it back.
-    dialog.addEventListener("close", () => opener && opener.isConnected && opener.focus());
+    dialog.addEventListener("close", () => opener?.focus());
     D.body.append(dialog);
   }
 
@@ -120,7 +120,7 @@
   function buttons(text, onclick) {
     // With GPC, advertising stays off until the visitor turns it on in the preferences.
     const all = (on) => Object.fromEntries(cats.map(([id, required]) => [id, !!required || (on && !(gpc && id == "advertising"))])),
-      button = (text, onclick) => h("button", { type: "button", onclick }, text);
+      button = (text, onclick) => h("button", { onclick }, text); // in no form: no type needed
     return h("div", { className: "pc-bs" },
       button(_("Chấp nhận tất cả"), () => decide(all(true), "accept_all")),
       button(_("Từ chối tất cả"), () => decide(all(false), "reject_all")),
@@ -157,8 +157,8 @@
     store([...store(), body]);
     send(body);
     apply(choices);
-    banner && banner.remove();
-    dialog && dialog.close();
+    banner?.remove();
+    dialog?.close();
     D.dispatchEvent(new CustomEvent("consent:change", { detail: get() }));
   }
 
@@ -175,7 +175,7 @@
 
   function apply(choices) {
     gtag("consent", "update", signals(choices));
-    W.fbq && W.fbq("consent", choices.advertising ? "grant" : "revoke");
+    W.fbq?.("consent", choices.advertising ? "grant" : "revoke");
     D.querySelectorAll("script[type='text/plain'][data-consent]").forEach((s) => {
       if (!s.dataset.consent.trim().split(/\s+/).every((id) => choices[id])) return;
       const n = D.createElement("script");

@@ -1,0 +1,164 @@
+"""Building the consent widget (policysite/widget.py): config and catalogs baked in, minified."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import rjsmin
+from babel.messages.extract import extract_from_file
+from conftest import ROOT
+from test_widget_support import write_site
+
+from policysite.content import load_site
+from policysite.errors import PolicyError
+from policysite.site import build
+from policysite.widget import WIDGET_DIR, build_widget, marked_strings
+
+THEME = ROOT / "themes" / "default"
+SIZE_BUDGET = 4096  # bytes, gzip -9 of consent.js + consent.css (SPEC §8)
+
+
+def site_as_of(tmp_path: Path, day: str):
+    return load_site(write_site(tmp_path), date=dt.date.fromisoformat(day))
+
+
+def baked_config(js: bytes) -> dict:
+    """The JSON the build put where the source says __CONFIG__."""
+    text = js.decode("utf-8")
+    return json.loads(text[text.rindex("})(") + 3 : text.rindex(")")])
+
+
+def test_widget_build_bakes_in_the_config_and_both_languages(tmp_path):
+    built = build_widget(site_as_of(tmp_path, "2026-11-25"), THEME)
+    assert set(built) == {"consent.js", "consent.css"}
+    config = baked_config(built["consent.js"])
+    assert config["document"] == "privacy"
+    assert config["version"] == "2026-11-24"
+    assert config["reconsent"] == ""
+    assert (config["cookie"], config["days"], config["url"]) == (
+        "ximgo_consent",
+        180,
+        "/api/consent",
+    )
+    assert config["lang"] == "vi"
+    vi, en = config["text"]["vi"], config["text"]["en"]
+    assert (vi["policy"], en["policy"]) == ("/chinh-sach-bao-mat/", "/en/privacy-policy/")
+    assert "Chấp nhận tất cả" in vi["strings"] and "Từ chối tất cả" in vi["strings"]
+    assert "Accept all" in en["strings"] and "Reject all" in en["strings"]
+    assert [c[0] for c in vi["categories"]] == ["necessary", "analytics", "advertising"]
+    assert vi["categories"][0][1] == 1 and vi["categories"][1][1] == 0
+    assert vi["categories"][1][2][0] == [
+        "_ga",
+        "Google Analytics",
+        "Phân biệt người dùng để thống kê lượt truy cập.",
+        "2 năm",
+    ]
+    assert en["categories"][1][2][0][2:] == ["Distinguishes users for visit statistics.", "2 years"]
+
+
+def test_widget_build_minifies_and_leaves_no_marks(tmp_path):
+    built = build_widget(site_as_of(tmp_path, "2026-11-25"), THEME)
+    js, css = built["consent.js"].decode(), built["consent.css"].decode()
+    assert '_("' not in js and "__CONFIG__" not in js and "/*" not in js
+    assert "/*" not in css and "\n" not in css
+    assert "S[0]" in js  # strings are looked up in the visitor's language
+    assert len(js) < (WIDGET_DIR / "consent.js").stat().st_size
+
+
+def test_widget_fits_in_4_kb_gzip_with_vi_and_en(tmp_path):
+    built = build_widget(site_as_of(tmp_path, "2026-11-25"), THEME)
+    size = sum(len(gzip.compress(data, 9)) for data in built.values())
+    assert size <= SIZE_BUDGET
+
+
+def test_widget_build_is_byte_identical_for_the_same_input(tmp_path):
+    site = site_as_of(tmp_path, "2026-11-25")
+    assert build_widget(site, THEME) == build_widget(site, THEME)
+
+
+def test_widget_marks_are_what_babel_extracts(tmp_path):
+    """One source of truth: the catalogs' msgids are exactly the marks the build replaces."""
+    source = (WIDGET_DIR / "consent.js").read_text(encoding="utf-8")
+    ours = set(marked_strings(rjsmin.jsmin(source)))
+    babel = {
+        message for _, message, _, _ in extract_from_file("javascript", WIDGET_DIR / "consent.js")
+    }
+    assert ours == babel
+    for language in ("vi", "en"):
+        po = (THEME / "locale" / language / "LC_MESSAGES" / "widget.po").read_text(encoding="utf-8")
+        assert set(re.findall(r'^msgid "(.+)"$', po, re.MULTILINE)) == ours
+
+
+def test_widget_build_asks_again_after_the_newest_reconsent_version(tmp_path):
+    config = baked_config(build_widget(site_as_of(tmp_path, "2026-12-16"), THEME)["consent.js"])
+    assert (config["version"], config["reconsent"]) == ("2026-12-15", "2026-12-15")
+
+
+def test_widget_build_names_a_missing_translation(tmp_path):
+    theme = tmp_path / "theme"
+    shutil.copytree(THEME, theme)
+    po = theme / "locale" / "en" / "LC_MESSAGES" / "widget.po"
+    text = po.read_text(encoding="utf-8")
+    po.write_text(text.replace('msgstr "Reject all"', 'msgstr ""'), encoding="utf-8")
+    with pytest.raises(PolicyError) as error:
+        build_widget(site_as_of(tmp_path, "2026-11-25"), theme)
+    [problem] = error.value.problems
+    assert problem.path == po
+    assert problem.message == "the consent widget's string 'Từ chối tất cả' has no en translation"
+    assert problem.hint == "add it to that catalog (msgid/msgstr), then build again"
+
+
+def test_widget_build_refuses_a_category_it_cannot_name(tmp_path):
+    content = write_site(tmp_path)
+    toml = content / "site.toml"
+    toml.write_text(
+        toml.read_text(encoding="utf-8").replace('id = "advertising"', 'id = "marketing"'),
+        encoding="utf-8",
+    )
+    site = load_site(content, date=dt.date(2026, 11, 25))
+    with pytest.raises(PolicyError) as error:
+        build_widget(site, THEME)
+    [problem] = error.value.problems
+    assert problem.path == toml
+    assert problem.message == "the consent widget has no name for category 'marketing'"
+    assert problem.hint == (
+        "use one of advertising, analytics, necessary, or add it to widget/consent.js"
+    )
+
+
+def test_widget_build_needs_a_version_in_force(tmp_path):
+    with pytest.raises(PolicyError) as error:
+        build_widget(site_as_of(tmp_path, "2026-01-01"), THEME)
+    [problem] = error.value.problems
+    assert problem.message == (
+        "no version of 'privacy' is in force on 2026-01-01, "
+        "so visitors would have nothing to consent to"
+    )
+
+
+def test_every_built_page_loads_the_widget(tmp_path):
+    content = write_site(tmp_path)
+    out = tmp_path / "dist"
+    build(
+        content_dir=content,
+        theme_dir=THEME,
+        out_dir=out,
+        date=dt.date(2026, 11, 25),
+        drafts=False,
+        verbose=False,
+    )
+    assert (out / "consent.js").read_bytes() == build_widget(
+        load_site(content, date=dt.date(2026, 11, 25)), THEME
+    )["consent.js"]
+    pages = sorted(out.rglob("*.html"))
+    assert pages
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        assert '<script src="/consent.js" defer></script>' in html, page
+        assert '<link rel="stylesheet" href="/consent.css">' in html, page
