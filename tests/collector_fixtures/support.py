@@ -101,3 +101,31 @@ class Collector:
     def close(self) -> None:
         self.loop.run_until_complete(self.service.close())
         self.loop.close()
+
+
+def fresh_database(server_url: str) -> str:
+    """Create an empty database on the test PostgreSQL server; return its URL."""
+    import psycopg
+
+    name = f"consents_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def make_record(received_at: str, *, seq: int = 1, version: str = "2026-11-24", **choices: bool):
+    """A ConsentRecord as the service would build it, received at a chosen time."""
+    from policysite.collector.record import (
+        ConsentRecord,
+        canonical_choices,
+        compute_receipt,
+    )
+
+    granted = {"necessary": True, "analytics": False, "advertising": False} | choices
+    action = "accept_all" if all(granted.values()) else "custom"
+    if not any(v for k, v in granted.items() if k != "necessary"):
+        action = "reject_all"
+    fields = (received_at, str(uuid.uuid4()), seq, "privacy", version, "vi", SHA_VI, action,
+              canonical_choices(granted), None, "/chinh-sach-bao-mat/", "Firefox/140",
+              "203.0.113.0/24")  # fmt: skip
+    return ConsentRecord(*fields, receipt=compute_receipt(*fields))

@@ -1,0 +1,135 @@
+"""A 201 survives kill -9 (SPEC §5): load `python build.py collector`, SIGKILL it mid-load,
+restart it, and find every acknowledged record in the store, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from collector_fixtures.support import ORIGIN, SITE, body, fresh_database
+from conftest import free_port, wait_for_port
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+THREADS = 8
+LOAD_SECONDS = 3.0  # the most any client thread runs
+KILL_AFTER_ACKS = 200  # kill once this many 201s are in, so the kill lands mid-load
+
+
+def start_collector(db_args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "build.py", "collector", "--port", str(port), "--site", str(SITE),
+         "--workers", "2", "--rate-limit", "0", *db_args],
+        cwd=ROOT, env={**os.environ, **env}, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: SIGKILL reaches uvicorn's workers too
+    )  # fmt: skip
+    process.port = port  # type: ignore[attr-defined]
+    wait_for_port(port, timeout=30)
+    return process
+
+
+def kill_group(process: subprocess.Popen, sig: int) -> None:
+    os.killpg(process.pid, sig)
+    process.wait(timeout=30)
+
+
+def client(port: int, acked: list[tuple[str, int, str]], stop: threading.Event) -> None:
+    """Post consents until stopped, the server dies, or LOAD_SECONDS pass; record each 201."""
+    deadline = time.monotonic() + LOAD_SECONDS
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        while not stop.is_set() and time.monotonic() < deadline:
+            data = body()
+            connection.request(
+                "POST",
+                "/api/consent",
+                body=json.dumps(data),
+                headers={"content-type": "text/plain;charset=UTF-8", "origin": ORIGIN},
+            )
+            response = connection.getresponse()
+            reply = response.read()
+            if response.status == 201:
+                acked.append((data["consent_id"], data["seq"], json.loads(reply)["receipt"]))
+    except (OSError, http.client.HTTPException):
+        return  # killed under us: what was acknowledged before is what must survive
+    finally:
+        connection.close()
+
+
+def load_and_kill(process: subprocess.Popen) -> list[tuple[str, int, str]]:
+    acked: list[tuple[str, int, str]] = []
+    stop = threading.Event()
+    threads = [
+        threading.Thread(target=client, args=(process.port, acked, stop)) for _ in range(THREADS)
+    ]
+    for thread in threads:
+        thread.start()
+    while len(acked) < KILL_AFTER_ACKS and any(t.is_alive() for t in threads):
+        time.sleep(0.01)
+    kill_group(process, signal.SIGKILL)  # kill -9 while the clients are still posting
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=10)
+    return acked
+
+
+def check_after_restart(
+    db_args: list[str], env: dict[str, str], log: Path, stored, acked: list
+) -> None:
+    assert len(acked) >= KILL_AFTER_ACKS, log.read_text()
+    process = start_collector(db_args, env, log)  # recovery and migrations on a killed store
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", process.port, timeout=5)
+        connection.request("GET", "/api/health")
+        health = connection.getresponse()
+        assert (health.status, health.read()) == (200, b'{"status":"ok"}')
+        consent_id, seq, receipt = acked[-1]
+        connection.request("GET", f"/api/consent/{consent_id}")
+        records = json.loads(connection.getresponse().read())["records"]
+        assert [(r["seq"], r["receipt"]) for r in records] == [(seq, receipt)]
+    finally:
+        kill_group(process, signal.SIGTERM)
+    rows = stored()
+    missing = [ack for ack in acked if ack not in rows]
+    assert missing == [], f"{len(missing)} of {len(acked)} acknowledged records were lost"
+
+
+def test_every_201_survives_kill_9_on_sqlite(tmp_path):
+    db = tmp_path / "var" / "consents.sqlite3"
+    log = tmp_path / "collector.log"
+    args = ["--db", str(db)]
+    acked = load_and_kill(start_collector(args, {}, log))
+
+    def stored() -> set[tuple[str, int, str]]:
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+            return set(conn.execute("SELECT consent_id, seq, receipt FROM consents"))
+
+    check_after_restart(args, {}, log, stored, acked)
+
+
+@pytest.mark.postgres
+def test_every_201_survives_kill_9_on_postgres(tmp_path, postgres):
+    url = fresh_database(postgres.url)
+    log = tmp_path / "collector.log"
+    env = {"DATABASE_URL": url}  # the variable operators set, instead of --db
+    acked = load_and_kill(start_collector([], env, log))
+
+    def stored() -> set[tuple[str, int, str]]:
+        with psycopg.connect(url) as conn:
+            rows = conn.execute("SELECT consent_id::text, seq, receipt FROM consents")
+            return set(rows.fetchall())
+
+    check_after_restart([], env, log, stored, acked)

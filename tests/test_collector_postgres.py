@@ -1,0 +1,54 @@
+"""The collector over PostgreSQL: the same HTTP answers, and 503 while the server is down."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from collector_fixtures.support import Collector, body, fresh_database
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def database(postgres) -> str:
+    return fresh_database(postgres.url)
+
+
+@pytest.fixture
+def collector(database):
+    client = Collector(database)
+    yield client
+    client.close()
+
+
+def count(database: str) -> int:
+    with psycopg.connect(database) as conn:
+        return conn.execute("SELECT count(*) FROM consents").fetchone()[0]
+
+
+def test_collector_on_postgres_stores_repeats_and_conflicts(collector, database):
+    data = body()
+    first = collector.post(data)
+    assert first.status_code == 201
+    assert collector.post(data).json() == first.json()
+    assert collector.post(data).status_code == 200
+    assert collector.post({**data, "action": "accept_all"}).status_code == 409
+    records = collector.request("GET", f"/api/consent/{data['consent_id']}").json()["records"]
+    assert [r["receipt"] for r in records] == [first.json()["receipt"]]
+    assert records[0]["received_at"] == first.json()["received_at"]
+    assert count(database) == 1
+
+
+def test_collector_answers_503_while_postgres_is_down_then_resumes(postgres, collector, database):
+    assert collector.post(body()).status_code == 201
+    postgres.stop()
+    try:
+        response = collector.post(body())
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "5"
+        assert collector.request("GET", "/api/health").status_code == 503
+    finally:
+        postgres.start()
+    assert collector.post(body()).status_code == 201  # reconnected by itself
+    assert collector.request("GET", "/api/health").status_code == 200
+    assert count(database) == 2

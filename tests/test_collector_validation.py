@@ -1,0 +1,180 @@
+"""The consent validator (SPEC §5): valid bodies pass, every mutation names its field."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from collector_fixtures.support import SHA_NEXT_VI, SHA_VI, SITE, body
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from policysite.collector.policy import load_policy
+from policysite.collector.validation import FieldError, validate_consent
+
+POLICY = load_policy(SITE / "policy.json")
+CATEGORIES = ("necessary", "analytics", "advertising")
+
+
+def validate(data: object):
+    return validate_consent(json.dumps(data).encode(), POLICY)
+
+
+def field_of(data: object) -> str | None:
+    with pytest.raises(FieldError) as caught:
+        validate(data)
+    return caught.value.field
+
+
+def test_validate_returns_the_consent_with_sha256_of_the_text():
+    data = body(
+        page="/en/privacy-policy/?ref=x#cookies", consent_id="0F8FAD5B-D9CB-469F-A165-70867728950E"
+    )
+    consent = validate(data)
+    assert consent.consent_id == "0f8fad5b-d9cb-469f-a165-70867728950e"
+    assert consent.page == "/en/privacy-policy/"
+    assert consent.policy_sha256 == SHA_VI
+    assert consent.choices == data["choices"]
+    assert validate(body(gpc=None, page=None)).gpc is None
+
+
+def test_validate_uses_default_language_text_when_translation_lags():
+    assert validate(body(version="2027-01-01", language="en")).policy_sha256 == SHA_NEXT_VI
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"consent_id": "not-a-uuid"}, "consent_id"),
+        ({"consent_id": "0f8fad5bd9cb469fa16570867728950e"}, "consent_id"),
+        ({"seq": True}, "seq"),
+        ({"seq": 1.5}, "seq"),
+        ({"seq": 2**53}, "seq"),
+        ({"document": ["privacy"]}, "document"),
+        ({"version": "24/11/2026"}, "version"),
+        ({"version": "2026-11-25"}, "version"),
+        ({"language": "VI"}, "language"),
+        ({"action": "accept"}, "action"),
+        ({"action": {"x": 1}}, "action"),
+        ({"gpc": "yes"}, "gpc"),
+        ({"page": "chinh-sach-bao-mat"}, "page"),
+        ({"page": "//evil.example/"}, "page"),
+        ({"page": "/a b"}, "page"),
+        ({"choices": []}, "choices"),
+        ({"choices": {"necessary": False, "analytics": True, "advertising": True}},
+         "choices.necessary"),
+        ({"choices": {"necessary": True, "analytics": 1, "advertising": True}},
+         "choices.analytics"),
+        ({"choices": {"necessary": True, "analytics": True}}, "choices.advertising"),
+        ({"consent_id": None}, "consent_id"),
+        ({"action": None}, "action"),
+        ({"extra": 1}, "extra"),
+    ],
+)  # fmt: skip
+def test_validate_names_the_field_that_is_wrong(changes, field):
+    assert field_of(body(**changes)) == field
+
+
+@pytest.mark.parametrize(
+    "raw", [b"", b"[]", b'"x"', b"{", b"\xff\xfe", b'{"seq": NaN}', b"[" * 5000, b"null"]
+)
+def test_validate_rejects_what_is_not_a_json_object_as_a_body_error(raw):
+    with pytest.raises(FieldError) as caught:
+        validate_consent(raw, POLICY)
+    assert caught.value.field is None
+
+
+# --- properties -----------------------------------------------------------------------------
+
+PAGES = st.from_regex(r"/([a-z0-9\-]{1,12}/){0,3}(\?[a-z=&]{0,10})?(#[a-z]{0,10})?", fullmatch=True)
+VERSIONS = ("2026-11-24", "2027-01-01")
+ACTIONS = ("accept_all", "reject_all", "custom")
+
+valid_bodies = st.fixed_dictionaries(
+    {
+        "consent_id": st.uuids().map(str),
+        "seq": st.integers(1, 2**53 - 1),
+        "document": st.just("privacy"),
+        "version": st.sampled_from(VERSIONS),
+        "language": st.sampled_from(["vi", "en"]),
+        "choices": st.fixed_dictionaries(
+            {"necessary": st.just(True), "analytics": st.booleans(), "advertising": st.booleans()}
+        ),
+        "action": st.sampled_from(ACTIONS),
+    },
+    optional={"gpc": st.booleans(), "page": PAGES},
+)
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+not_strings = json_values.filter(lambda v: not isinstance(v, str))
+
+# (field, a value of the wrong kind, or one that policy.json does not list)
+bad_values = st.one_of(
+    st.tuples(st.just("consent_id"), not_strings | st.text(max_size=20)),
+    st.tuples(st.just("seq"), json_values.filter(lambda v: type(v) is not int or v < 1)),
+    st.tuples(st.just("document"), json_values.filter(lambda v: v != "privacy")),
+    st.tuples(st.just("version"), json_values.filter(lambda v: v not in VERSIONS)),
+    st.tuples(st.just("language"), json_values.filter(lambda v: v not in ("vi", "en"))),
+    st.tuples(st.just("action"), json_values.filter(lambda v: v not in ACTIONS)),
+    st.tuples(st.just("gpc"), json_values.filter(lambda v: type(v) is not bool)),
+    st.tuples(st.just("page"), not_strings | st.text(max_size=10).filter(lambda v: v[:1] != "/")),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(valid_bodies)
+def test_property_valid_bodies_are_accepted(data):
+    consent = validate(data)
+    assert consent.consent_id == data["consent_id"] and consent.seq == data["seq"]
+    assert consent.choices == data["choices"]
+    if "page" in data:
+        assert "?" not in consent.page and "#" not in consent.page
+
+
+@settings(max_examples=150, deadline=None)
+@given(valid_bodies, bad_values)
+def test_property_a_bad_value_is_rejected_naming_its_field(data, bad):
+    field, value = bad
+    assert field_of({**data, field: value}) == field
+
+
+@settings(max_examples=100, deadline=None)
+@given(valid_bodies, st.sampled_from(
+    ["consent_id", "seq", "document", "version", "language", "choices", "action"]
+))  # fmt: skip
+def test_property_a_missing_required_field_is_named(data, field):
+    del data[field]
+    assert field_of(data) == field
+
+
+@settings(max_examples=100, deadline=None)
+@given(valid_bodies, st.text(min_size=1, max_size=12), json_values)
+def test_property_an_unknown_field_is_named(data, name, value):
+    if name in data or name in ("gpc", "page"):
+        return
+    data[name] = value
+    assert field_of(data) == name
+
+
+@settings(max_examples=100, deadline=None)
+@given(valid_bodies, st.sampled_from(CATEGORIES), json_values | st.none())
+def test_property_a_bad_choice_is_named(data, category, value):
+    if type(value) is bool and not (category == "necessary" and value is False):
+        return
+    data["choices"][category] = value
+    assert field_of(data) == f"choices.{category}"
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=300) | json_values.map(lambda v: json.dumps(v).encode()))
+def test_property_any_body_gives_a_consent_or_a_field_error(raw):
+    try:
+        validate_consent(raw, POLICY)
+    except FieldError as error:
+        assert error.field is None or isinstance(error.field, str)
