@@ -103,8 +103,14 @@ def open_collector(options: ServeOptions, origins: list[str]) -> ConsentService:
     """Open the collector core on --db, reading the preview's policy.json."""
     from policysite.collector.service import open_service
 
-    if "://" not in options.db:
-        Path(options.db).parent.mkdir(parents=True, exist_ok=True)
+    if "://" not in options.db:  # var/ does not exist on a fresh checkout
+        folder = Path(options.db).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise PolicyError(
+                Problem(folder, f"cannot create this folder: {error.strerror}", "choose --db")
+            ) from error
     return open_service(options.db, options.out, extra_origins=origins)
 
 

@@ -15,6 +15,7 @@ import html
 import json
 import re
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -407,3 +408,37 @@ def test_browser_reloads_by_itself_after_an_edit_with_no_csp_violation(served, b
     finally:
         page.close()
         source.write_text(original, encoding="utf-8")
+
+
+# --- mistakes that stop `serve` at start ----------------------------------------------------
+
+
+def serve_once(tmp_path: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    content = tmp_path / "content"
+    shutil.copytree(FIXTURE, content)
+    command = [sys.executable, "build.py", "serve", "--content", str(content), *options]
+    command += ["--out", str(tmp_path / "out"), "--date", "2026-11-25"]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def test_serve_refuses_a_port_in_use(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = serve_once(tmp_path, "--port", str(port), "--db", str(tmp_path / "c.sqlite3"))
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+        "  → stop the other server or choose another --port\n"
+    )
+
+
+def test_serve_refuses_a_db_it_cannot_create(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    db = tmp_path / "file" / "consents.sqlite3"
+    done = serve_once(tmp_path, "--port", str(free_port()), "--db", str(db))
+    assert done.returncode == 1
+    assert done.stderr.endswith(
+        f"{tmp_path / 'file'}: error: cannot create this folder: File exists\n  → choose --db\n"
+    )
