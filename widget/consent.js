@@ -54,7 +54,7 @@
           _("Chúng tôi dùng cookie cần thiết để trang web hoạt động và, nếu bạn đồng ý, cookie phân tích và quảng cáo. Bạn có thể đổi ý bất cứ lúc nào."),
           " ",
           h("a", { href: T.policy }, _("Chính sách bảo mật"))),
-        stored && stored.version < C.reconsent && h("p", {}, _("Chính sách bảo mật đã thay đổi, vui lòng chọn lại.")),
+        stored && stored.version < C.reconsent && h("p", {}, _("Chính sách đã thay đổi.")),
         gpc && h("p", {}, _("Trình duyệt của bạn bật Global Privacy Control nên cookie quảng cáo bị tắt.")),
         buttons(_("Tùy chỉnh"), open));
       // First in the tab order; position: fixed, so it moves no content (CLS 0).
@@ -91,14 +91,14 @@
     boxes = cats.map(([id, required]) => h("input", { type: "checkbox", name: id, disabled: !!required }));
     dialog = h("dialog", { className: "pc pc-d", "aria-label": _("Cài đặt cookie") },
       h("h2", {}, _("Cài đặt cookie")),
-      h("p", {}, _("Chọn loại cookie bạn cho phép. Cookie cần thiết luôn bật.")),
+      h("p", {}, _("Cookie cần thiết luôn bật.")),
       gpc && h("p", {}, _("Trình duyệt của bạn bật Global Privacy Control nên cookie quảng cáo bị tắt.")),
       ...cats.map(([id, , cookies], i) =>
         h("div", { className: "pc-c" },
           h("label", {}, boxes[i], names[id]),
           h("details", {},
             h("summary", {}, _("Danh sách cookie")),
-            h("ul", {}, ...cookies.map((k) => h("li", {}, h("code", {}, k[0]), " (" + k[1] + "): " + k[2] + " " + _("Thời hạn") + ": " + k[3])))))),
+            h("ul", {}, ...cookies.map((k) => h("li", {}, h("code", {}, k[0]), " (" + k[1] + ", " + k[3] + "): " + k[2])))))),
       buttons(_("Lưu lựa chọn"), () => decide(Object.fromEntries(boxes.map((b) => [b.name, b.checked])), "custom")),
       h("button", { className: "pc-x", "aria-label": _("Đóng"), onclick: () => dialog.close() }, "×"));
     // showModal makes the page inert, but Tab would still leave for the browser's own UI.
