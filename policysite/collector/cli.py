@@ -184,13 +184,14 @@ def _open(args: argparse.Namespace):
 def run_export(args: argparse.Namespace) -> int:
     from policysite.collector.exports import export
 
+    since, until = _range(args)
     store = _open(args)
     try:
         if args.output is None:
-            count = export(store, sys.stdout, args.format, *_range(args))
+            count = export(store, sys.stdout, args.format, since, until)
         else:
             with open(args.output, "w", encoding="utf-8", newline="") as out:
-                count = export(store, out, args.format, *_range(args))
+                count = export(store, out, args.format, since, until)
             print(f"wrote {count} record(s) to {args.output}", file=sys.stderr)
     finally:
         store.close()
@@ -200,9 +201,10 @@ def run_export(args: argparse.Namespace) -> int:
 def run_stats(args: argparse.Namespace) -> int:
     from policysite.collector.stats import compute, format_json, format_text
 
+    since, until = _range(args)
     store = _open(args)
     try:
-        stats = compute(store.iter_records(*_range(args)))
+        stats = compute(store.iter_records(since, until))
     finally:
         store.close()
     print(format_json(stats) if args.json else format_text(stats))
@@ -213,9 +215,10 @@ def run_report(args: argparse.Namespace) -> int:
     from policysite.collector.report import render_report
     from policysite.collector.stats import compute
 
+    since, until = _range(args)
     store = _open(args)
     try:
-        stats = compute(store.iter_records(*_range(args)))
+        stats = compute(store.iter_records(since, until))
     finally:
         store.close()
     args.output.write_text(render_report(stats, source=store.where), encoding="utf-8")

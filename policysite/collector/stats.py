@@ -38,7 +38,7 @@ class Stats:
     total: int = 0
     first: str | None = None  # received_at of the oldest record counted
     last: str | None = None
-    categories: list[str] = field(default_factory=list)  # in the order first seen
+    categories: list[str] = field(default_factory=list)  # most granted first
     actions: Counter = field(default_factory=Counter)
     overall: Tally = field(default_factory=Tally)
     versions: dict[str, Tally] = field(default_factory=dict)  # "privacy 2026-11-24"
@@ -70,6 +70,8 @@ def compute(records: Iterable[ConsentRecord]) -> Stats:
         version = f"{record.document} {record.version}"
         stats.versions.setdefault(version, Tally()).add(choices)
         stats.weeks.setdefault(iso_week(record.received_at[:10]), Tally()).add(choices)
+    # Most granted first: required categories (always 100%) lead, as in the banner.
+    stats.categories.sort(key=lambda c: (-stats.overall.granted[c], c))
     stats.versions = dict(sorted(stats.versions.items()))
     stats.weeks = dict(sorted(stats.weeks.items()))
     return stats
