@@ -1,0 +1,327 @@
+"""Collector benchmark of SPEC §8: durable consents per second, in one run on 127.0.0.1.
+
+Targets, each under the same wrk load (valid, unique consent POSTs, bench/collector/load.py):
+
+    empty       a raw ASGI app under uvicorn answering 201 without a store: the ceiling
+    sqlite      ours, `build.py collector` on a fresh SQLite file (WAL, synchronous=FULL)
+    postgres    ours on a private throwaway PostgreSQL cluster (fsync on), a fresh database
+    gunicorn    the peer: gunicorn sync workers, SQLite FULL, one INSERT + COMMIT per request
+
+Ours and the ceiling run with each of --workers uvicorn workers. Each target gets a warm-up,
+then a measured run; only 201s count, and the rows the store gained during the measured run
+are compared with the 201s wrk saw (rows may exceed 201s by the requests in flight when wrk
+stopped, never fall short). Every server and the cluster are stopped at the end, even on error.
+
+    python bench/collector/run.py [--duration 10] [--connections 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import quiet  # bench scripts are not a package: siblings import by path
+import servers
+from load import Consents, WrkResult, consents_from, run_wrk
+
+ROOT = servers.ROOT
+OUT = ROOT / "bench/_work/collector"
+FIXTURE_SITE = ROOT / "tests/collector_fixtures/site"
+SITE_DATE = "2026-11-25"
+TARGET_RATE, TARGET_P99_MS, TARGET_SHARE = 20_000, 10.0, 0.40
+SETTLE_LIMIT = 10.0
+IDLE_LIMIT = 10.0  # seconds to wait for other sessions' load to pass before a target
+DISTURBED = 0.05  # foreign CPU share of the machine above which a result is flagged
+
+RowCounter = Callable[[], int] | None
+
+
+@dataclass
+class Running:
+    port: int
+    counter: RowCounter  # None for the ceiling, which stores nothing
+    pids: Callable[[], list[int]]  # our processes serving it: server, workers, database
+
+
+@dataclass
+class Outcome:
+    name: str
+    workers: int
+    connections: int
+    result: WrkResult | None = None
+    rows: int | None = None  # rows the store gained during the measured run
+    foreign: float = 0.0  # share of the machine's CPU others used during the measured run
+    idle_before: float = 0.0  # busy share just before the target started
+    error: str = ""
+
+
+# --- targets -------------------------------------------------------------------------------
+
+
+def sqlite_rows(path: Path) -> Callable[[], int]:
+    def count() -> int:
+        with contextlib.closing(sqlite3.connect(path, timeout=30)) as conn:
+            return conn.execute("SELECT count(*) FROM consents").fetchone()[0]
+
+    return count
+
+
+def postgres_rows(url: str) -> Callable[[], int]:
+    import psycopg
+
+    def count() -> int:
+        with psycopg.connect(url) as conn:
+            return conn.execute("SELECT count(*) FROM consents").fetchone()[0]
+
+    return count
+
+
+def new_database(server_url: str, name: str) -> str:
+    """A fresh database on the cluster, so that each target starts from an empty table."""
+    import psycopg
+
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return server_url.rsplit("/", 1)[0] + "/" + name
+
+
+@contextlib.contextmanager
+def started(
+    name: str, workers: int, scratch: Path, site: Path, cluster: servers.Cluster, origins: str
+) -> Iterator[Running]:
+    """Start one target on a free port and yield it; stop it when the block ends."""
+    port = servers.free_port()
+    log = scratch / f"{name}-{workers}.log"
+    env: dict[str, str] = {}
+    counter: RowCounter = None
+    if name == "empty":
+        command = servers.uvicorn_empty(port, workers)
+    elif name == "sqlite":
+        db = scratch / f"consents-{workers}.sqlite3"
+        command = servers.collector(port, workers, str(db), site)
+        counter = sqlite_rows(db)
+    elif name == "postgres":
+        url = new_database(cluster.url, f"bench_{workers}")
+        command = servers.collector(port, workers, url, site)
+        counter = postgres_rows(url)
+    else:
+        db = scratch / "peer.sqlite3"
+        command = servers.gunicorn_peer(port, workers)
+        env = {"PEER_DB": str(db), "PEER_ORIGINS": origins}
+        counter = sqlite_rows(db)
+    with servers.server(command, port, log, env) as process:
+
+        def pids() -> list[int]:
+            mine = [os.getpid(), *quiet.group_pids(process.pid)]
+            postmaster = cluster.postmaster() if name == "postgres" else None
+            return mine + (quiet.children_pids(postmaster) if postmaster else [])
+
+        yield Running(port, counter, pids)
+
+
+def settled(counter: Callable[[], int]) -> int:
+    """The row count once writes in flight have landed (it holds still for 0.3 s)."""
+    deadline = time.monotonic() + SETTLE_LIMIT
+    last = counter()
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        now = counter()
+        if now == last:
+            return now
+        last = now
+    return last
+
+
+def measure(
+    outcome: Outcome, target: Running, consents: Consents, args: argparse.Namespace
+) -> None:
+    url = f"http://127.0.0.1:{target.port}/api/consent"
+    load = {"connections": args.connections, "threads": args.threads}
+    run_wrk(url, consents, seconds=args.warmup, **load)
+    counter = target.counter
+    before = settled(counter) if counter else 0
+    with quiet.ForeignMeter(target.pids) as meter:
+        outcome.result = run_wrk(url, consents, seconds=args.duration, **load)
+    outcome.foreign = meter.share
+    if counter:
+        outcome.rows = settled(counter) - before
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+def build_site(scratch: Path) -> Path:
+    """A freshly built site (for policy.json), or the collector tests' fixture if that fails."""
+    out = scratch / "dist"
+    done = subprocess.run(
+        [sys.executable, "build.py", "build", "--out", str(out), "--date", SITE_DATE],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if done.returncode == 0 and (out / "policy.json").exists():
+        return out
+    print(f"build failed, using {FIXTURE_SITE}:\n{done.stderr}", file=sys.stderr)
+    return FIXTURE_SITE
+
+
+def plan(args: argparse.Namespace) -> list[tuple[str, int]]:
+    ours = [(name, w) for w in args.workers for name in ("empty", "sqlite", "postgres")]
+    return [*ours, ("gunicorn", args.peer_workers)]
+
+
+def run_all(args: argparse.Namespace, scratch: Path) -> list[Outcome]:
+    site = build_site(scratch)
+    consents = consents_from(site / "policy.json")
+    print(f"body: {len(consents.example().encode())} bytes, e.g. {consents.example()}")
+    outcomes = []
+    with servers.postgres_cluster() as cluster:
+        for name, workers in plan(args):
+            outcome = Outcome(name, workers, args.connections)
+            outcomes.append(outcome)
+            outcome.idle_before = quiet.wait_for_idle(IDLE_LIMIT)
+            print(f"{name} ({workers} worker(s)) ...", flush=True)
+            try:
+                with started(name, workers, scratch, site, cluster, consents.origin) as target:
+                    measure(outcome, target, consents, args)
+            except (RuntimeError, TimeoutError, OSError, subprocess.SubprocessError) as error:
+                outcome.error = str(error).strip()
+                print(f"  failed: {outcome.error}", file=sys.stderr)
+            else:
+                print("  " + line(outcome, outcomes), flush=True)
+    return outcomes
+
+
+# --- report --------------------------------------------------------------------------------
+
+
+def ceiling(outcomes: list[Outcome], workers: int) -> WrkResult | None:
+    return next((o.result for o in outcomes if o.name == "empty" and o.workers == workers), None)
+
+
+def peer(outcomes: list[Outcome]) -> WrkResult | None:
+    return next((o.result for o in outcomes if o.name == "gunicorn"), None)
+
+
+def ratio(result: WrkResult | None, other: WrkResult | None) -> str:
+    if result is None or other is None or not other.created:
+        return "–"
+    return f"{result.per_second / other.per_second:.2f}×"
+
+
+def check(o: Outcome) -> str:
+    """Rows the store gained vs the 201s wrk saw."""
+    r = o.result
+    if o.rows is None or r is None:
+        return "–"
+    extra = o.rows - r.created
+    verdict = "ok" if 0 <= extra <= o.connections else "MISMATCH"
+    return f"{o.rows} rows / {r.created} 201s ({extra:+d}, {verdict})"
+
+
+def line(o: Outcome, outcomes: list[Outcome]) -> str:
+    r = o.result
+    if r is None:
+        return f"{o.name}: {o.error}"
+    others = ", ".join(f"{s}: {n}" for s, n in sorted(r.others.items())) or "none"
+    socket = {k: v for k, v in r.errors.items() if k != "status" and v}
+    return (
+        f"{r.per_second:,.0f} 201/s, p50 {r.latency_ms['p50']:.2f} ms, "
+        f"p99 {r.latency_ms['p99']:.2f} ms; other statuses: {others}; "
+        f"socket errors: {socket or 'none'}; {check(o)}; "
+        f"others' CPU {o.foreign:.0%}{' (DISTURBED)' if o.foreign > DISTURBED else ''}"
+    )
+
+
+def table(outcomes: list[Outcome]) -> str:
+    head = (
+        "| target | workers | 201/s | p50 ms | p99 ms | non-201 | socket errors "
+        "| rows vs 201s | ÷ empty | ÷ gunicorn | others' CPU |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"
+    )
+    rows = [head]
+    for o in outcomes:
+        r = o.result
+        if r is None:
+            rows.append(f"| {o.name} | {o.workers} | failed: {o.error[:80]} ||||||||")
+            continue
+        socket = sum(v for k, v in r.errors.items() if k != "status")
+        rows.append(
+            f"| {o.name} | {o.workers} | {r.per_second:,.0f} | {r.latency_ms['p50']:.2f} "
+            f"| {r.latency_ms['p99']:.2f} | {sum(r.others.values())} | {socket} | {check(o)} "
+            f"| {ratio(r, ceiling(outcomes, o.workers)) if o.name != 'empty' else '1.00×'} "
+            f"| {ratio(r, peer(outcomes))} | {o.foreign:.0%}{' ⚠' * (o.foreign > DISTURBED)} |"
+        )
+    return "\n".join(rows)
+
+
+def verdicts(outcomes: list[Outcome]) -> list[str]:
+    """For each of our stores, its best worker count against the SPEC §8 targets."""
+    lines = []
+    for store in ("sqlite", "postgres"):
+        ran = [o for o in outcomes if o.name == store and o.result]
+        if not ran:
+            continue
+        best = max(ran, key=lambda o: o.result.per_second)
+        r, top = best.result, ceiling(outcomes, best.workers)
+        share = r.per_second / top.per_second if top and top.created else 0.0
+        p99 = r.latency_ms["p99"]
+        marks = [
+            f"{r.per_second:,.0f}/s {'≥' if r.per_second >= TARGET_RATE else '<'} 20k",
+            f"p99 {p99:.1f} ms {'≤' if p99 <= TARGET_P99_MS else '>'} 10",
+            f"{share:.0%} of empty {'≥' if share >= TARGET_SHARE else '<'} 40 %",
+        ]
+        lines.append(f"best {store}: {best.workers} worker(s): " + "; ".join(marks))
+    return lines
+
+
+def machine() -> str:
+    lines = Path("/proc/cpuinfo").read_text().splitlines()
+    model = next((x.split(":", 1)[1].strip() for x in lines if x.startswith("model name")), "?")
+    return f"{os.cpu_count()} × {model}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per target")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of load before it")
+    parser.add_argument("--connections", type=int, default=64, help="wrk's open connections")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads (they share the cores)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="uvicorn workers")
+    parser.add_argument(
+        "--peer-workers",
+        type=int,
+        default=2 * (os.cpu_count() or 1) + 1,
+        help="gunicorn sync workers (default: 2 × cores + 1, gunicorn's advice)",
+    )
+    args = parser.parse_args(argv)
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="bench-collector-") as scratch:
+        outcomes = run_all(args, Path(scratch))
+    report = table(outcomes)
+    print(f"\n{machine()}, {dt.date.today()}, wrk -t{args.threads} -c{args.connections}, "
+          f"{args.warmup:g} s warm-up + {args.duration:g} s per target, "
+          f"total {time.monotonic() - start:.0f} s\n")  # fmt: skip
+    print(report)
+    print("\n".join(["", *verdicts(outcomes)]))
+    OUT.mkdir(parents=True, exist_ok=True)
+    results = {"args": vars(args), "machine": machine(), "outcomes": [asdict(o) for o in outcomes]}
+    (OUT / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    return 1 if any(o.error for o in outcomes) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
