@@ -129,7 +129,7 @@ def measure(all_: list[Contender], runs: int, progress: Callable[[str], None]) -
 def table(all_: list[Contender], runs: int) -> str:
     base = statistics.median(all_[0].times) if all_[0].times else None
     lines = [
-        f"| contender | median (s) | best (s) | × plain loop | target |  (median of {runs})",
+        f"| contender (median of {runs} runs) | median (s) | best (s) | × plain loop | target |",
         "|---|---|---|---|---|",
     ]
     for c in all_:
@@ -139,11 +139,10 @@ def table(all_: list[Contender], runs: int) -> str:
         median = statistics.median(c.times)
         ratio = f"{median / base:.3f}" if base else "?"
         target = TARGETS.get(c.name)
-        verdict = f"≤ {target} {'met' if base and median / base <= target else 'NOT met'}"
-        lines.append(
-            f"| {c.name} | {median:.3f} | {min(c.times):.3f} | {ratio} | "
-            f"{verdict if target else ''} |"
-        )
+        verdict = ""
+        if target is not None and base:
+            verdict = f"≤ {target}: {'met' if median / base <= target else 'NOT met'}"
+        lines.append(f"| {c.name} | {median:.3f} | {min(c.times):.3f} | {ratio} | {verdict} |")
     return "\n".join(lines)
 
 
@@ -162,9 +161,9 @@ def main() -> None:
     all_ = contenders(args.corpus, args.peers)
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
     measure(all_, args.runs, lambda line: print(line, file=sys.stderr, flush=True))
-    print(table(all_, args.runs))
     results = {c.name: {"times": c.times, "error": c.error} for c in all_}
     (WORK / "build-results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(table(all_, args.runs))
 
 
 if __name__ == "__main__":
