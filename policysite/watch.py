@@ -30,9 +30,13 @@ IGNORED_NAMES = (
 )
 
 
+CACHE_DIR = ".policysite-cache"  # the build's own cache, wherever it keeps it: not a source
+
+
 class SourceFilter(watchfiles.DefaultFilter):
     """watchfiles' default ignores (.git, swap files, `~` backups) plus build outputs."""
 
+    ignore_dirs = (*watchfiles.DefaultFilter.ignore_dirs, CACHE_DIR)
     ignore_entity_patterns = (*watchfiles.DefaultFilter.ignore_entity_patterns, *IGNORED_NAMES)
 
 

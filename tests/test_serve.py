@@ -89,6 +89,8 @@ def test_watch_sources_reports_an_editor_save_and_skips_build_outputs(tmp_path):
     def save_like_an_editor() -> None:
         (tmp_path / "versions.lock").write_text("written by the build\n")
         (tmp_path / "privacy" / ".2027-01-01.vi.md.swp").write_text("swap")
+        (tmp_path / ".policysite-cache").mkdir()
+        (tmp_path / ".policysite-cache" / "pages.json").write_text("{}")
         temp = page.with_name("2027-01-01.vi.md.tmp")
         temp.write_text("---\ntitle: b\n---\n", encoding="utf-8")
         temp.replace(page)
