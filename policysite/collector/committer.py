@@ -1,8 +1,11 @@
 """Group commit: one writer thread per process turns many requests into one transaction.
 
-Requests put (record, future) on a queue and await the future. The writer takes everything
-queued (up to MAX_BATCH), commits it in one durable transaction, then resolves the futures on
-their event loops: a 201 is only ever sent after the commit that holds its record.
+Requests add (record, future) to a per-loop buffer and await the future. The buffer goes to
+the writer once the event loop has run everything that is ready (a call_soon callback), so a
+batch holds every request the loop could gather, not the first one that happened to arrive;
+handing items over one by one made the writer commit tiny batches back to back. The writer
+merges what is queued, commits it in one durable transaction, then resolves the futures on
+their loops: a 201 is only ever sent after the commit that holds its record.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ Item = tuple[ConsentRecord, asyncio.Future]
 class GroupCommitter:
     def __init__(self, store: Store, max_pending: int = 50_000) -> None:
         self._store = store
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()  # lists of Items, or _STOP
+        self._buffers: dict[asyncio.AbstractEventLoop, list[Item]] = {}
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self.max_pending = max_pending
@@ -40,10 +44,18 @@ class GroupCommitter:
         """Queue a record; the future resolves to what is stored under its key, or raises."""
         if self._thread is None:
             self._start()
-        future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        buffer = self._buffers.get(loop)
+        if buffer is None:
+            buffer = self._buffers[loop] = []
+            loop.call_soon(self._flush, loop)
+        buffer.append((record, future))
         self._submitted += 1
-        self._queue.put((record, future))
         return future
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._queue.put(self._buffers.pop(loop))
 
     @property
     def overloaded(self) -> bool:
@@ -65,23 +77,22 @@ class GroupCommitter:
             thread.join()
 
     def _run(self) -> None:
-        get = self._queue.get
-        get_nowait = self._queue.get_nowait
+        get, get_nowait = self._queue.get, self._queue.get_nowait
         while True:
-            item = get()
-            if item is _STOP:
+            items = get()
+            if items is _STOP:
                 return
-            batch: list[Item] = [item]
+            batch: list[Item] = list(items)
             stop = False
             while len(batch) < MAX_BATCH:
                 try:
-                    item = get_nowait()
+                    items = get_nowait()
                 except queue.Empty:
                     break
-                if item is _STOP:
+                if items is _STOP:
                     stop = True
                     break
-                batch.append(item)
+                batch.extend(items)
             self._commit(batch)
             if stop:
                 return

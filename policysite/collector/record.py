@@ -65,20 +65,24 @@ class ConsentRecord:
         return data
 
 
+# Built once: json.dumps with options builds a new encoder on every call (hot path).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+_RECEIPT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def utc_timestamp(moment: dt.datetime | None = None) -> str:
     """Given an aware datetime (default: now), return it as the store's UTC text form."""
     moment = dt.datetime.now(dt.UTC) if moment is None else moment.astimezone(dt.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def canonical_choices(choices: dict[str, bool]) -> str:
-    return json.dumps(choices, sort_keys=True, separators=(",", ":"))
+    return _CANONICAL.encode(choices)
 
 
 def compute_receipt(*fields: object) -> str:
     """sha256 (hex) of the JSON array of every column before `receipt`, in COLUMNS order."""
-    text = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_RECEIPT_JSON.encode(fields).encode("utf-8")).hexdigest()
 
 
 def verify_receipt(record: ConsentRecord) -> bool:

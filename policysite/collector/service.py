@@ -63,6 +63,9 @@ class HttpResponse:
         return json.loads(self.body)
 
 
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def json_response(
     status: int, payload: object, headers: Sequence[tuple[str, str]] = ()
 ) -> HttpResponse:
@@ -74,7 +77,7 @@ def json_response(
             ("x-content-type-options", "nosniff"),
             *headers,
         ],
-        json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
+        _JSON.encode(payload).encode("utf-8"),
     )
 
 

@@ -52,6 +52,10 @@ def _reject_constant(name: str) -> None:
     raise FieldError(None, f"body is not valid JSON: {name} is not allowed")
 
 
+# One decoder for every request: json.loads(..., parse_constant=...) builds a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def parse_consent_id(value: object, field: str = "consent_id") -> str:
     """Given a candidate id, return it lower-cased, or raise FieldError."""
     if not isinstance(value, str) or not _UUID.fullmatch(value):
@@ -62,9 +66,11 @@ def parse_consent_id(value: object, field: str = "consent_id") -> str:
 def validate_consent(body: bytes, policy: PolicyIndex) -> Consent:
     """Given a request body, return the consent it carries, or raise FieldError."""
     try:
-        data = json.loads(body, parse_constant=_reject_constant)
+        data = _DECODER.decode(body.decode("utf-8"))
     except FieldError:
         raise
+    except UnicodeDecodeError:
+        raise FieldError(None, "body is not UTF-8") from None
     except (ValueError, RecursionError) as error:
         raise FieldError(None, f"body is not valid JSON: {error}") from None
     if not isinstance(data, dict):
