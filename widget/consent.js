@@ -33,9 +33,9 @@
       W.gtag ||
       (W.gtag = function () {
         layer.push(arguments); // gtag.js reads Arguments objects, not arrays
-      }),
-    stored = read();
-  let current = valid(stored) ? stored : null,
+      });
+  let stored,
+    current = null,
     banner,
     dialog,
     boxes,
@@ -44,7 +44,15 @@
   // Nothing outside `necessary` before a choice: Consent Mode starts with every signal denied.
   gtag("consent", "default", signals({}));
   W.policyConsent = { get, open };
-  D.readyState == "loading" ? D.addEventListener("DOMContentLoaded", init) : init();
+  // Reading document.cookie blocks on the browser process (1-2 ms in Chromium); the Cookie
+  // Store API, where there is one (secure contexts), reads it off the main thread.
+  W.cookieStore ? cookieStore.get(C.cookie).then((c) => start(c ? c.value : ""), () => start()) : start();
+
+  function start(value) {
+    stored = read(value);
+    current = valid(stored) ? stored : null;
+    D.readyState == "loading" ? D.addEventListener("DOMContentLoaded", init) : init();
+  }
 
   function init() {
     if (current) apply(current.choices);
@@ -54,13 +62,14 @@
           _("Chúng tôi dùng cookie cần thiết để trang web hoạt động và, nếu bạn đồng ý, cookie phân tích và quảng cáo. Bạn có thể đổi ý bất cứ lúc nào."),
           " ",
           h("a", { href: T.policy }, _("Chính sách bảo mật"))),
-        stored && stored.version < C.reconsent && h("p", {}, _("Chính sách đã thay đổi.")),
-        gpc && h("p", {}, _("Trình duyệt của bạn bật Global Privacy Control nên cookie quảng cáo bị tắt.")),
+        gpc && h("p", {}, _("Cookie quảng cáo bị tắt theo tín hiệu Global Privacy Control.")),
         buttons(_("Tùy chỉnh"), open));
       // First in the tab order; position: fixed, so it moves no content (CLS 0).
       D.body.prepend(banner);
     }
-    store().forEach(send);
+    // Undelivered decisions are retried here. Only a visitor who chose can have any, and the
+    // first localStorage access costs milliseconds: a first visit leaves it alone.
+    stored && store().forEach(send);
     D.addEventListener("click", (e) => {
       if (e.target.closest("[data-consent-open]")) {
         e.preventDefault();
@@ -92,7 +101,7 @@
     dialog = h("dialog", { className: "pc pc-d", "aria-label": _("Cài đặt cookie") },
       h("h2", {}, _("Cài đặt cookie")),
       h("p", {}, _("Cookie cần thiết luôn bật.")),
-      gpc && h("p", {}, _("Trình duyệt của bạn bật Global Privacy Control nên cookie quảng cáo bị tắt.")),
+      gpc && h("p", {}, _("Cookie quảng cáo bị tắt theo tín hiệu Global Privacy Control.")),
       ...cats.map(([id, , cookies], i) =>
         h("div", { className: "pc-c" },
           h("label", {}, boxes[i], names[id]),
@@ -137,7 +146,7 @@
         version: C.version,
         choices,
         created: old.created || now,
-        updated: now,
+        updated: now
       }),
       body = JSON.stringify({
         consent_id: c.id,
@@ -148,23 +157,25 @@
         choices,
         action,
         gpc,
-        page: location.pathname,
+        page: location.pathname
       });
     D.cookie =
       C.cookie + "=" +
       [c.id, c.seq, c.version, cats.map(([id]) => (choices[id] ? "" : "!") + id).join("+"), c.created.toString(36), now.toString(36)].join(".") +
-      "; Max-Age=" + C.days * 86400 + "; Path=/; SameSite=Lax" + (location.protocol == "https:" ? "; Secure" : "");
-    store([...store(), body]);
-    send(body);
+      ";max-age=" + C.days * 86400 + ";path=/;samesite=lax" + (location.protocol == "https:" ? ";secure" : "");
+    const queue = [...store(), body];
+    store(queue);
+    queue.forEach(send); // with any decision left over from a visit without the cookie
     apply(choices);
     banner?.remove();
     dialog?.close();
     D.dispatchEvent(new CustomEvent("consent:change", { detail: get() }));
   }
 
-  /** The stored choice, from the cookie `id.seq.version.necessary+!advertising….created.updated`. */
-  function read() {
-    const [id, seq, version, list, created, updated] = (D.cookie.split("; ").find((c) => c.startsWith(C.cookie + "=")) || "=").split("=")[1].split(".");
+  /** The stored choice, from the cookie `id.seq.version.necessary+!advertising….created.updated`
+   * (its value, or read now). */
+  function read(value = (D.cookie.split("; ").find((c) => c.startsWith(C.cookie + "=")) || "=").split("=")[1]) {
+    const [id, seq, version, list, created, updated] = value.split(".");
     return updated ? { id, seq: +seq, version, choices: Object.fromEntries(list.split("+").map((k) => [k.replace("!", ""), k[0] != "!"])), created: parseInt(created, 36), updated: parseInt(updated, 36) } : null;
   }
 
@@ -177,11 +188,11 @@
     gtag("consent", "update", signals(choices));
     W.fbq?.("consent", choices.advertising ? "grant" : "revoke");
     D.querySelectorAll("script[type='text/plain'][data-consent]").forEach((s) => {
-      if (!s.dataset.consent.trim().split(/\s+/).every((id) => choices[id])) return;
+      if (!s.dataset.consent.split(" ").every((id) => choices[id])) return; // all of "a b"
       const n = D.createElement("script");
       for (const a of s.attributes) a.name != "type" && n.setAttribute(a.name, a.value);
       n.nonce = s.nonce; // the attribute reads "" once CSP hides it; the property keeps it
-      n.async = s.hasAttribute("async"); // otherwise run in document order, as written
+      n.async = s.async; // true only with an async attribute: otherwise in document order
       n.text = s.text;
       s.replaceWith(n);
     });
