@@ -52,3 +52,24 @@ def test_collector_answers_503_while_postgres_is_down_then_resumes(postgres, col
     assert collector.post(body()).status_code == 201  # reconnected by itself
     assert collector.request("GET", "/api/health").status_code == 200
     assert count(database) == 2
+
+
+def test_collector_runs_as_a_role_that_can_only_insert_and_read(postgres, database, capsys):
+    from policysite.cli import main
+    from policysite.collector.store import open_store
+
+    open_store(database).close()  # the owner creates the schema once
+    role = f"collector_{database.rsplit('_', 1)[-1]}"
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN")
+        conn.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
+        conn.execute(f"GRANT SELECT, INSERT ON consents, schema_version TO {role}")
+    restricted = database.replace("postgres@", f"{role}@")
+    client = Collector(restricted)
+    try:
+        assert client.post(body()).status_code == 201
+    finally:
+        client.close()
+    assert main(["consents", "purge", "--db", restricted, "--older-than", "0"]) == 1
+    assert "permission denied for table consents" in capsys.readouterr().err
+    assert count(database) == 1

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from policysite.collector.settings import (
     ENV_BURST,
@@ -25,6 +28,9 @@ from policysite.collector.settings import (
     split_list,
 )
 from policysite.errors import PolicyError
+
+if TYPE_CHECKING:
+    from policysite.collector.store import Store
 
 DEFAULT_DB = "var/consents.sqlite3"
 
@@ -175,26 +181,31 @@ def _range(args: argparse.Namespace) -> tuple[dt.datetime | None, dt.datetime | 
     return since, until
 
 
-def _open(args: argparse.Namespace):
-    from policysite.collector.store import open_store
+@contextlib.contextmanager
+def _store(args: argparse.Namespace) -> Iterator[Store]:
+    """The store for an operator command; a store that fails midway is a clean error too."""
+    from policysite.collector.store import StoreUnavailable, open_store
 
-    return open_store(resolve_db(args.db), create=False)
+    store = open_store(resolve_db(args.db), create=False)
+    try:
+        yield store
+    except StoreUnavailable as error:
+        raise PolicyError(f"consent store {store.where}: {error}") from error
+    finally:
+        store.close()
 
 
 def run_export(args: argparse.Namespace) -> int:
     from policysite.collector.exports import export
 
     since, until = _range(args)
-    store = _open(args)
-    try:
+    with _store(args) as store:
         if args.output is None:
             count = export(store, sys.stdout, args.format, since, until)
         else:
             with open(args.output, "w", encoding="utf-8", newline="") as out:
                 count = export(store, out, args.format, since, until)
             print(f"wrote {count} record(s) to {args.output}", file=sys.stderr)
-    finally:
-        store.close()
     return 0
 
 
@@ -202,11 +213,8 @@ def run_stats(args: argparse.Namespace) -> int:
     from policysite.collector.stats import compute, format_json, format_text
 
     since, until = _range(args)
-    store = _open(args)
-    try:
+    with _store(args) as store:
         stats = compute(store.iter_records(since, until))
-    finally:
-        store.close()
     print(format_json(stats) if args.json else format_text(stats))
     return 0
 
@@ -216,11 +224,8 @@ def run_report(args: argparse.Namespace) -> int:
     from policysite.collector.stats import compute
 
     since, until = _range(args)
-    store = _open(args)
-    try:
+    with _store(args) as store:
         stats = compute(store.iter_records(since, until))
-    finally:
-        store.close()
     args.output.write_text(render_report(stats, source=store.where), encoding="utf-8")
     print(f"wrote {args.output} ({stats.total} record(s))", file=sys.stderr)
     return 0
@@ -230,11 +235,8 @@ def run_purge(args: argparse.Namespace) -> int:
     if args.older_than < 0:
         raise PolicyError(f"--older-than must be 0 or more days, got {args.older_than}")
     before = dt.datetime.now(dt.UTC) - dt.timedelta(days=args.older_than)
-    store = _open(args)
-    try:
+    with _store(args) as store:
         count = store.purge(before, dry_run=args.dry_run)
-    finally:
-        store.close()
     verb = "would delete" if args.dry_run else "deleted"
     print(f"{verb} {count} record(s) received before {before:%Y-%m-%d %H:%M:%S} UTC")
     return 0

@@ -103,7 +103,12 @@ class GroupCommitter:
                 [record for record, _ in batch]
             )
         except StoreUnavailable as error:
-            log.warning("store unavailable, %d request(s) get 503: %s", len(batch), error)
+            log.warning(
+                "store %s unavailable, %d request(s) get 503: %s",
+                self._store.where,
+                len(batch),
+                error,
+            )
             outcome = error
         except Exception as error:  # a bug: fail these requests, keep the writer alive
             log.exception("writing a batch of %d consent(s) failed", len(batch))

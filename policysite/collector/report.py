@@ -63,7 +63,7 @@ def bar_chart(title: str, rows: list[tuple[str, float]]) -> str:
 def line_chart(title: str, labels: list[str], series: dict[str, list[float]]) -> str:
     """One polyline per category across `labels` (weeks), rates 0..1 on the y axis."""
     height, left, bottom, top = 260, 44, 40, 10
-    plot_w, plot_h = WIDTH - left - 10, height - bottom - top
+    plot_w, plot_h = WIDTH - left - 40, height - bottom - top  # room for the last label
     step = plot_w / max(len(labels) - 1, 1)
 
     def xy(i: int, rate: float) -> str:
@@ -75,7 +75,7 @@ def line_chart(title: str, labels: list[str], series: dict[str, list[float]]) ->
     ]
     for tick in (0, 0.25, 0.5, 0.75, 1):
         y = top + (1 - tick) * plot_h
-        parts.append(f'<line x1="{left}" x2="{WIDTH - 10}" y1="{y}" y2="{y}" stroke="#ddd"/>')
+        parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y}" y2="{y}" stroke="#ddd"/>')
         parts.append(f'<text x="0" y="{y + 4}">{tick * 100:.0f}%</text>')
     every = max(1, len(labels) // 8)  # at most ~8 week labels under the axis
     for i, label in enumerate(labels):

@@ -59,9 +59,6 @@ class HttpResponse:
     headers: list[tuple[str, str]]
     body: bytes
 
-    def json(self) -> object:
-        return json.loads(self.body)
-
 
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
@@ -211,8 +208,10 @@ class ConsentService:
             consent = validate_consent(request.body, policy)
         except FieldError as error:
             return json_response(400, {"error": error.message, "field": error.field}, cors)
-        if self._committer.overloaded:
-            return self._unavailable()
+        if self._committer.overloaded:  # back-pressure: the store is not keeping up
+            response = self._unavailable()
+            response.headers += cors
+            return response
         record = self._record(consent, request, client)
         try:
             stored = await self._committer.submit(record)

@@ -136,7 +136,7 @@ class PostgresStore:
             conn.execute("SET synchronous_commit = on")
             conn.commit()
         except psycopg.Error as error:
-            raise StoreUnavailable(f"{self.where}: {error}".strip()) from error
+            raise StoreUnavailable(str(error).strip()) from error
         self._local.conn = conn
         with self._lock:
             self._all.append(conn)
@@ -150,17 +150,19 @@ class PostgresStore:
             conn.close()
         if isinstance(error, psycopg.OperationalError) or conn.broken:
             conn.close()
-        return StoreUnavailable(f"{self.where}: {error}".strip())
+        return StoreUnavailable(str(error).strip())
 
     def migrate(self) -> int:
         conn = self._conn()
         try:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-                conn.execute(
-                    "CREATE TABLE IF NOT EXISTS schema_version"
-                    " (version integer PRIMARY KEY, applied_at timestamptz NOT NULL)"
-                )
+                # Only DDL when needed: a collector role may lack CREATE (docs/collector.md).
+                if conn.execute("SELECT to_regclass('schema_version')").fetchone()[0] is None:
+                    conn.execute(
+                        "CREATE TABLE schema_version"
+                        " (version integer PRIMARY KEY, applied_at timestamptz NOT NULL)"
+                    )
                 row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version")
                 current = row.fetchone()[0]
                 if current > LATEST:
@@ -232,7 +234,7 @@ class PostgresStore:
         try:  # its own connection, with a server-side cursor: rows arrive EXPORT_BATCH at a time
             conn = psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT)
         except psycopg.Error as error:
-            raise StoreUnavailable(f"{self.where}: {error}") from error
+            raise StoreUnavailable(str(error).strip()) from error
         try:
             with conn.transaction(), conn.cursor(name="consents_export") as cursor:
                 cursor.itersize = EXPORT_BATCH
@@ -245,7 +247,7 @@ class PostgresStore:
                 for row in cursor:
                     yield _record(row)
         except psycopg.Error as error:
-            raise StoreUnavailable(f"{self.where}: {error}") from error
+            raise StoreUnavailable(str(error).strip()) from error
         finally:
             conn.close()
 
