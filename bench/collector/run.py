@@ -22,6 +22,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -42,7 +43,7 @@ FIXTURE_SITE = ROOT / "tests/collector_fixtures/site"
 SITE_DATE = "2026-11-25"
 TARGET_RATE, TARGET_P99_MS, TARGET_SHARE = 20_000, 10.0, 0.40
 SETTLE_LIMIT = 10.0
-IDLE_LIMIT = 10.0  # seconds to wait for other sessions' load to pass before a target
+IDLE_LIMIT = 5.0  # seconds to wait for other sessions' load to pass before a target
 DISTURBED = 0.05  # foreign CPU share of the machine above which a result is flagged
 
 RowCounter = Callable[[], int] | None
@@ -294,6 +295,18 @@ def machine() -> str:
     return f"{os.cpu_count()} × {model}"
 
 
+def code_version() -> str:
+    """The collector's last commit, and whether the working tree changes it (it is shared)."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    commit = git("log", "-1", "--format=%h", "--", "policysite/collector") or "?"
+    dirty = git("status", "--porcelain", "--", "policysite/collector")
+    return f"collector at {commit}" + (" + uncommitted changes" if dirty else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per target")
@@ -308,18 +321,29 @@ def main(argv: list[str] | None = None) -> int:
         help="gunicorn sync workers (default: 2 × cores + 1, gunicorn's advice)",
     )
     args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so that every server and the cluster are still stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-collector-") as scratch:
         outcomes = run_all(args, Path(scratch))
     report = table(outcomes)
-    print(f"\n{machine()}, {dt.date.today()}, wrk -t{args.threads} -c{args.connections}, "
+    print(f"\n{machine()}, {dt.date.today()}, {code_version()}, "
+          f"wrk -t{args.threads} -c{args.connections}, "
           f"{args.warmup:g} s warm-up + {args.duration:g} s per target, "
           f"total {time.monotonic() - start:.0f} s\n")  # fmt: skip
     print(report)
     print("\n".join(["", *verdicts(outcomes)]))
     OUT.mkdir(parents=True, exist_ok=True)
-    results = {"args": vars(args), "machine": machine(), "outcomes": [asdict(o) for o in outcomes]}
-    (OUT / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    results = {
+        "args": vars(args),
+        "machine": machine(),
+        "code": code_version(),
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "outcomes": [asdict(o) for o in outcomes],
+        "table": report,
+    }
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    (OUT / f"results-{stamp}.json").write_text(json.dumps(results, indent=1, default=str))
     return 1 if any(o.error for o in outcomes) else 0
 
 
