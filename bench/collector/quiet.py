@@ -79,6 +79,8 @@ class ForeignMeter:
     ours: Callable[[], list[int]]
     foreign: float = 0.0  # CPU seconds
     share: float = 0.0  # of all cores over the block's wall time
+    server_cores: float = 0.0  # our server (and its database) in cores, e.g. 1.0 = one core
+    load_cores: float = 0.0  # wrk
 
     def __enter__(self) -> ForeignMeter:
         self._pids = self.ours()
@@ -93,6 +95,8 @@ class ForeignMeter:
         self.foreign = max(0.0, used - ours)
         wall = time.monotonic() - self._wall
         self.share = self.foreign / (wall * (os.cpu_count() or 1))
+        self.server_cores = (mine - self._start[1]) / wall
+        self.load_cores = (children - self._start[2]) / wall
 
 
 def _children_seconds() -> float:

@@ -64,6 +64,8 @@ class Outcome:
     result: WrkResult | None = None
     rows: int | None = None  # rows the store gained during the measured run
     foreign: float = 0.0  # share of the machine's CPU others used during the measured run
+    server_cores: float = 0.0  # CPU our server (with its database) used, in cores
+    load_cores: float = 0.0  # CPU wrk used, in cores
     idle_before: float = 0.0  # busy share just before the target started
     error: str = ""
 
@@ -156,6 +158,7 @@ def measure(
     with quiet.ForeignMeter(target.pids) as meter:
         outcome.result = run_wrk(url, consents, seconds=args.duration, **load)
     outcome.foreign = meter.share
+    outcome.server_cores, outcome.load_cores = meter.server_cores, meter.load_cores
     if counter:
         outcome.rows = settled(counter) - before
 
@@ -242,29 +245,31 @@ def line(o: Outcome, outcomes: list[Outcome]) -> str:
     return (
         f"{r.per_second:,.0f} 201/s, p50 {r.latency_ms['p50']:.2f} ms, "
         f"p99 {r.latency_ms['p99']:.2f} ms; other statuses: {others}; "
-        f"socket errors: {socket or 'none'}; {check(o)}; "
-        f"others' CPU {o.foreign:.0%}{' (DISTURBED)' if o.foreign > DISTURBED else ''}"
+        f"socket errors: {socket or 'none'}; {check(o)}; CPU in cores: server "
+        f"{o.server_cores:.2f}, wrk {o.load_cores:.2f}, others' {o.foreign:.0%} of the machine"
+        f"{' (DISTURBED)' if o.foreign > DISTURBED else ''}"
     )
 
 
 def table(outcomes: list[Outcome]) -> str:
     head = (
         "| target | workers | 201/s | p50 ms | p99 ms | non-201 | socket errors "
-        "| rows vs 201s | ÷ empty | ÷ gunicorn | others' CPU |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"
+        "| rows vs 201s | ÷ empty | ÷ gunicorn | server CPU | others' CPU |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"
     )
     rows = [head]
     for o in outcomes:
         r = o.result
         if r is None:
-            rows.append(f"| {o.name} | {o.workers} | failed: {o.error[:80]} ||||||||")
+            rows.append(f"| {o.name} | {o.workers} | failed: {o.error[:80]} |||||||||")
             continue
         socket = sum(v for k, v in r.errors.items() if k != "status")
         rows.append(
             f"| {o.name} | {o.workers} | {r.per_second:,.0f} | {r.latency_ms['p50']:.2f} "
             f"| {r.latency_ms['p99']:.2f} | {sum(r.others.values())} | {socket} | {check(o)} "
             f"| {ratio(r, ceiling(outcomes, o.workers)) if o.name != 'empty' else '1.00×'} "
-            f"| {ratio(r, peer(outcomes))} | {o.foreign:.0%}{' ⚠' * (o.foreign > DISTURBED)} |"
+            f"| {ratio(r, peer(outcomes))} | {o.server_cores:.2f} "
+            f"| {o.foreign:.0%}{' ⚠' * (o.foreign > DISTURBED)} |"
         )
     return "\n".join(rows)
 
