@@ -10,8 +10,10 @@ themselves (`RESERVED_IDS`) get a `-section` suffix, and repeated titles get `_1
 
 from __future__ import annotations
 
+import functools
 import html
 import re
+import threading
 import unicodedata
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -33,12 +35,31 @@ ANCHOR_CLASS = "heading-anchor"
 
 @dataclass(frozen=True)
 class Rendered:
-    """One version's text as HTML, with what `check` and the templates need to know of it."""
+    """One version's text as HTML, with what `check` and the templates need to know of it.
+
+    `ids` and `links` are read back from the HTML on first use: only `check` needs them, and
+    a cached text (policysite.cache) then holds just `html` and `toc`.
+    """
 
     html: str
     toc: list[tuple[int, str, str]] = field(default_factory=list)  # (level, id, plain title)
-    ids: set[str] = field(default_factory=set)  # every id= in the HTML
-    links: list[str] = field(default_factory=list)  # every <a href>, in document order
+
+    @functools.cached_property
+    def ids(self) -> set[str]:
+        """Every id= in the HTML (raw HTML blocks included)."""
+        return self._inventory.ids
+
+    @functools.cached_property
+    def links(self) -> list[str]:
+        """Every <a href> in document order, heading anchors left out."""
+        return self._inventory.links
+
+    @functools.cached_property
+    def _inventory(self) -> _Inventory:
+        inventory = _Inventory()
+        inventory.feed(self.html)
+        inventory.close()
+        return inventory
 
 
 def slugify(text: str) -> str:
@@ -94,19 +115,94 @@ class _Permalinks(Treeprocessor):
                 name.text = f"{self.label}: {title}"
 
 
+# Python-Markdown tries every inline pattern on every run of text, and that is most of its
+# time on plain prose. Each pattern below can only match where one of these strings occurs
+# (its regular expression starts with or requires it), so a text without any of them gives
+# the same HTML without the pattern. Patterns not listed (other extensions) always run.
+_TRIGGERS = {
+    "backtick": ("`",),
+    "escape": ("\\",),
+    "reference": ("[",),
+    "link": ("[",),
+    "image_link": ("[",),
+    "image_reference": ("[",),
+    "short_reference": ("[",),
+    "short_image_ref": ("[",),
+    "autolink": ("<",),
+    "automail": ("<",),
+    "html": ("<",),
+    "entity": ("&",),
+    "linebreak": ("  \n",),
+    "em_strong": ("*", "_"),
+    "em_strong2": ("*", "_"),
+    "not_strong": ("*", "_"),
+    "strong_em": ("*", "_"),
+}
+
+
+class _SkipIdlePatterns(Preprocessor):
+    """Last preprocessor: hand the inline step only the patterns the text can trigger.
+
+    It sees the lines the block parser will get (tabs expanded, raw HTML stashed), and the
+    inline step only ever sees pieces of those lines plus placeholders made of ASCII letters,
+    digits, ':' and the STX/ETX controls, none of which is a trigger.
+    """
+
+    def run(self, lines: list[str]) -> list[str]:
+        text = "\n".join(lines)
+        inline = self.md.treeprocessors["inline"]
+        names = [item.name for item in self.md.inlinePatterns._priority]
+        inline.inlinePatterns = [
+            self.md.inlinePatterns[name]
+            for name in names
+            if name not in _TRIGGERS or any(t in text for t in _TRIGGERS[name])
+        ]
+        return lines
+
+
 class _PolicyExtension(Extension):
+    def __init__(self, skip_idle_patterns: bool = True) -> None:
+        super().__init__()
+        self.skip_idle_patterns = skip_idle_patterns
+
     def extendMarkdown(self, md: markdown.Markdown) -> None:
         md.preprocessors.register(_CookieTable(md), "cookie_table", 25)
+        if self.skip_idle_patterns:
+            md.preprocessors.register(_SkipIdlePatterns(md), "skip_idle_patterns", 0)
         # toc runs at priority 5; lower priorities run later, so ids exist by then.
         md.treeprocessors.register(_Permalinks(md), "permalinks", 4)
 
 
-def _new_markdown() -> markdown.Markdown:
+def _new_markdown(skip_idle_patterns: bool = True) -> markdown.Markdown:
     return markdown.Markdown(
-        extensions=["toc", "attr_list", "tables", "sane_lists", _PolicyExtension()],
+        extensions=[
+            "toc",
+            "attr_list",
+            "tables",
+            "sane_lists",
+            _PolicyExtension(skip_idle_patterns),
+        ],
         extension_configs={"toc": {"slugify": _heading_id, "marker": "", "toc_depth": "2-6"}},
         output_format="html",
     )
+
+
+# Building a Markdown instance (extensions, patterns) costs about as much as converting a
+# short text, so each thread keeps one and resets it between texts.
+_local = threading.local()
+_conversions = 0
+
+
+def _markdown() -> markdown.Markdown:
+    md = getattr(_local, "md", None)
+    if md is None:
+        md = _local.md = _new_markdown()
+    return md.reset()
+
+
+def conversions() -> int:
+    """How many texts this process has converted: tests use it to prove a cache hit."""
+    return _conversions
 
 
 class _Inventory(HTMLParser):
@@ -146,16 +242,10 @@ def render_markdown(
     `cookie_table` is the HTML that replaces a `{{ cookie_table }}` line; `anchor_label` is
     the screen-reader name of the "#" links on headings, in the page's language.
     """
-    md = _new_markdown()
+    global _conversions
+    _conversions += 1
+    md = _markdown()
     md.preprocessors["cookie_table"].table_html = cookie_table
     md.treeprocessors["permalinks"].label = anchor_label
     html_text = md.convert(text)
-    inventory = _Inventory()
-    inventory.feed(html_text)
-    inventory.close()
-    return Rendered(
-        html=html_text,
-        toc=_flatten(md.toc_tokens),
-        ids=inventory.ids,
-        links=inventory.links,
-    )
+    return Rendered(html=html_text, toc=_flatten(md.toc_tokens))

@@ -16,13 +16,14 @@ from typing import Any
 
 import jinja2
 from babel.core import Locale
+from babel.support import NullTranslations
 from markupsafe import Markup
 
 from policysite import urls
-from policysite.diff import diff_html
+from policysite.cache import DiffRequest, TextRequest, texts_cache
 from policysite.errors import PolicyError, Problem
-from policysite.i18n import catalog_path, language_name, load_translations, long_date
-from policysite.markup import Rendered, render_markdown
+from policysite.i18n import language_name, load_translations, long_date
+from policysite.markup import Rendered
 from policysite.model import Site, Version
 
 TEMPLATES = (
@@ -46,6 +47,9 @@ class Theme:
     dir: Path
     assets: tuple[tuple[str, str], ...]  # ("style.css", "/assets/style.3f2a1b9c.css")
     files: tuple[tuple[str, bytes], ...]  # (output file under dist/, bytes)
+    # sha256 of every file of the theme: a changed template or catalog is a different theme,
+    # so the cached Jinja environments (compiled once, never re-checked) cannot go stale.
+    digest: str = ""
 
     def asset(self, name: str) -> str:
         for logical, path in self.assets:
@@ -84,6 +88,11 @@ def load_theme(theme_dir: Path) -> Theme:
             ]
         )
     assets, files = [], []
+    whole = hashlib.sha256()
+    for path in sorted(theme_dir.rglob("*")):
+        if path.is_file() and not path.name.startswith("."):
+            whole.update(f"{path.relative_to(theme_dir).as_posix()}\0".encode())
+            whole.update(hashlib.sha256(path.read_bytes()).digest())
     static = theme_dir / "static"
     for path in sorted(static.rglob("*")) if static.is_dir() else []:
         if path.is_file():
@@ -94,7 +103,7 @@ def load_theme(theme_dir: Path) -> Theme:
             hashed = f"{stem}.{digest}.{suffix}" if dot else f"{relative}.{digest}"
             assets.append((relative, ASSET_PREFIX + hashed))
             files.append((ASSET_PREFIX[1:] + hashed, data))
-    return Theme(theme_dir, tuple(assets), tuple(files))
+    return Theme(theme_dir, tuple(assets), tuple(files), whole.hexdigest())
 
 
 # --- which pages exist ---------------------------------------------------------------------
@@ -171,8 +180,13 @@ def alternates(site: Site, page: Page) -> dict[str, str]:
 # --- rendering -----------------------------------------------------------------------------
 
 
-@functools.cache
-def _environment(theme: Theme, language: str, catalog_mtime: int) -> jinja2.Environment:
+@functools.lru_cache(maxsize=16)
+def environment(theme: Theme, language: str) -> jinja2.Environment:
+    """The Jinja2 environment for `language`, with its gettext catalog installed.
+
+    Cached per theme version (`Theme.digest`), so templates compile once per process and
+    are never stat()ed again (auto_reload off).
+    """
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(theme.dir / "templates"),
         autoescape=True,
@@ -180,25 +194,39 @@ def _environment(theme: Theme, language: str, catalog_mtime: int) -> jinja2.Envi
         extensions=["jinja2.ext.i18n"],
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,
     )
     env.policies["ext.i18n.trimmed"] = True  # as babel.cfg extracts them
-    env.install_gettext_translations(load_translations(theme.dir, language), newstyle=True)
-    env.filters["long_date"] = lambda date: long_date(date, language)
+    env.install_gettext_translations(translations(theme, language), newstyle=True)
+    env.filters["long_date"] = lambda date: _long_date(date, language)
     env.filters["time_tag"] = lambda date: Markup('<time datetime="{}">{}</time>').format(
-        date.isoformat(), long_date(date, language)
+        date.isoformat(), _long_date(date, language)
     )
     env.globals.update(
         asset=theme.asset,
         language_name=language_name,
-        display_language=lambda code: Locale.parse(code).get_display_name(language),
+        display_language=lambda code: _display_language(code, language),
     )
     return env
 
 
-def environment(theme: Theme, language: str) -> jinja2.Environment:
-    """The Jinja2 environment for `language`, with its gettext catalog installed."""
-    po = catalog_path(theme.dir, language)
-    return _environment(theme, language, po.stat().st_mtime_ns if po.is_file() else 0)
+@functools.lru_cache(maxsize=4096)
+def _long_date(date: dt.date, language: str) -> str:
+    return long_date(date, language)  # Babel parses the locale on every call: keep the result
+
+
+@functools.cache
+def _display_language(code: str, language: str) -> str:
+    return Locale.parse(code).get_display_name(language)
+
+
+def compile_templates(theme: Theme, languages: tuple[str, ...]) -> None:
+    """Compile every template for every language now (before worker processes fork), so
+    that template errors surface once and workers inherit the compiled code."""
+    for language in languages:
+        env = environment(theme, language)
+        for name in TEMPLATES:
+            _template(env, theme, name)
 
 
 def _template(env: jinja2.Environment, theme: Theme, name: str) -> jinja2.Template:
@@ -219,25 +247,48 @@ def _template(env: jinja2.Environment, theme: Theme, name: str) -> jinja2.Templa
         ) from e
 
 
-def translations(theme: Theme, language: str):
-    """The theme's `messages` catalog for `language`, for strings composed in Python."""
+@functools.lru_cache(maxsize=16)
+def translations(theme: Theme, language: str) -> NullTranslations:
+    """The theme's `messages` catalog for `language`, for strings composed in Python.
+
+    Parsed once per theme version: reading a catalog costs more than rendering a page.
+    """
     return load_translations(theme.dir, language)
 
 
-@functools.lru_cache(maxsize=512)
-def _markdown(body: str, cookie_table: str, anchor_label: str) -> Rendered:
-    return render_markdown(body, cookie_table=cookie_table, anchor_label=anchor_label)
+def _cookie_table(site: Site, theme: Theme, language: str) -> str:
+    """The cookie table of site.toml's consent settings, as HTML in `language`."""
+    categories = site.config.consent.categories
+    key = (theme, language, site.config.default_language, id(categories))
+    found = _COOKIE_TABLES.get(key)
+    if found is not None and found[0] is categories:  # the same settings, not a reused id
+        return found[1]
+    env = environment(theme, language)
+    table = _template(env, theme, "cookie_table.html").render(
+        categories=categories, lang=language, default=site.config.default_language
+    )
+    if len(_COOKIE_TABLES) > 64:
+        _COOKIE_TABLES.clear()
+    _COOKIE_TABLES[key] = (categories, table)
+    return table
+
+
+_COOKIE_TABLES: dict[tuple, tuple[object, str]] = {}
+
+
+def text_request(site: Site, theme: Theme, version: Version, language: str) -> TextRequest:
+    """What rendering a version's text in `language` takes: its body, table and anchor label."""
+    return TextRequest(
+        version.sources[language].body,
+        _cookie_table(site, theme, language),
+        translations(theme, language).gettext("Link to this section"),
+    )
 
 
 def _rendered(site: Site, theme: Theme, version: Version, language: str) -> tuple[Rendered, str]:
     """A version's text in `language` as HTML, and the cookie table HTML it may embed."""
-    env = environment(theme, language)
-    categories = site.config.consent.categories
-    table = _template(env, theme, "cookie_table.html").render(
-        categories=categories, lang=language, default=site.config.default_language
-    )
-    label = translations(theme, language).gettext("Link to this section")
-    return _markdown(version.sources[language].body, table, label), table
+    request = text_request(site, theme, version, language)
+    return texts_cache().markdown(request), request.cookie_table
 
 
 def _nest(flat: list[tuple[int, str, str]]) -> list[dict[str, Any]]:
@@ -370,7 +421,7 @@ def _history_context(site: Site, theme: Theme, page: Page) -> dict[str, Any]:
             }
         )
     title = shown(site, doc, lang).sources[lang].title
-    toc = [(2, e["id"], long_date(e["version"].date, lang)) for e in entries]
+    toc = [(2, e["id"], _long_date(e["version"].date, lang)) for e in entries]
     return {"title": title, "entries": entries, "toc": _nest(toc)}
 
 
@@ -379,12 +430,7 @@ def _diff_context(site: Site, theme: Theme, page: Page) -> dict[str, Any]:
     available = texts(site, doc, lang)
     index = [v.date for v in available].index(page.version)
     old, new = available[index - 1], available[index]
-    result = diff_html(
-        _rendered(site, theme, old, lang)[0].html,
-        _rendered(site, theme, new, lang)[0].html,
-        added_label=translations(theme, lang).gettext("Added:"),
-        removed_label=translations(theme, lang).gettext("Removed:"),
-    )
+    result = texts_cache().diff(diff_request(site, theme, old, new, lang))
     return {
         "title": new.sources[lang].title,
         "old": old,
@@ -430,14 +476,40 @@ _CONTEXTS = {
 }
 
 
-def render_page(site: Site, theme: Theme, page: Page) -> bytes:
-    """Given one page of the site, return its HTML as UTF-8 bytes."""
+def page_context(site: Site, theme: Theme, page: Page) -> tuple[str, dict[str, Any]]:
+    """Given one page, return its template's name and everything the template sees.
+
+    The page's HTML is a function of these two, the theme and the page's language only,
+    which is what lets `policysite.incremental` skip pages whose context did not change.
+    """
     name, make_context = _CONTEXTS[page.kind]
     context = _common(site, page)
     context.update(make_context(site, theme, page))
     context["noindex"] = page.kind == "404" or context.get("status") == "draft"
-    html = _template(environment(theme, page.language), theme, name).render(context)
+    return name, context
+
+
+def render_context(theme: Theme, language: str, name: str, context: dict[str, Any]) -> bytes:
+    """Fill template `name` with `context` in `language`; return UTF-8 bytes."""
+    html = _template(environment(theme, language), theme, name).render(context)
     return html.encode("utf-8")
+
+
+def render_page(site: Site, theme: Theme, page: Page) -> bytes:
+    """Given one page of the site, return its HTML as UTF-8 bytes."""
+    name, context = page_context(site, theme, page)
+    return render_context(theme, page.language, name, context)
+
+
+def diff_request(site: Site, theme: Theme, old: Version, new: Version, lang: str) -> DiffRequest:
+    """What the diff page of `new` against `old` in `lang` compares, and its labels."""
+    gettext = translations(theme, lang).gettext
+    return DiffRequest(
+        texts_cache().markdown(text_request(site, theme, old, lang)).html,
+        texts_cache().markdown(text_request(site, theme, new, lang)).html,
+        gettext("Added:"),
+        gettext("Removed:"),
+    )
 
 
 def render_pages(site: Site, theme: Theme) -> dict[str, bytes]:

@@ -3,6 +3,12 @@
 `render_site` is a pure function from the loaded site and theme to {output file: bytes};
 only `write_output` touches dist/. It writes a temporary sibling folder and swaps it in at
 the end, so a failed build leaves the previous dist/ as it was.
+
+`build` first asks the manifest (policysite.manifest) whether the same inputs already made
+what dist/ holds, and then does nothing. Otherwise it renders only the pages whose context
+changed (policysite.incremental), with Markdown and diffs from the cache (policysite.cache),
+on every core (policysite.parallel). The output is the same bytes as a clean serial build.
+Jinja2, Markdown and Babel are imported only once there is work to do.
 """
 
 from __future__ import annotations
@@ -16,14 +22,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from policysite import feeds, render
-from policysite.content import load_site
+from policysite import manifest
 from policysite.errors import PolicyError, Problem
-from policysite.lock import write_lock
-from policysite.model import Site
-from policysite.urls import output_file
-from policysite.widget import build_widget
+
+if TYPE_CHECKING:
+    from policysite import render
+    from policysite.cache import CacheStats
+    from policysite.incremental import Builder, BuildResult
+    from policysite.model import Site
+
+CACHE_DIR = Path(".policysite-cache")  # in the working folder, like .gitignore says
 
 
 @dataclass
@@ -37,45 +47,68 @@ class BuildReport:
     steps: list[tuple[str, float]] = field(default_factory=list)  # (step, seconds)
     verbose: bool = False
     lock_updated: bool = False
+    up_to_date: bool = False  # nothing changed since the last build: nothing was done
+    rendered: int | None = None  # pages whose template was rendered; None: all of them
+    written: int | None = None  # files written; None: all of them
+    cache: CacheStats | None = None  # Markdown and diffs taken from the cache or computed
 
     @property
     def seconds(self) -> float:
         return sum(seconds for _, seconds in self.steps)
 
     def __str__(self) -> str:
-        line = (
-            f"built {self.pages} pages for {self.languages} languages into {self.out_dir}"
-            f" in {self.seconds:.2f} s"
-        )
+        if self.up_to_date:
+            line = (
+                f"{self.out_dir} is up to date: {self.pages} pages for {self.languages} "
+                f"languages, checked in {self.seconds:.2f} s"
+            )
+        else:
+            line = (
+                f"built {self.pages} pages for {self.languages} languages into {self.out_dir}"
+                f" in {self.seconds:.2f} s"
+            )
         if self.lock_updated:
             line += " (versions.lock updated)"
         if not self.verbose:
             return line
-        details = [f"  {name:<7}{seconds:.3f} s" for name, seconds in self.steps]
+        details = [
+            f"  {name:<7}{seconds:.3f} s{self._detail(name)}" for name, seconds in self.steps
+        ]
         return "\n".join([line, *details])
 
-
-@contextmanager
-def _timed(steps: list[tuple[str, float]], name: str) -> Iterator[None]:
-    start = time.perf_counter()
-    yield
-    steps.append((name, time.perf_counter() - start))
+    def _detail(self, step: str) -> str:
+        if step == "render" and self.cache is not None:
+            rendered = self.pages if self.rendered is None else self.rendered
+            return f"  ({rendered} of {self.pages} pages rendered; {self.cache})"
+        if step == "write" and self.written is not None:
+            return f"  ({self.written} of {self.files} files written)"
+        return ""
 
 
 def render_site(site: Site, theme: render.Theme) -> tuple[dict[str, bytes], int]:
     """Given a loaded site and theme, return every output file (path under dist/ → bytes)
     and the number of HTML pages among them."""
+    from policysite import render
+    from policysite.urls import output_file
+
     pages = render.site_pages(site)
     files: dict[str, bytes] = {}
     for page in pages:
         files[output_file(page.path)] = render.render_page(site, theme, page)
+    files.update(site_wide_files(site, theme, pages))
+    return files, len(pages)
+
+
+def site_wide_files(site: Site, theme: render.Theme, pages: list[render.Page]) -> dict[str, bytes]:
+    """Feeds, sitemap, policy.json, _headers, the theme's static files and the widget."""
+    from policysite import feeds, render
+    from policysite.widget import build_widget
+
     listed = [(p.kind, p.path, render.alternates(site, p)) for p in pages if _listed(site, p)]
-    files.update(
-        feeds.site_files(site, listed, lambda lang: render.translations(theme, lang).gettext)
-    )
+    files = feeds.site_files(site, listed, lambda lang: render.translations(theme, lang).gettext)
     files.update(dict(theme.files))
     files.update(build_widget(site, theme.dir))
-    return files, len(pages)
+    return files
 
 
 def _listed(site: Site, page: render.Page) -> bool:
@@ -141,25 +174,119 @@ def build(
     date: dt.date | None = None,
     drafts: bool = False,
     verbose: bool = False,
+    *,
+    jobs: int | None = None,
+    cache_dir: Path | None = CACHE_DIR,
 ) -> BuildReport:
-    """Build the static site from `content_dir` with `theme_dir` into `out_dir`."""
+    """Build the static site from `content_dir` with `theme_dir` into `out_dir`.
+
+    `jobs`: processes to render with (default: every core). `cache_dir`: where rendered
+    Markdown, diffs and build manifests are kept (None: no cache, every build from scratch).
+    """
+    content_dir, theme_dir, out_dir = Path(content_dir), Path(theme_dir), Path(out_dir)
     steps: list[tuple[str, float]] = []
-    with _timed(steps, "load"):
-        site = load_site(Path(content_dir), date=date, drafts=drafts)
-        theme = render.load_theme(Path(theme_dir))
+    start = time.perf_counter()
+    inputs = manifest.read_inputs(
+        content_dir, theme_dir, drafts=drafts, skip=(out_dir, *([cache_dir] if cache_dir else []))
+    )
+    key = manifest.key_of(inputs)
+    done = manifest.up_to_date(cache_dir, key, out_dir, date) if cache_dir else None
+    if done is not None:
+        steps.append(("check", time.perf_counter() - start))
+        return BuildReport(
+            out_dir,
+            done.pages,
+            done.languages,
+            len(done.outputs),
+            steps,
+            verbose,
+            up_to_date=True,
+            rendered=0,
+            written=0,
+        )
+    from policysite import incremental, render  # the heavy part: only when there is work
+    from policysite.content import load_site
+    from policysite.lock import write_lock
+
+    builder = incremental.Builder(
+        content_dir, theme_dir, out_dir, date=date, drafts=drafts, jobs=jobs, cache_dir=cache_dir
+    )
+    if cache_dir:
+        _seed(builder, cache_dir, out_dir)
+    with _timed(steps, "load", since=start):
+        site = load_site(content_dir, date=date, drafts=drafts)
+        theme = render.load_theme(theme_dir)
     with _timed(steps, "render"):
-        files, pages = render_site(site, theme)
+        result = builder.render(lambda: (site, theme))
     with _timed(steps, "write"):
-        write_output(Path(out_dir), files)
+        write_output(out_dir, result.files)
         # Only a publishing build records versions as published; a preview must not.
-        lock_updated = False if drafts else write_lock(Path(content_dir), site)
+        lock_updated = False if drafts else write_lock(content_dir, site)
     languages = {lang for doc in site.documents for lang in render.languages_of(site, doc)}
+    if cache_dir:
+        _remember(cache_dir, out_dir, inputs, site, result, len(languages), lock_updated)
     return BuildReport(
-        out_dir=Path(out_dir),
-        pages=pages,
+        out_dir=out_dir,
+        pages=result.pages,
         languages=len(languages),
-        files=len(files),
+        files=len(result.files),
         steps=steps,
         verbose=verbose,
         lock_updated=lock_updated,
+        rendered=result.rendered,
+        cache=result.stats,
     )
+
+
+@contextmanager
+def _timed(steps: list[tuple[str, float]], name: str, since: float | None = None) -> Iterator[None]:
+    start = time.perf_counter() if since is None else since
+    yield
+    steps.append((name, time.perf_counter() - start))
+
+
+def _seed(builder: Builder, cache_dir: Path, out_dir: Path) -> None:
+    """Give `builder` the pages of the last build in `out_dir` that are still as written."""
+    previous = manifest.last_build(cache_dir, out_dir)
+    if previous is None:
+        return
+    files = {}
+    for name in previous.page_keys:
+        try:
+            data = (out_dir / name).read_bytes()
+        except OSError:
+            continue
+        if manifest.sha256(data) == previous.outputs.get(name):
+            files[name] = data
+    builder.seed(files, previous.page_keys)
+
+
+def _remember(
+    cache_dir: Path,
+    out_dir: Path,
+    inputs: dict[str, str],
+    site: Site,
+    result: BuildResult,
+    languages: int,
+    lock_updated: bool,
+) -> None:
+    """File the manifest of this build under its inputs as they are now (with the lock it
+    may just have written), and drop cache entries nothing has used for a while."""
+    from policysite import cache
+    from policysite.lock import lock_path
+
+    if lock_updated:
+        lock = lock_path(site.config.content_dir)
+        inputs = {**inputs, "content/versions.lock": manifest.file_sha256(lock)}
+    built = manifest.Manifest(
+        key=manifest.key_of(inputs),
+        today=site.today.isoformat(),
+        timezone=site.config.timezone,
+        pages=result.pages,
+        languages=languages,
+        outputs={name: manifest.sha256(data) for name, data in result.files.items()},
+        page_keys=result.page_keys,
+    )
+    manifest.save(cache_dir, built, out_dir)
+    cache.prune(cache_dir, result.used)
+    manifest.prune(cache_dir)

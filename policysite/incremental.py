@@ -1,0 +1,221 @@
+"""Incremental builds (issue #5): re-render only the pages whose inputs changed.
+
+A page's HTML is a function of its template context, the theme and its language
+(`render.page_context`). Building a context is cheap once Markdown and diffs come from the
+cache (policysite.cache), so every rebuild builds them all, fingerprints each, and renders the
+template only for pages whose fingerprint changed. What a page depends on is therefore never
+declared by hand, and cannot be forgotten: an edit to the body of one version changes the
+contexts of that version's pages, the current page if it shows it, the history and the two
+neighbouring diffs, and nothing else. Site-wide files (feeds, sitemap, policy.json, widget)
+are cheap and always regenerated.
+
+`Builder` keeps the last site, files and fingerprints in memory for `serve`;
+`policysite.site.build` seeds one from the manifest of the previous build for the CLI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import pickle
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from policysite import cache, parallel, render
+from policysite.cache import CacheStats, TextCache
+from policysite.model import Site
+from policysite.urls import output_file
+
+PAGES_PER_CHUNK = 40  # small enough to balance the cores, large enough to share texts
+
+
+# --- fingerprints ------------------------------------------------------------------------
+
+
+def fingerprint(theme: render.Theme, language: str, name: str, context: dict[str, Any]) -> str:
+    """A digest of everything a page's template can see: equal digests, equal HTML.
+
+    A pickle is a lossless, C-speed serialisation of the context (plain data, dates and
+    frozen dataclasses), so equal pickles mean equal contexts. Two equal contexts may
+    pickle differently (object sharing), which costs one needless render, never a wrong page.
+    """
+    data = pickle.dumps((theme.digest, language, name, context), protocol=5)
+    return hashlib.blake2b(data, digest_size=20).hexdigest()
+
+
+# --- rendering pages, in one process or many ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """What a worker needs: the site, the theme, the cache folder, the previous fingerprints."""
+
+    site: Site
+    theme: render.Theme
+    cache_root: Path | None
+    previous: dict[str, str]  # page file -> fingerprint of what the output folder holds
+
+
+@dataclass
+class Rendered:
+    """Pages rendered by one worker: (file, fingerprint, HTML or None when unchanged)."""
+
+    pages: list[tuple[str, str, bytes | None]]
+    stats: CacheStats
+    used: set[str]  # cache keys asked for, so pruning keeps them
+
+
+_TEXTS: dict[Path | None, TextCache] = {}
+
+
+def _texts(root: Path | None) -> TextCache:
+    """This process's text cache for `root`, with fresh counters: a Builder that rebuilds on
+    every save keeps its rendered texts in memory between rebuilds."""
+    texts = _TEXTS.get(root)
+    if texts is None:
+        texts = _TEXTS[root] = TextCache(root)
+    texts.stats, texts.used = CacheStats(), set()
+    return texts
+
+
+def render_chunk(job: RenderJob, pages: Sequence[render.Page]) -> Rendered:
+    """Build each page's context; render the template only where the fingerprint changed."""
+    texts = _texts(job.cache_root)
+    out: list[tuple[str, str, bytes | None]] = []
+    with cache.using(texts):
+        for page in pages:
+            name, context = render.page_context(job.site, job.theme, page)
+            key = fingerprint(job.theme, page.language, name, context)
+            path = output_file(page.path)
+            if job.previous.get(path) == key:
+                out.append((path, key, None))
+            else:
+                html = render.render_context(job.theme, page.language, name, context)
+                out.append((path, key, html))
+    return Rendered(out, texts.stats, texts.used)
+
+
+def render_pages(job: RenderJob, pages: Sequence[render.Page], jobs: int) -> Rendered:
+    """`render_chunk` over all pages, on up to `jobs` processes."""
+    render.compile_templates(job.theme, job.site.config.languages)
+    # Forking costs tens of milliseconds: worth it for a full build, not for an edit.
+    fresh = sum(output_file(p.path) not in job.previous for p in pages)
+    full = not job.previous or fresh >= 2 * PAGES_PER_CHUNK
+    # A few chunks per core balance the load; each chunk boundary may render a text twice.
+    parts = max(jobs, min(jobs * 3, len(pages) // PAGES_PER_CHUNK)) if jobs > 1 and full else 1
+    results = parallel.map_chunks(render_chunk, parallel.chunked(pages, parts), job, jobs)
+    total = Rendered([], CacheStats(), set())
+    for result in results:
+        total.pages += result.pages
+        total.stats.add(result.stats)
+        total.used |= result.used
+    return total
+
+
+# --- the builder ------------------------------------------------------------------------------
+
+
+@dataclass
+class BuildResult:
+    """One (re)build: every output file, which of them changed, and what it cost."""
+
+    files: dict[str, bytes]
+    page_keys: dict[str, str]
+    pages: int
+    rendered: int  # pages whose template was rendered (the others were unchanged)
+    changed: set[str] = field(default_factory=set)  # files whose bytes differ from before
+    removed: set[str] = field(default_factory=set)  # files the previous build had, this not
+    stats: CacheStats = field(default_factory=CacheStats)
+    used: set[str] = field(default_factory=set)  # cache keys this build asked for
+
+
+class Builder:
+    """Holds the last build of a site in memory and rebuilds only what a change touches.
+
+    `serve` keeps one for its preview folder: `rebuild(changed)` writes only the files whose
+    bytes changed (in place); any change to the theme, widget, site.toml or content reloads
+    what it must, and the fingerprints decide which pages to render again.
+    """
+
+    def __init__(
+        self,
+        content_dir: Path,
+        theme_dir: Path,
+        out_dir: Path,
+        *,
+        date: dt.date | None = None,
+        drafts: bool = False,
+        jobs: int | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
+        self.content_dir = Path(content_dir)
+        self.theme_dir = Path(theme_dir)
+        self.out_dir = Path(out_dir)
+        self.date = date
+        self.drafts = drafts
+        self.jobs = jobs or parallel.default_jobs()
+        self.cache_dir = cache_dir
+        self.site: Site | None = None
+        self.files: dict[str, bytes] = {}
+        self.page_keys: dict[str, str] = {}
+
+    def seed(self, files: dict[str, bytes], page_keys: dict[str, str]) -> None:
+        """Start from a previous build's files and fingerprints (the CLI reads them back
+        from the output folder and its manifest)."""
+        self.files, self.page_keys = dict(files), dict(page_keys)
+
+    def render(self, load: Callable[[], tuple[Site, render.Theme]]) -> BuildResult:
+        """Load the site, render what changed; return every file. Writes nothing."""
+        from policysite import site as pipeline  # site imports this module
+
+        self.site, theme = load()
+        pages = render.site_pages(self.site)
+        previous = {path: key for path, key in self.page_keys.items() if path in self.files}
+        job = RenderJob(self.site, theme, self.cache_dir, previous)
+        result = render_pages(job, pages, self.jobs)
+        files: dict[str, bytes] = {}
+        keys: dict[str, str] = {}
+        for path, key, html in result.pages:
+            files[path] = self.files[path] if html is None else html
+            keys[path] = key
+        files.update(pipeline.site_wide_files(self.site, theme, pages))
+        rendered = sum(html is not None for _, _, html in result.pages)
+        changed = {path for path, data in files.items() if self.files.get(path) != data}
+        removed = set(self.files) - set(files)
+        self.files, self.page_keys = files, keys
+        return BuildResult(
+            files, keys, len(pages), rendered, changed, removed, result.stats, result.used
+        )
+
+    def load(self) -> tuple[Site, render.Theme]:
+        from policysite.content import load_site
+
+        site = load_site(self.content_dir, date=self.date, drafts=self.drafts)
+        return site, render.load_theme(self.theme_dir)
+
+    def rebuild(self, changed: set[Path] | None = None) -> BuildResult:
+        """Rebuild after `changed` paths changed (None: unknown) and write, in place, only
+        the files whose bytes changed. The first call builds everything."""
+        start = time.perf_counter()
+        result = self.render(self.load)
+        write_changed(self.out_dir, result)
+        result.seconds = time.perf_counter() - start  # type: ignore[attr-defined]
+        return result
+
+
+def write_changed(out_dir: Path, result: BuildResult) -> None:
+    """Write the changed files of `result` in place (each atomically) and delete removed ones.
+    For a preview folder; a publishing build swaps a whole new folder in instead."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in sorted(result.changed):
+        target = out_dir / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_bytes(result.files[name])
+        os.replace(tmp, target)
+    for name in sorted(result.removed):
+        (out_dir / name).unlink(missing_ok=True)
