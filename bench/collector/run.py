@@ -12,6 +12,10 @@ then a measured run; only 201s count, and the rows the store gained during the m
 are compared with the 201s wrk saw (rows may exceed 201s by the requests in flight when wrk
 stopped, never fall short). Every server and the cluster are stopped at the end, even on error.
 
+The machine is shared with other sessions, so each measured run also counts the CPU that was
+not ours (quiet.py). A disturbed target is measured again while --budget allows, and the least
+disturbed try is kept (chosen by others' CPU, never by the result); the table shows the share.
+
     python bench/collector/run.py [--duration 10] [--connections 64]
 """
 
@@ -35,16 +39,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import quiet  # bench scripts are not a package: siblings import by path
 import servers
-from load import Consents, WrkResult, consents_from, run_wrk
+from load import Consents, consents_from, run_wrk
+from report import DISTURBED, Outcome, code_version, line, machine, table, verdicts
 
 ROOT = servers.ROOT
 OUT = ROOT / "bench/_work/collector"
 FIXTURE_SITE = ROOT / "tests/collector_fixtures/site"
 SITE_DATE = "2026-11-25"
-TARGET_RATE, TARGET_P99_MS, TARGET_SHARE = 20_000, 10.0, 0.40
 SETTLE_LIMIT = 10.0
 IDLE_LIMIT = 5.0  # seconds to wait for other sessions' load to pass before a target
-DISTURBED = 0.05  # foreign CPU share of the machine above which a result is flagged
 
 RowCounter = Callable[[], int] | None
 
@@ -54,20 +57,6 @@ class Running:
     port: int
     counter: RowCounter  # None for the ceiling, which stores nothing
     pids: Callable[[], list[int]]  # our processes serving it: server, workers, database
-
-
-@dataclass
-class Outcome:
-    name: str
-    workers: int
-    connections: int
-    result: WrkResult | None = None
-    rows: int | None = None  # rows the store gained during the measured run
-    foreign: float = 0.0  # share of the machine's CPU others used during the measured run
-    server_cores: float = 0.0  # CPU our server (with its database) used, in cores
-    load_cores: float = 0.0  # CPU wrk used, in cores
-    idle_before: float = 0.0  # busy share just before the target started
-    error: str = ""
 
 
 # --- targets -------------------------------------------------------------------------------
@@ -187,129 +176,53 @@ def plan(args: argparse.Namespace) -> list[tuple[str, int]]:
     return [*ours, ("gunicorn", args.peer_workers)]
 
 
-def run_all(args: argparse.Namespace, scratch: Path) -> list[Outcome]:
+def run_all(args: argparse.Namespace, scratch: Path, deadline: float) -> list[Outcome]:
     site = build_site(scratch)
     consents = consents_from(site / "policy.json")
     print(f"body: {len(consents.example().encode())} bytes, e.g. {consents.example()}")
-    outcomes = []
+    outcomes: list[Outcome] = []
+    targets = plan(args)
     with servers.postgres_cluster() as cluster:
-        for name, workers in plan(args):
-            outcome = Outcome(name, workers, args.connections)
-            outcomes.append(outcome)
-            outcome.idle_before = quiet.wait_for_idle(IDLE_LIMIT)
+        for index, (name, workers) in enumerate(targets):
             print(f"{name} ({workers} worker(s)) ...", flush=True)
+            reserve = (len(targets) - index - 1) * (args.warmup + args.duration + 4)
             try:
                 with started(name, workers, scratch, site, cluster, consents.origin) as target:
-                    measure(outcome, target, consents, args)
+                    outcomes.append(
+                        attempts(name, workers, target, consents, args, deadline - reserve)
+                    )
             except (RuntimeError, TimeoutError, OSError, subprocess.SubprocessError) as error:
-                outcome.error = str(error).strip()
-                print(f"  failed: {outcome.error}", file=sys.stderr)
+                outcomes.append(Outcome(name, workers, args.connections, error=str(error).strip()))
+                print(f"  failed: {outcomes[-1].error}", file=sys.stderr)
             else:
-                print("  " + line(outcome, outcomes), flush=True)
+                print("  " + line(outcomes[-1], outcomes), flush=True)
     return outcomes
 
 
-# --- report --------------------------------------------------------------------------------
-
-
-def ceiling(outcomes: list[Outcome], workers: int) -> WrkResult | None:
-    return next((o.result for o in outcomes if o.name == "empty" and o.workers == workers), None)
-
-
-def peer(outcomes: list[Outcome]) -> WrkResult | None:
-    return next((o.result for o in outcomes if o.name == "gunicorn"), None)
-
-
-def ratio(result: WrkResult | None, other: WrkResult | None) -> str:
-    if result is None or other is None or not other.created:
-        return "–"
-    return f"{result.per_second / other.per_second:.2f}×"
-
-
-def check(o: Outcome) -> str:
-    """Rows the store gained vs the 201s wrk saw."""
-    r = o.result
-    if o.rows is None or r is None:
-        return "–"
-    extra = o.rows - r.created
-    verdict = "ok" if 0 <= extra <= o.connections else "MISMATCH"
-    return f"{o.rows} rows / {r.created} 201s ({extra:+d}, {verdict})"
-
-
-def line(o: Outcome, outcomes: list[Outcome]) -> str:
-    r = o.result
-    if r is None:
-        return f"{o.name}: {o.error}"
-    others = ", ".join(f"{s}: {n}" for s, n in sorted(r.others.items())) or "none"
-    socket = {k: v for k, v in r.errors.items() if k != "status" and v}
-    return (
-        f"{r.per_second:,.0f} 201/s, p50 {r.latency_ms['p50']:.2f} ms, "
-        f"p99 {r.latency_ms['p99']:.2f} ms; other statuses: {others}; "
-        f"socket errors: {socket or 'none'}; {check(o)}; CPU in cores: server "
-        f"{o.server_cores:.2f}, wrk {o.load_cores:.2f}, others' {o.foreign:.0%} of the machine"
-        f"{' (DISTURBED)' if o.foreign > DISTURBED else ''}"
-    )
-
-
-def table(outcomes: list[Outcome]) -> str:
-    head = (
-        "| target | workers | 201/s | p50 ms | p99 ms | non-201 | socket errors "
-        "| rows vs 201s | ÷ empty | ÷ gunicorn | server CPU | others' CPU |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"
-    )
-    rows = [head]
-    for o in outcomes:
-        r = o.result
-        if r is None:
-            rows.append(f"| {o.name} | {o.workers} | failed: {o.error[:80]} |||||||||")
-            continue
-        socket = sum(v for k, v in r.errors.items() if k != "status")
-        rows.append(
-            f"| {o.name} | {o.workers} | {r.per_second:,.0f} | {r.latency_ms['p50']:.2f} "
-            f"| {r.latency_ms['p99']:.2f} | {sum(r.others.values())} | {socket} | {check(o)} "
-            f"| {ratio(r, ceiling(outcomes, o.workers)) if o.name != 'empty' else '1.00×'} "
-            f"| {ratio(r, peer(outcomes))} | {o.server_cores:.2f} "
-            f"| {o.foreign:.0%}{' ⚠' * (o.foreign > DISTURBED)} |"
-        )
-    return "\n".join(rows)
-
-
-def verdicts(outcomes: list[Outcome]) -> list[str]:
-    """For each of our stores, its best worker count against the SPEC §8 targets."""
-    lines = []
-    for store in ("sqlite", "postgres"):
-        ran = [o for o in outcomes if o.name == store and o.result]
-        if not ran:
-            continue
-        best = max(ran, key=lambda o: o.result.per_second)
-        r, top = best.result, ceiling(outcomes, best.workers)
-        share = r.per_second / top.per_second if top and top.created else 0.0
-        p99 = r.latency_ms["p99"]
-        marks = [
-            f"{r.per_second:,.0f}/s {'≥' if r.per_second >= TARGET_RATE else '<'} 20k",
-            f"p99 {p99:.1f} ms {'≤' if p99 <= TARGET_P99_MS else '>'} 10",
-            f"{share:.0%} of empty {'≥' if share >= TARGET_SHARE else '<'} 40 %",
-        ]
-        lines.append(f"best {store}: {best.workers} worker(s): " + "; ".join(marks))
-    return lines
-
-
-def machine() -> str:
-    lines = Path("/proc/cpuinfo").read_text().splitlines()
-    model = next((x.split(":", 1)[1].strip() for x in lines if x.startswith("model name")), "?")
-    return f"{os.cpu_count()} × {model}"
-
-
-def code_version() -> str:
-    """The collector's last commit, and whether the working tree changes it (it is shared)."""
-
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
-        return done.stdout.strip()
-
-    commit = git("log", "-1", "--format=%h", "--", "policysite/collector") or "?"
-    dirty = git("status", "--porcelain", "--", "policysite/collector")
-    return f"collector at {commit}" + (" + uncommitted changes" if dirty else "")
+def attempts(
+    name: str,
+    workers: int,
+    target: Running,
+    consents: Consents,
+    args: argparse.Namespace,
+    deadline: float,
+) -> Outcome:
+    """Measure; while others' CPU disturbed it and time allows, measure again; keep the
+    least disturbed run (chosen by others' CPU, never by its result)."""
+    best: Outcome | None = None
+    for attempt in range(1 + args.retries):
+        if attempt and time.monotonic() + IDLE_LIMIT + args.warmup + args.duration > deadline:
+            break
+        outcome = Outcome(name, workers, args.connections, attempt=attempt + 1)
+        outcome.idle_before = quiet.wait_for_idle(IDLE_LIMIT)
+        measure(outcome, target, consents, args)
+        if best is None or outcome.foreign < best.foreign:
+            best = outcome
+        if best.foreign <= DISTURBED:
+            break
+        print(f"  try {attempt + 1} disturbed: {line(outcome, [])}", flush=True)
+    assert best is not None
+    return best
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -325,12 +238,21 @@ def main(argv: list[str] | None = None) -> int:
         default=2 * (os.cpu_count() or 1) + 1,
         help="gunicorn sync workers (default: 2 × cores + 1, gunicorn's advice)",
     )
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=3,
+        help="extra tries of a target that others' CPU disturbed, within --budget",
+    )
+    parser.add_argument(
+        "--budget", type=float, default=160.0, help="seconds after which nothing is retried"
+    )
     args = parser.parse_args(argv)
     # SIGTERM unwinds like Ctrl-C, so that every server and the cluster are still stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-collector-") as scratch:
-        outcomes = run_all(args, Path(scratch))
+        outcomes = run_all(args, Path(scratch), start + args.budget)
     report = table(outcomes)
     print(f"\n{machine()}, {dt.date.today()}, {code_version()}, "
           f"wrk -t{args.threads} -c{args.connections}, "
