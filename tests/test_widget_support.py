@@ -141,8 +141,19 @@ class Server:
             self.process.wait(10)
             self.process = None
 
-    def rows(self, consent_id: str) -> list[dict[str, Any]]:
-        """The collector's records for one browser, from the SQLite file, oldest first."""
+    def rows(self, consent_id: str, at_least: int = 1) -> list[dict[str, Any]]:
+        """The collector's records for one browser, from the SQLite file, oldest first.
+
+        Waits (up to 5 s) for `at_least` rows: the test reads right after the browser saw 201.
+        """
+        end = time.monotonic() + 5
+        found = self._rows(consent_id)
+        while len(found) < at_least and time.monotonic() < end:
+            time.sleep(0.05)
+            found = self._rows(consent_id)
+        return found
+
+    def _rows(self, consent_id: str) -> list[dict[str, Any]]:
         if not self.db.exists():
             return []
         with sqlite3.connect(self.db) as db:

@@ -136,7 +136,7 @@
       button(text, onclick));
   }
 
-  /** Record a decision: cookie, queue and send, Consent Mode and gated scripts, then the event. */
+  /** Record a decision: cookie, queue and send, then put it in force. */
   function decide(choices, action) {
     const now = Date.now(),
       old = read() || {}, // read again: another tab may have decided since this page loaded
@@ -169,7 +169,6 @@
     apply(choices);
     banner?.remove();
     dialog?.close();
-    D.dispatchEvent(new CustomEvent("consent:change", { detail: get() }));
   }
 
   /** The stored choice, from the cookie `id.seq.version.necessary+!advertising….created.updated`
@@ -184,6 +183,8 @@
     return s && s.version >= C.reconsent && Date.now() - s.updated < C.days * 864e5 && cats.every(([id]) => id in s.choices);
   }
 
+  /** Put a choice in force: Consent Mode, the pixel, gated scripts; then tell the page (at load
+   * too: with the Cookie Store API, get() knows the stored choice only from that moment). */
   function apply(choices) {
     gtag("consent", "update", signals(choices));
     W.fbq?.("consent", choices.advertising ? "grant" : "revoke");
@@ -196,6 +197,7 @@
       n.text = s.text;
       s.replaceWith(n);
     });
+    D.dispatchEvent(new CustomEvent("consent:change", { detail: get() }));
   }
 
   function signals(choices) {
