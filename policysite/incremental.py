@@ -15,8 +15,10 @@ are cheap and always regenerated.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
+import io
 import os
 import pickle
 import time
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from policysite import cache, parallel, render
+from policysite import cache, manifest, parallel, render
 from policysite.cache import CacheStats, TextCache
 from policysite.model import Site
 from policysite.urls import output_file
@@ -40,11 +42,14 @@ def fingerprint(theme: render.Theme, language: str, name: str, context: dict[str
     """A digest of everything a page's template can see: equal digests, equal HTML.
 
     A pickle is a lossless, C-speed serialisation of the context (plain data, dates and
-    frozen dataclasses), so equal pickles mean equal contexts. Two equal contexts may
-    pickle differently (object sharing), which costs one needless render, never a wrong page.
+    frozen dataclasses), so equal pickles mean equal contexts; without its memo it is also
+    the same for equal contexts built in different processes.
     """
-    data = pickle.dumps((theme.digest, language, name, context), protocol=5)
-    return hashlib.blake2b(data, digest_size=20).hexdigest()
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=5)
+    pickler.fast = True  # no memo: by value only, so object sharing cannot change the bytes
+    pickler.dump((theme.digest, language, name, context))
+    return hashlib.blake2b(buffer.getbuffer(), digest_size=20).hexdigest()
 
 
 # --- rendering pages, in one process or many ---------------------------------------------------
@@ -131,6 +136,7 @@ class BuildResult:
     removed: set[str] = field(default_factory=set)  # files the previous build had, this not
     stats: CacheStats = field(default_factory=CacheStats)
     used: set[str] = field(default_factory=set)  # cache keys this build asked for
+    seconds: float = 0.0
 
 
 class Builder:
@@ -160,6 +166,7 @@ class Builder:
         self.jobs = jobs or parallel.default_jobs()
         self.cache_dir = cache_dir
         self.site: Site | None = None
+        self.theme: render.Theme | None = None
         self.files: dict[str, bytes] = {}
         self.page_keys: dict[str, str] = {}
 
@@ -172,14 +179,18 @@ class Builder:
         """Load the site, render what changed; return every file. Writes nothing."""
         from policysite import site as pipeline  # site imports this module
 
-        self.site, theme = load()
+        old_site, old_theme = self.site, self.theme
+        self.site, self.theme = site, theme = load()
         pages = render.site_pages(self.site)
         previous = {path: key for path, key in self.page_keys.items() if path in self.files}
+        untouched = _untouched(old_site, old_theme, site, theme, pages) & previous.keys()
+        todo = [page for page in pages if output_file(page.path) not in untouched]
         job = RenderJob(self.site, theme, self.cache_dir, previous)
-        result = render_pages(job, pages, self.jobs)
+        result = render_pages(job, todo, self.jobs)
+        result.pages += [(path, previous[path], None) for path in untouched]
         files: dict[str, bytes] = {}
         keys: dict[str, str] = {}
-        for path, key, html in result.pages:
+        for path, key, html in sorted(result.pages):
             files[path] = self.files[path] if html is None else html
             keys[path] = key
         files.update(pipeline.site_wide_files(self.site, theme, pages))
@@ -198,13 +209,66 @@ class Builder:
         return site, render.load_theme(self.theme_dir)
 
     def rebuild(self, changed: set[Path] | None = None) -> BuildResult:
-        """Rebuild after `changed` paths changed (None: unknown) and write, in place, only
-        the files whose bytes changed. The first call builds everything."""
+        """Rebuild and write, in place, only the files whose bytes changed; the first call
+        builds everything. `changed` (what the watcher saw) is not trusted to say what to
+        render: the fingerprints decide, so a missed or coalesced event cannot leave a page
+        stale. Raises PolicyError like `build`; the previous state is then kept."""
         start = time.perf_counter()
+        first = not self.files
         result = self.render(self.load)
+        if first and self.out_dir.is_dir():  # left over from an earlier session
+            result.removed |= manifest.listing(self.out_dir) - set(result.files)
         write_changed(self.out_dir, result)
-        result.seconds = time.perf_counter() - start  # type: ignore[attr-defined]
+        result.seconds = time.perf_counter() - start
         return result
+
+
+def _untouched(
+    old: Site | None,
+    old_theme: render.Theme | None,
+    new: Site,
+    theme: render.Theme,
+    pages: list[render.Page],
+) -> set[str]:
+    """Page files that cannot have changed, without building their contexts: when only the
+    bodies of some sources changed, only pages that hold those versions can (their version
+    and current pages, the diffs that compare them, the history). Anything else changed
+    (front matter, a file added or removed, site.toml, the date, the theme): the empty set,
+    and every page's context is fingerprinted."""
+    if old is None or old_theme != theme or (old.config, old.today) != (new.config, new.today):
+        return set()
+    if old.documents.keys() != new.documents.keys():
+        return set()
+    touched: set[tuple[str, dt.date]] = set()
+    for name, document in new.documents.items():
+        before = old.documents[name].versions
+        if [(v.date, sorted(v.sources)) for v in before] != [
+            (v.date, sorted(v.sources)) for v in document.versions
+        ]:
+            return set()
+        for was, now in zip(before, document.versions, strict=True):
+            for lang, source in now.sources.items():
+                prior = was.sources[lang]
+                if prior == source:
+                    continue
+                same = dataclasses.replace(prior, body=source.body, sha256=source.sha256)
+                if same != source:
+                    return set()  # front matter changed
+                touched.add((name, now.date))
+    untouched = set()
+    for page in pages:
+        if page.kind == "history" and any(doc == page.document for doc, _ in touched):
+            continue
+        if page.kind == "diff":
+            dates = [v.date for v in render.texts(new, page.document, page.language)]
+            index = dates.index(page.version)
+            if {(page.document, dates[index - 1]), (page.document, page.version)} & touched:
+                continue
+        elif page.kind in ("version", "current") and (page.document, page.version) in touched:
+            continue
+        if page.kind != "404":
+            untouched.add(output_file(page.path))
+    return untouched
 
 
 def write_changed(out_dir: Path, result: BuildResult) -> None:

@@ -185,7 +185,8 @@ def _trusted(out_dir: Path, cache_dir: Path | None) -> dict[str, list]:
     return {name: line for name, line in record["files"].items() if line[3] < limit}
 
 
-def _listing(out_dir: Path) -> set[str]:
+def listing(out_dir: Path) -> set[str]:
+    """Every file under `out_dir`, as posix paths relative to it."""
     found: set[str] = set()
     for folder, _dirs, files in os.walk(out_dir):
         here = Path(folder).relative_to(out_dir)
@@ -195,7 +196,7 @@ def _listing(out_dir: Path) -> set[str]:
 
 def holds(out_dir: Path, outputs: dict[str, str], cache_dir: Path | None = None) -> bool:
     """Whether `out_dir` holds exactly the files of `outputs`, with those contents."""
-    if not out_dir.is_dir() or _listing(out_dir) != set(outputs):
+    if not out_dir.is_dir() or listing(out_dir) != set(outputs):
         return False
     trusted = _trusted(out_dir, cache_dir)
     for name, sha in outputs.items():

@@ -243,3 +243,26 @@ def test_builder_deletes_pages_that_are_gone(site):
         (site / "preview" / VI / "2027-01-01").rglob("*.html")
     )
     assert set(tree(site / "preview")) == set(clean(site, drafts=True))
+
+
+def test_builder_sequence_of_edits_equals_clean_build_each_time(site):
+    preview = builder(site)
+    preview.rebuild(set())
+    privacy = site / "content" / "privacy"
+    for name, old, new in [
+        ("2026-12-15.vi.md", "\n## ", "\nCâu thứ nhất.\n\n## "),
+        ("2026-12-15.en.md", "Privacy policy", "Privacy notice"),
+        ("2027-01-01.vi.md", "\n## ", "\nCâu trong bản nháp.\n\n## "),
+        ("2026-12-15.vi.md", "Câu thứ nhất.", "Câu thứ hai."),
+    ]:
+        edit(privacy / name, old, new)
+        preview.rebuild({privacy / name})
+        assert tree(site / "preview") == clean(site, drafts=True), name
+
+
+def test_fingerprints_from_worker_processes_match_the_parent(site):
+    cached(site, jobs=2)  # pages rendered and fingerprinted in worker processes
+    edit(site / "content" / "privacy" / "2026-12-15.vi.md", "\n## ", "\nMột câu mới.\n\n## ")
+    report = cached(site, jobs=1)  # fingerprinted in this process
+    assert 0 < report.rendered < report.pages / 2
+    assert tree(site / "dist") == clean(site)
