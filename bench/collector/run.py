@@ -141,7 +141,8 @@ def measure(
 ) -> None:
     url = f"http://127.0.0.1:{target.port}/api/consent"
     load = {"connections": args.connections, "threads": args.threads}
-    run_wrk(url, consents, seconds=args.warmup, **load)
+    if outcome.attempt == 1:  # a retry runs on a server that is warm already
+        run_wrk(url, consents, seconds=args.warmup, **load)
     counter = target.counter
     before = settled(counter) if counter else 0
     with quiet.ForeignMeter(target.pids) as meter:
@@ -185,12 +186,11 @@ def run_all(args: argparse.Namespace, scratch: Path, deadline: float) -> list[Ou
     with servers.postgres_cluster() as cluster:
         for index, (name, workers) in enumerate(targets):
             print(f"{name} ({workers} worker(s)) ...", flush=True)
-            reserve = (len(targets) - index - 1) * (args.warmup + args.duration + 4)
+            # An equal share of the time left, so that early targets cannot use up the retries.
+            share = time.monotonic() + (deadline - time.monotonic()) / (len(targets) - index)
             try:
                 with started(name, workers, scratch, site, cluster, consents.origin) as target:
-                    outcomes.append(
-                        attempts(name, workers, target, consents, args, deadline - reserve)
-                    )
+                    outcomes.append(attempts(name, workers, target, consents, args, share))
             except (RuntimeError, TimeoutError, OSError, subprocess.SubprocessError) as error:
                 outcomes.append(Outcome(name, workers, args.connections, error=str(error).strip()))
                 print(f"  failed: {outcomes[-1].error}", file=sys.stderr)
@@ -211,7 +211,7 @@ def attempts(
     least disturbed run (chosen by others' CPU, never by its result)."""
     best: Outcome | None = None
     for attempt in range(1 + args.retries):
-        if attempt and time.monotonic() + IDLE_LIMIT + args.warmup + args.duration > deadline:
+        if attempt and time.monotonic() + IDLE_LIMIT + args.duration + 1 > deadline:
             break
         outcome = Outcome(name, workers, args.connections, attempt=attempt + 1)
         outcome.idle_before = quiet.wait_for_idle(IDLE_LIMIT)
