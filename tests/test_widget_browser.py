@@ -375,3 +375,19 @@ def test_widget_carries_the_csp_nonce_to_gated_scripts(server, context):
     assert sorted(ran(page)) == ["advertising", "analytics", "both"]
     blocked = [v for v in page.evaluate("cspViolations") if "ran.js" in v or "consent" in v]
     assert blocked == []
+
+
+def test_widget_api_opens_the_preferences_and_reports_the_choice(server, context):
+    page = context.new_page()
+    page.goto(server.base + VI_PAGE)
+    banner(page).wait_for()
+    assert page.evaluate("policyConsent.get()") is None
+    page.evaluate("policyConsent.open()")
+    assert dialog(page).is_visible()
+    page.evaluate("policyConsent.open()")  # already open: nothing happens, nothing throws
+    with page.expect_response(lambda r: r.url.endswith("/api/consent")):
+        dialog(page).get_by_role("button", name="Từ chối tất cả").click()
+    choice = page.evaluate("policyConsent.get()")
+    assert choice["choices"] == {"necessary": True, "analytics": False, "advertising": False}
+    page.evaluate("policyConsent.get().choices.analytics = true")  # a copy: changes nothing
+    assert page.evaluate("policyConsent.get().choices.analytics") is False
