@@ -112,7 +112,9 @@ def postgres() -> Iterator[PostgresServer]:
 # --- Chromium ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in the main
+# thread while it is open, and the collector's tests need to run their own loop.
+@pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
 
