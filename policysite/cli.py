@@ -36,6 +36,14 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--drafts", action="store_true", help="include draft versions")
     p.add_argument("-v", "--verbose", action="store_true", help="print each step's time")
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="render with N processes (default: every core; 1 renders in this process)",
+    )
     p.set_defaults(handler=_run_build)
 
 
@@ -49,6 +57,7 @@ def _run_build(args: argparse.Namespace) -> int:
         date=args.date,
         drafts=args.drafts,
         verbose=args.verbose,
+        jobs=args.jobs,
     )
     print(report)
     return 0

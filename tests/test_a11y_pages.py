@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 import shutil
 import threading
 from collections.abc import Iterator
@@ -170,13 +171,21 @@ def test_missing_page_gets_the_404_page(browser, served):
 @pytest.mark.parametrize(
     ("language", "path"), [("vi", "/chinh-sach-bao-mat/"), ("en", "/en/privacy-policy/")]
 )
-def test_screenshot_of_the_policy_page(browser, served, language, path):
-    """docs/screenshots/policy-<lang>.png: the shipped policy as built, for README."""
+def test_screenshot_of_the_policy_page(browser, served, language, path, tmp_path):
+    """docs/screenshots/policy-<lang>.png: the shipped policy as built, for README.
+
+    Written into docs/ only with POLICYSITE_UPDATE_SCREENSHOTS=1, so a test run never
+    changes the repository.
+    """
     context, page, _, _ = _open(browser, served["shipped"] + path)
     try:
-        target = ROOT / "docs" / "screenshots" / f"policy-{language}.png"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(target))
-        assert target.read_bytes().startswith(b"\x89PNG")
+        shot = tmp_path / f"policy-{language}.png"
+        page.screenshot(path=str(shot))
+        assert shot.read_bytes().startswith(b"\x89PNG")
+        assert page.get_by_role("heading", level=1).count() == 1
     finally:
         context.close()
+    if os.environ.get("POLICYSITE_UPDATE_SCREENSHOTS") == "1":
+        target = ROOT / "docs" / "screenshots" / shot.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, target)

@@ -144,3 +144,11 @@ def test_feeds_and_index_are_byte_identical_across_builds(site, tmp_path):
     build(site / "content", ROOT / "themes/default", tmp_path / "again", date=dt.date(2026, 11, 25))
     for name in ("feed.xml", "en/feed.xml", "sitemap.xml", "policy.json", "_headers"):
         assert (tmp_path / "again" / name).read_bytes() == (site / "dist" / name).read_bytes()
+
+
+def test_build_ships_the_nginx_example_and_keeps_it_off_the_public_site(site):
+    shipped = (site / "dist" / "deploy" / "nginx.conf").read_text()
+    config = load_config(site / "content")
+    assert shipped == nginx_conf(config)
+    assert "location /deploy/ {\n        return 404;" in shipped
+    assert "access_log off;" in shipped.split("location /api/ {")[1]

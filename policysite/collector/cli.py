@@ -7,7 +7,6 @@ policysite/cli.py calls `add_collector_parser(sub)` and `add_consents_parser(sub
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import datetime as dt
 import os
@@ -89,6 +88,8 @@ def add_collector_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_collector(args: argparse.Namespace) -> int:
+    import asyncio  # here, not at the top: every `build` parses this module's arguments
+
     import uvicorn
 
     from policysite.collector.service import open_service
