@@ -22,9 +22,10 @@ from typing import Any
 import yaml
 
 from policysite import lock
-from policysite.config import expected, load_config, today_in
+from policysite.config import load_config, today_in
 from policysite.errors import PolicyError, Problem, ProblemCollector
 from policysite.model import Document, Site, SiteConfig, Source, Version
+from policysite.tomlcheck import expected
 
 FRONT_MATTER_KEYS = ("title", "summary", "reconsent", "draft", "source_sha256")
 NAME_RE = re.compile(r"^(?P<date>\d{4}-\d{2}-\d{2})\.(?P<language>[A-Za-z0-9_-]+)\.md$")

@@ -13,10 +13,10 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from policysite.config import expected
 from policysite.content import load_site
 from policysite.errors import PolicyError, Problem
 from policysite.model import Source
+from policysite.tomlcheck import expected
 
 
 def new_version(content_dir: Path, document: str, effective: dt.date) -> list[Path]:
