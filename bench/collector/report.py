@@ -113,6 +113,10 @@ def verdicts(outcomes: list[Outcome]) -> list[str]:
             f"p99 {p99:.1f} ms {'≤' if p99 <= TARGET_P99_MS else '>'} 10",
             f"{share:.0%} of empty {'≥' if share >= TARGET_SHARE else '<'} 40 %",
         ]
+        shaky = [o.name for o in outcomes if o.result and o.workers == best.workers
+                 and o.name in ("empty", store) and o.foreign > DISTURBED]  # fmt: skip
+        if shaky:
+            marks.append(f"UNRELIABLE: others' CPU disturbed {' and '.join(shaky)}")
         lines.append(f"best {store}: {best.workers} worker(s): " + "; ".join(marks))
     return lines
 
