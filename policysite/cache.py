@@ -1,36 +1,43 @@
 """Rendered Markdown and diffs, cached by content hash in memory and on disk (issue #5).
 
 Markdown and the word diff are the build's CPU-heavy steps, and both are pure functions of
-their text. A result is stored under the sha256 of everything that shapes it: the inputs,
-the source of `markup.py`/`diff.py` and the versions of Python-Markdown and lxml. So an entry
-can never be stale: a change to any of them is a different key. Nothing depends on mtimes.
+their text. Texts are rendered section by section (policysite.sections), so a new version
+re-renders only the sections it changed. A result is stored under the sha256 of everything
+that shapes it: the inputs, the source of `markup.py`/`sections.py`/`diff.py` and the
+versions of Python, Python-Markdown and lxml. So an entry can never be stale: a change to any
+of them is a different key. Nothing depends on mtimes.
 
-On disk (`.policysite-cache/` in the working folder, see docs/fast-builds.md) each entry is one
-small JSON file written atomically, so builds in parallel processes may share the folder.
+On disk (`.policysite-cache/texts.pack` in the working folder, see docs/fast-builds.md) the
+entries live in one marshal file, read once per build and rewritten (atomically: temp file +
+rename) only when the build computed something new. One file instead of one per entry: a
+cold build makes a few thousand sections, and a file each would cost more than rendering.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
+import marshal
 import os
+import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import lxml.etree
 import markdown
 
-from policysite import diff, markup
+from policysite import diff, markup, sections
 from policysite.diff import Diff
 from policysite.markup import Rendered
+from policysite.sections import Piece
 
 CACHE_NAME = ".policysite-cache"
-MEMORY_ENTRIES = 4096  # a few MB: every text and diff of a site of a few hundred versions
+PACK_NAME = "texts.pack"
+MEMORY_ENTRIES = 16384  # every section, text and diff of a site of a few hundred versions
 PRUNE_AFTER_DAYS = 7
 
 
@@ -54,9 +61,10 @@ class DiffRequest(NamedTuple):
 def _code_salt() -> bytes:
     """What else shapes a result: our renderer's code and the libraries under it."""
     salt = hashlib.sha256()
-    for module in (markup, diff):
+    for module in (markup, sections, diff):
         salt.update(Path(module.__file__).read_bytes())
     salt.update(f"markdown {markdown.__version__}; lxml {lxml.etree.LXML_VERSION}".encode())
+    salt.update(f"python {sys.version}; marshal {marshal.version}".encode())
     return salt.digest()
 
 
@@ -74,51 +82,10 @@ def key_of(kind: str, parts: tuple[str, ...]) -> str:
     return digest.hexdigest()
 
 
-def _encode_rendered(rendered: Rendered) -> dict:
-    return {"html": rendered.html, "toc": rendered.toc}
-
-
-def _decode_rendered(data: dict) -> Rendered:
-    return Rendered(html=data["html"], toc=[tuple(item) for item in data["toc"]])
-
-
-def _encode_diff(result: Diff) -> dict:
-    return {
-        "html": result.html,
-        "toc": result.toc,
-        "added": result.added,
-        "removed": result.removed,
-    }
-
-
-def _decode_diff(data: dict) -> Diff:
-    return Diff(
-        html=data["html"],
-        toc=[tuple(item) for item in data["toc"]],
-        added=data["added"],
-        removed=data["removed"],
-    )
-
-
-def compute_markdown(request: TextRequest) -> Rendered:
-    return markup.render_markdown(
-        request.body, cookie_table=request.cookie_table, anchor_label=request.anchor_label
-    )
-
-
-def compute_diff(request: DiffRequest) -> Diff:
-    return diff.diff_html(
-        request.old_html,
-        request.new_html,
-        added_label=request.added_label,
-        removed_label=request.removed_label,
-    )
-
-
 @dataclass
 class CacheStats:
-    """Per kind ("markdown", "diff"): results read from disk, and results computed. A text
-    shown on several pages of one build counts once."""
+    """Per kind ("markdown": texts and sections, "diff"): results read from disk, and results
+    computed. A result used on several pages of one build counts once."""
 
     hits: dict[str, int] = field(default_factory=lambda: {"markdown": 0, "diff": 0})
     misses: dict[str, int] = field(default_factory=lambda: {"markdown": 0, "diff": 0})
@@ -135,89 +102,163 @@ class CacheStats:
         )
 
 
+Entry = tuple  # a result as plain tuples, strings and ints: what marshal stores
+
+
+def _piece(request: TextRequest) -> Entry:
+    piece = markup.render_piece(
+        request.body, cookie_table=request.cookie_table, anchor_label=request.anchor_label
+    )
+    return (piece.html, piece.toc, piece.heading_ids)
+
+
 class TextCache:
-    """Markdown and diff results by content hash: in memory, and under `root` when given."""
+    """Markdown and diff results by content hash: in memory, and under `root` when given.
+
+    `fresh` holds what this cache computed and `used` the keys it asked for, so the process
+    that writes the pack (`save`) can gather them from worker processes.
+    """
 
     def __init__(self, root: Path | None = None) -> None:
         self.root = root
         self.stats = CacheStats()
-        self.used: set[str] = set()  # keys this build asked for: `prune` keeps them
-        self._memory: dict[tuple, Rendered | Diff] = {}
-        self._keys: dict[tuple, str] = {}
+        self.used: set[str] = set()
+        self.fresh: dict[str, Entry] = {}
+        self._stored: dict[str, tuple[int, Entry]] | None = None
+        self._memory: dict[tuple, Any] = {}
+        self._parts: dict[str, tuple[str, ...]] = {}  # a text's HTML -> its sections' HTML
+
+    def load(self) -> None:
+        """Read the pack now (before worker processes fork, so they share it)."""
+        if self._stored is None:
+            self._stored = read_pack(self.root) if self.root is not None else {}
 
     def markdown(self, request: TextRequest) -> Rendered:
         """Given a text to render, return it rendered, from the cache when possible."""
-        return self._get("markdown", request, compute_markdown, _encode_rendered, _decode_rendered)
+        found = self._memory.get(request)
+        if found is not None:
+            return found
+        parts = sections.split(request.body)
+        joined = None
+        if parts is not None and len(parts) > 1:
+            pieces = [
+                Piece(*self._get("markdown", request._replace(body=part), _piece)) for part in parts
+            ]
+            joined = sections.join(parts, pieces)
+        if joined is not None:
+            rendered = Rendered(html=joined[0], toc=joined[1])
+            self._parts[rendered.html] = tuple(piece.html for piece in pieces)
+        else:
+            html, toc, _ids = self._get("markdown", request, _piece)
+            rendered = Rendered(html=html, toc=list(toc))
+        self._remember(request, rendered)
+        return rendered
 
     def diff(self, request: DiffRequest) -> Diff:
         """Given two rendered texts, return their word diff, from the cache when possible."""
-        return self._get("diff", request, compute_diff, _encode_diff, _decode_diff)
-
-    def _get(self, kind, request, compute, encode, decode):
-        # In memory, the request itself is the key: its strings hash once and are shared
-        # by every page that shows the same text.
         found = self._memory.get(request)
+        if found is None:
+            html, toc, added, removed = self._get("diff", request, self._compute_diff)
+            found = Diff(html=html, toc=list(toc), added=added, removed=removed)
+            self._remember(request, found)
+        return found
+
+    def _compute_diff(self, request: DiffRequest) -> Entry:
+        old = diff.blocks_of(self._parts.get(request.old_html, (request.old_html,)))
+        new = diff.blocks_of(self._parts.get(request.new_html, (request.new_html,)))
+        result = diff.diff_blocks(
+            old, new, added_label=request.added_label, removed_label=request.removed_label
+        )
+        return (result.html, tuple(result.toc), result.added, result.removed)
+
+    def _get(self, kind: str, request: tuple, compute: Callable[[Any], Entry]) -> Entry:
+        memo = (kind, request)
+        found = self._memory.get(memo)
         if found is not None:
-            self.used.add(self._keys[request])
             return found
         key = key_of(kind, tuple(request))
         self.used.add(key)
-        found = self._read(kind, key, decode) if self.root is not None else None
-        if found is not None:
+        self.load()
+        assert self._stored is not None
+        stored = self._stored.get(key)
+        if key in self.fresh:  # computed by this cache earlier, then dropped from memory
+            found = self.fresh[key]
+        elif stored is not None:
+            found = stored[1]
             self.stats.hits[kind] += 1
         else:
-            self.stats.misses[kind] += 1
             found = compute(request)
+            self.stats.misses[kind] += 1
             if self.root is not None:
-                self._write(kind, key, encode(found))
-        if len(self._memory) >= MEMORY_ENTRIES:
-            self._memory.clear()
-            self._keys.clear()
-        self._memory[request] = found
-        self._keys[request] = key
+                self.fresh[key] = found
+        self._remember(memo, found)
         return found
 
-    def _path(self, kind: str, key: str) -> Path:
-        assert self.root is not None
-        return self.root / kind / key[:2] / f"{key}.json"
+    def _remember(self, key: tuple, value: Any) -> None:
+        if len(self._memory) >= MEMORY_ENTRIES:
+            self._memory.clear()
+            self._parts.clear()
+        self._memory[key] = value
 
-    def _read(self, kind, key, decode):
+    def take_news(self) -> tuple[set[str], dict[str, Entry]]:
+        """The keys used and the entries computed since the last call, for `save`."""
+        used, fresh = self.used, self.fresh
+        self.used, self.fresh = set(), {}
+        if self._stored is not None:
+            day = _today()
+            self._stored.update((key, (day, entry)) for key, entry in fresh.items())
+        return used, fresh
+
+
+# --- the pack on disk ---------------------------------------------------------------------------
+
+
+def _today() -> int:
+    return int(time.time() // 86400)
+
+
+def _pack(root: Path) -> Path:
+    return root / PACK_NAME
+
+
+def read_pack(root: Path) -> dict[str, tuple[int, Entry]]:
+    """The stored entries (key -> (day last used, entry)); empty if absent, damaged or made
+    by other code (a different salt)."""
+    try:
+        salt, entries = marshal.loads(_pack(root).read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):
+        return {}
+    return entries if salt == _SALT and isinstance(entries, dict) else {}
+
+
+def save(root: Path, used: set[str], fresh: dict[str, Entry], days: int = PRUNE_AFTER_DAYS) -> None:
+    """Merge a build's results into the pack: new entries, and the day of those it used.
+    Entries nothing used for `days` are dropped, so the pack stays the size of what recent
+    builds need. Nothing is written when nothing changed. A cache that cannot be written only
+    makes builds slower, so errors are not the user's problem."""
+    today = _today()
+    entries = read_pack(root)
+    changed = bool(fresh)
+    for key in used:
+        stored = entries.get(key)
+        if stored is not None and stored[0] != today:
+            entries[key] = (today, stored[1])
+            changed = True
+    for key, entry in fresh.items():
+        entries[key] = (today, entry)
+    kept = {key: value for key, value in entries.items() if today - value[0] <= days}
+    if not changed and len(kept) == len(entries):
+        return
+    with contextlib.suppress(OSError):
+        root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=root, prefix=".tmp-")
         try:
-            return decode(json.loads(self._path(kind, key).read_bytes()))
-        except (OSError, ValueError, KeyError, TypeError):
-            return None  # absent, or cut short by a crash: compute it again
-
-    def _write(self, kind: str, key: str, data: dict) -> None:
-        """Write atomically (temp file + rename). A cache that cannot be written only makes
-        builds slower, so errors are not the user's problem."""
-        target = self._path(kind, key)
-        with contextlib.suppress(OSError):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(json.dumps(data, ensure_ascii=False).encode("utf-8"))
-                os.replace(tmp, target)
-            except OSError:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-
-
-def prune(root: Path, used: set[str], days: int = PRUNE_AFTER_DAYS) -> int:
-    """Delete entries under `root` that the last build did not use (`used` keys) and that
-    nothing wrote for `days`. Return how many went: the cache stays the size of what recent
-    builds need."""
-    limit = time.time() - days * 86400
-    removed = 0
-    for kind in ("markdown", "diff"):
-        for path in (root / kind).glob("*/*.json"):
-            if path.stem in used:
-                continue
-            with contextlib.suppress(OSError):
-                if path.stat().st_mtime < limit:
-                    path.unlink()
-                    removed += 1
-    return removed
+            with os.fdopen(fd, "wb") as out:
+                out.write(marshal.dumps((_SALT, kept)))
+            os.replace(tmp, _pack(root))
+        except OSError:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 _current = TextCache()

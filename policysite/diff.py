@@ -15,6 +15,7 @@ import difflib
 import functools
 import html
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from lxml import html as lxml_html
@@ -60,9 +61,19 @@ def blocks(rendered_html: str) -> list[tuple[str, str]]:
     return list(_blocks(rendered_html))
 
 
-# A site's diff pages compare v1→v2, v2→v3…: each text is parsed as "new", then again as
-# "old" by the next page. Remembering a few parses halves the parsing.
-@functools.lru_cache(maxsize=64)
+def blocks_of(parts: Sequence[str]) -> list[tuple[str, str]]:
+    """The blocks of a text rendered in sections (policysite.sections): each section's, in
+    order. Sections hold whole top-level elements, so this equals `blocks` of the joined HTML,
+    and a section that many versions share is parsed once."""
+    found: list[tuple[str, str]] = []
+    for part in parts:
+        found += _blocks(part)
+    return found
+
+
+# Diff pages compare v1→v2, v2→v3…, and versions share most sections: each section is
+# parsed once per process.
+@functools.lru_cache(maxsize=8192)
 def _blocks(rendered_html: str) -> tuple[tuple[str, str], ...]:
     if not rendered_html.strip():
         return ()
@@ -206,7 +217,16 @@ def _count_words(tokens: list[str]) -> int:
 
 def diff_html(old_html: str, new_html: str, *, added_label: str, removed_label: str) -> Diff:
     """Given two versions' rendered HTML, return the word-level diff as HTML blocks."""
-    paired = _pair_blocks(list(_blocks(old_html)), list(_blocks(new_html)))
+    return diff_blocks(
+        blocks(old_html), blocks(new_html), added_label=added_label, removed_label=removed_label
+    )
+
+
+def diff_blocks(
+    old: list[tuple[str, str]], new: list[tuple[str, str]], *, added_label: str, removed_label: str
+) -> Diff:
+    """`diff_html` for texts already cut into blocks (`blocks`, `blocks_of`)."""
+    paired = _pair_blocks(old, new)
     body, toc = _layout(
         [(kind, segments) for kind, segments, _, _ in paired], added_label, removed_label
     )

@@ -72,6 +72,7 @@ class Rendered:
     pages: list[tuple[str, str, bytes | None]]
     stats: CacheStats
     used: set[str]  # cache keys asked for, so pruning keeps them
+    fresh: dict[str, cache.Entry]  # cache entries computed, for the parent to store
 
 
 _TEXTS: dict[Path | None, TextCache] = {}
@@ -83,7 +84,8 @@ def _texts(root: Path | None) -> TextCache:
     texts = _TEXTS.get(root)
     if texts is None:
         texts = _TEXTS[root] = TextCache(root)
-    texts.stats, texts.used = CacheStats(), set()
+    texts.stats = CacheStats()
+    texts.take_news()
     return texts
 
 
@@ -101,23 +103,25 @@ def render_chunk(job: RenderJob, pages: Sequence[render.Page]) -> Rendered:
             else:
                 html = render.render_context(job.theme, page.language, name, context)
                 out.append((path, key, html))
-    return Rendered(out, texts.stats, texts.used)
+    return Rendered(out, texts.stats, *texts.take_news())
 
 
 def render_pages(job: RenderJob, pages: Sequence[render.Page], jobs: int) -> Rendered:
     """`render_chunk` over all pages, on up to `jobs` processes."""
     render.compile_templates(job.theme, job.site.config.languages)
+    _texts(job.cache_root).load()  # once, before forking: workers share what it read
     # Forking costs tens of milliseconds: worth it for a full build, not for an edit.
     fresh = sum(output_file(p.path) not in job.previous for p in pages)
     full = not job.previous or fresh >= 2 * PAGES_PER_CHUNK
     # A few chunks per core balance the load; each chunk boundary may render a text twice.
     parts = max(jobs, min(jobs * 3, len(pages) // PAGES_PER_CHUNK)) if jobs > 1 and full else 1
     results = parallel.map_chunks(render_chunk, parallel.chunked(pages, parts), job, jobs)
-    total = Rendered([], CacheStats(), set())
+    total = Rendered([], CacheStats(), set(), {})
     for result in results:
         total.pages += result.pages
         total.stats.add(result.stats)
         total.used |= result.used
+        total.fresh.update(result.fresh)
     return total
 
 
@@ -136,6 +140,7 @@ class BuildResult:
     removed: set[str] = field(default_factory=set)  # files the previous build had, this not
     stats: CacheStats = field(default_factory=CacheStats)
     used: set[str] = field(default_factory=set)  # cache keys this build asked for
+    fresh: dict[str, cache.Entry] = field(default_factory=dict)  # cache entries computed
     seconds: float = 0.0
 
 
@@ -199,7 +204,15 @@ class Builder:
         removed = set(self.files) - set(files)
         self.files, self.page_keys = files, keys
         return BuildResult(
-            files, keys, len(pages), rendered, changed, removed, result.stats, result.used
+            files,
+            keys,
+            len(pages),
+            rendered,
+            changed,
+            removed,
+            result.stats,
+            result.used,
+            result.fresh,
         )
 
     def load(self) -> tuple[Site, render.Theme]:

@@ -24,6 +24,8 @@ from markdown.extensions import Extension
 from markdown.preprocessors import Preprocessor
 from markdown.treeprocessors import Treeprocessor
 
+from policysite.sections import Piece
+
 # Ids of the page chrome (templates): a heading must never take one of them.
 RESERVED_IDS = frozenset({"main", "toc", "toc-title", "cookie-settings", "notices", "top"})
 
@@ -31,6 +33,7 @@ _SECTION_NUMBER = re.compile(r"^\s*(?:\d+(?:\.\d+)*[.)]|\d+(?:\.\d+)+|[IVX]+[.)]
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 _COOKIE_MARKER = re.compile(r"^[ \t]*\{\{\s*cookie_table\s*\}\}[ \t]*$")
 ANCHOR_CLASS = "heading-anchor"
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 
 
 @dataclass(frozen=True)
@@ -102,8 +105,10 @@ class _Permalinks(Treeprocessor):
     def __init__(self, md: markdown.Markdown) -> None:
         super().__init__(md)
         self.label = "Link to this section"
+        self.ids: list[str] = []  # every heading id in order, h1 too (policysite.sections)
 
     def run(self, root: etree.Element) -> None:
+        self.ids = [h.attrib["id"] for h in root.iter() if h.tag in _HEADINGS and "id" in h.attrib]
         for heading in root.iter():
             if heading.tag in {"h2", "h3", "h4", "h5", "h6"} and "id" in heading.attrib:
                 title = "".join(heading.itertext()).strip()
@@ -242,10 +247,19 @@ def render_markdown(
     `cookie_table` is the HTML that replaces a `{{ cookie_table }}` line; `anchor_label` is
     the screen-reader name of the "#" links on headings, in the page's language.
     """
+    piece = render_piece(text, cookie_table=cookie_table, anchor_label=anchor_label)
+    return Rendered(html=piece.html, toc=list(piece.toc))
+
+
+def render_piece(text: str, *, cookie_table: str, anchor_label: str) -> Piece:
+    """`render_markdown` for a whole text or one section of it (policysite.sections), with
+    every heading id in order."""
     global _conversions
     _conversions += 1
     md = _markdown()
     md.preprocessors["cookie_table"].table_html = cookie_table
-    md.treeprocessors["permalinks"].label = anchor_label
+    permalinks = md.treeprocessors["permalinks"]
+    permalinks.label = anchor_label
     html_text = md.convert(text)
-    return Rendered(html=html_text, toc=_flatten(md.toc_tokens))
+    ids = tuple(permalinks.ids) if html_text else ()
+    return Piece(html_text, tuple(_flatten(md.toc_tokens)), ids)

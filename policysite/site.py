@@ -288,5 +288,5 @@ def _remember(
         page_keys=result.page_keys,
     )
     manifest.save(cache_dir, built, out_dir)
-    cache.prune(cache_dir, result.used)
+    cache.save(cache_dir, result.used, result.fresh)
     manifest.prune(cache_dir)
