@@ -33,6 +33,9 @@ SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 FENCE = "---"
 FRONT_MATTER_EXAMPLE = '---\ntitle: "Chính sách bảo mật"\n---'
 IGNORED_TOP_LEVEL = {lock.LOCK_NAME, lock.LOCK_NAME + ".tmp", "site.toml"}
+# libyaml parses front matter several times faster. Its error messages differ from PyYAML's,
+# so a document it rejects is parsed again by PyYAML, whose message the editor sees.
+FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -225,10 +228,14 @@ def _front_matter(path: Path, text: str, problems: ProblemCollector) -> FrontMat
             1,
         )
         return None
-    loader = yaml.SafeLoader("\n".join(lines[1:close]))
+    yaml_text = "\n".join(lines[1:close])
     try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else {}
+        node, data = _parse_yaml(yaml_text, FAST_LOADER)
+    except yaml.YAMLError:
+        node, data = None, None  # parsed again below, for the pure-Python parser's message
+    try:
+        if data is None:
+            node, data = _parse_yaml(yaml_text, yaml.SafeLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         problem = getattr(e, "problem", None) or str(e)
@@ -240,8 +247,6 @@ def _front_matter(path: Path, text: str, problems: ProblemCollector) -> FrontMat
             mark.line + 2 if mark else 1,
         )
         return None
-    finally:
-        loader.dispose()
     if not isinstance(data, dict):
         problems.error(
             path,
@@ -263,6 +268,16 @@ def _front_matter(path: Path, text: str, problems: ProblemCollector) -> FrontMat
         key_lines.setdefault(key, line)
     body = "\n".join(lines[close + 1 :])
     return FrontMatter(data, key_lines, "\n".join(lines[1:close]), body, close + 2)
+
+
+def _parse_yaml(text: str, loader_class: type) -> tuple[Any, Any]:
+    """The YAML document's node (for key lines) and its data ({} when empty)."""
+    loader = loader_class(text)
+    try:
+        node = loader.get_single_node()
+        return node, loader.construct_document(node) if node is not None else {}
+    finally:
+        loader.dispose()
 
 
 def _source(
@@ -365,6 +380,8 @@ def _report_non_nfc(
     path: Path, where: str, text: str, first_line: int, problems: ProblemCollector
 ) -> None:
     """Warn once per file part, at the first line that is not NFC."""
+    if unicodedata.is_normalized("NFC", text):  # the usual case, checked at C speed
+        return
     bad = [
         i for i, line in enumerate(text.split("\n")) if not unicodedata.is_normalized("NFC", line)
     ]
