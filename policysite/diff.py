@@ -27,6 +27,8 @@ _LEAVES = _HEADINGS | {"p", "li", "pre", "dt", "dd", "caption"}
 _CONTAINERS = {"ul", "ol", "table", "thead", "tbody", "blockquote", "div", "section", "dl", "p"}
 _WORDS = re.compile(r"\w+|[^\w\s]|\s+")
 _WORD = re.compile(r"\w")
+_WORD_RUNS = re.compile(r"\w+")
+_SPACE_RUNS = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ def _words(text: str) -> list[str]:
 def _tokens(text: str) -> tuple[str, ...]:
     """A block's words, punctuation and (as one " ") runs of space; one block is tokenised
     for several comparisons while blocks are paired."""
-    return tuple(" " if t.isspace() else t for t in _WORDS.findall(text))
+    return tuple(_WORDS.findall(_SPACE_RUNS.sub(" ", text)))  # each run of space: one " "
 
 
 @functools.lru_cache(maxsize=8192)
@@ -176,12 +178,10 @@ def _pair_blocks(
                 out.append((new[j][0], *_word_diff(old[i][1], new[j][1])))
                 i, j = i + 1, j + 1
             elif i < i2 and not any(_similar(old[i][1], n[1]) for n in new[j + 1 : j2]):
-                words = _count_words(_words(old[i][1]))
-                out.append((old[i][0], [("delete", old[i][1])], 0, words))
+                out.append((old[i][0], [("delete", old[i][1])], 0, _words_in(old[i][1])))
                 i += 1
             else:
-                words = _count_words(_words(new[j][1]))
-                out.append((new[j][0], [("insert", new[j][1])], words, 0))
+                out.append((new[j][0], [("insert", new[j][1])], _words_in(new[j][1]), 0))
                 j += 1
     return out
 
@@ -215,6 +215,23 @@ def _count_words(tokens: list[str]) -> int:
     return sum(1 for t in tokens if _WORD.match(t))
 
 
+@functools.lru_cache(maxsize=8192)
+def _words_in(text: str) -> int:
+    """`_count_words(_words(text))`: the word tokens are exactly the runs of \\w."""
+    return len(_WORD_RUNS.findall(text))
+
+
+@functools.lru_cache(maxsize=8192)
+def _escaped(text: str) -> str:
+    """An unchanged block's HTML (`_render_segments` of one "equal" segment)."""
+    return html.escape(text, quote=False).strip()
+
+
+@functools.lru_cache(maxsize=4096)
+def _slug(title: str) -> str:
+    return slugify(title)
+
+
 def diff_html(old_html: str, new_html: str, *, added_label: str, removed_label: str) -> Diff:
     """Given two versions' rendered HTML, return the word-level diff as HTML blocks."""
     return diff_blocks(
@@ -244,10 +261,13 @@ def _layout(
     used: set[str] = set()
     open_list = ""
     for kind, segments in out_blocks:
-        inner = _render_segments(segments, added_label, removed_label)
+        if len(segments) == 1 and segments[0][0] == "equal":  # most blocks: said once, cached
+            inner, state = _escaped(segments[0][1]), "same"
+        else:
+            inner = _render_segments(segments, added_label, removed_label)
+            state = _block_state(segments)
         if not inner:
             continue
-        state = _block_state(segments)
         list_tag = kind[3:] if kind.startswith("li-") else ""
         if open_list and list_tag != open_list:
             parts.append(f"</{open_list}>")
@@ -262,7 +282,7 @@ def _layout(
             level = max(2, int(kind[1]))
             title = " ".join(text for op, text in segments if op != "delete").split()
             plain = " ".join(title) or " ".join(t for _, t in segments).strip()
-            anchor = _unique("change-" + slugify(plain), used)
+            anchor = _unique("change-" + _slug(plain), used)
             toc.append((level, anchor, plain))
             parts.append(f'<h{level} id="{anchor}"{css}>{inner}</h{level}>')
         elif kind == "row":

@@ -111,11 +111,48 @@ def load_theme(theme_dir: Path) -> Theme:
 
 def texts(site: Site, document: str, language: str) -> list[Version]:
     """The versions of `document` that have a text in `language`, oldest first."""
-    return [v for v in site.documents[document].versions if language in v.sources]
+    return list(_index(site).texts[document, language])
 
 
 def languages_of(site: Site, document: str) -> list[str]:
-    return [lang for lang in site.config.languages if texts(site, document, lang)]
+    return list(_index(site).languages[document])
+
+
+@dataclass(frozen=True)
+class _Index:
+    """Who has what in one site: every page asks, so it is worked out once per site."""
+
+    texts: dict[tuple[str, str], tuple[Version, ...]]  # (document, language) -> versions
+    dates: dict[tuple[str, str], dict[dt.date, int]]  # (document, language) -> date -> index
+    languages: dict[str, tuple[str, ...]]  # document -> languages with a text
+    positions: dict[str, dict[dt.date, int]]  # document -> date -> index in its versions
+    in_force: dict[str, Version | None]  # document -> its version in force
+
+
+_INDEXES: dict[int, tuple[Site, _Index]] = {}
+
+
+def _index(site: Site) -> _Index:
+    found = _INDEXES.get(id(site))
+    if found is not None and found[0] is site:  # the same site, not a reused id
+        return found[1]
+    found_texts, dates, languages = {}, {}, {}
+    positions = {
+        name: {v.date: i for i, v in enumerate(document.versions)}
+        for name, document in site.documents.items()
+    }
+    for name, document in site.documents.items():
+        for lang in site.config.languages:
+            versions = tuple(v for v in document.versions if lang in v.sources)
+            found_texts[name, lang] = versions
+            dates[name, lang] = {v.date: i for i, v in enumerate(versions)}
+        languages[name] = tuple(lang for lang in site.config.languages if found_texts[name, lang])
+    in_force = {name: site.in_force(name) for name in site.documents}
+    index = _Index(found_texts, dates, languages, positions, in_force)
+    if len(_INDEXES) > 8:
+        _INDEXES.clear()
+    _INDEXES[id(site)] = (site, index)
+    return index
 
 
 def shown(site: Site, document: str, language: str) -> Version:
@@ -131,7 +168,7 @@ def status(site: Site, version: Version) -> str:
         return "draft"
     if version.date > site.today:
         return "upcoming"
-    return "in_force" if site.in_force(version.document) is version else "superseded"
+    return "in_force" if _index(site).in_force[version.document] is version else "superseded"
 
 
 def site_pages(site: Site) -> list[Page]:
@@ -169,9 +206,10 @@ def alternates(site: Site, page: Page) -> dict[str, str]:
         make = urls.document_path if page.kind == "current" else urls.history_path
         return {lang: make(config, doc, lang) for lang in languages_of(site, doc)}
     found = {}
+    index = _index(site)
     for lang in config.languages:
-        dates = [v.date for v in texts(site, doc, lang)]
-        if page.version in dates and (page.kind == "version" or dates.index(page.version) > 0):
+        position = index.dates[doc, lang].get(page.version)
+        if position is not None and (page.kind == "version" or position > 0):
             make = urls.version_path if page.kind == "version" else urls.diff_path
             found[lang] = make(config, doc, lang, page.version)
     return found
@@ -189,6 +227,7 @@ def environment(theme: Theme, language: str) -> jinja2.Environment:
     """
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(theme.dir / "templates"),
+        bytecode_cache=_COMPILED,
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         extensions=["jinja2.ext.i18n"],
@@ -204,10 +243,35 @@ def environment(theme: Theme, language: str) -> jinja2.Environment:
     )
     env.globals.update(
         asset=theme.asset,
-        language_name=language_name,
+        language_name=_language_name,
         display_language=lambda code: _display_language(code, language),
     )
     return env
+
+
+class _SharedCode(jinja2.BytecodeCache):
+    """Compiled templates shared by the languages' environments: their settings are the same,
+    so is the code (gettext is looked up when a page renders). Keyed by Jinja on the file name
+    and a checksum of the source, so an edited template compiles again."""
+
+    def __init__(self) -> None:
+        self.codes: dict[tuple[str, str], Any] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        bucket.code = self.codes.get((bucket.key, bucket.checksum))
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        if len(self.codes) > 256:
+            self.codes.clear()
+        self.codes[bucket.key, bucket.checksum] = bucket.code
+
+
+_COMPILED = _SharedCode()
+
+
+@functools.cache
+def _language_name(code: str) -> str:
+    return language_name(code)  # Babel parses the locale on every call
 
 
 @functools.lru_cache(maxsize=4096)
@@ -353,12 +417,14 @@ def _link(site: Site, document: str, version: Version, language: str, kind: str)
 def _policy_context(site: Site, theme: Theme, page: Page) -> dict[str, Any]:
     config, lang, doc = site.config, page.language, page.document
     versions = site.documents[doc].versions
-    version = next(v for v in versions if v.date == page.version)
+    index = _index(site)
+    position = index.positions[doc][page.version]
+    version = versions[position]
     source = version.sources[lang]
     rendered, table = _rendered(site, theme, version, lang)
-    in_force = site.in_force(doc)
+    in_force = index.in_force[doc]
     primary = version.primary
-    later = [v for v in versions if v.date > version.date and not v.draft]
+    later = next((v for v in versions[position + 1 :] if not v.draft), None)
     context = {
         "title": source.title,
         "version": version,
@@ -392,10 +458,10 @@ def _policy_context(site: Site, theme: Theme, page: Page) -> dict[str, Any]:
                 "date": in_force.date,
                 **_link(site, doc, in_force, config.default_language, "version"),
             }
-    elif context["status"] == "superseded" and later:
+    elif context["status"] == "superseded" and later is not None:
         context["replaced_by"] = {
-            "date": later[0].date,
-            **_link(site, doc, later[0], lang, "version"),
+            "date": later.date,
+            **_link(site, doc, later, lang, "version"),
         }
     return context
 
@@ -427,8 +493,8 @@ def _history_context(site: Site, theme: Theme, page: Page) -> dict[str, Any]:
 
 def _diff_context(site: Site, theme: Theme, page: Page) -> dict[str, Any]:
     lang, doc = page.language, page.document
-    available = texts(site, doc, lang)
-    index = [v.date for v in available].index(page.version)
+    available = _index(site).texts[doc, lang]
+    index = _index(site).dates[doc, lang][page.version]
     old, new = available[index - 1], available[index]
     result = texts_cache().diff(diff_request(site, theme, old, new, lang))
     return {
