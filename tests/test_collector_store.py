@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import sqlite3
 import subprocess
@@ -76,12 +75,23 @@ def test_store_insert_is_idempotent_on_consent_id_and_seq(store):
     first = make_record("2026-11-25T01:00:00.000000Z")
     assert store.insert_batch([first]) == [first]
     other = make_record("2026-11-25T02:00:00.000000Z")
-    later = dataclasses.replace(first, received_at="2026-11-26T00:00:00.000000Z", receipt="r")
+    later = first._replace(received_at="2026-11-26T00:00:00.000000Z", receipt="r")
     # A key that exists and the same key twice in one batch: each gets what is stored under it.
     assert store.insert_batch([later, other, other]) == [first, other, other]
     assert [r.receipt for r in store.records_for(first.consent_id)] == [first.receipt]
     assert all(verify_receipt(r) for r in store.iter_records())
     assert len(list(store.iter_records())) == 2
+
+
+def test_store_inserts_batches_of_any_size_in_one_go(store):
+    # Sizes between the statement sizes (padded), and past the largest one (several statements
+    # in one transaction), with an existing key at the very end, where the padding copies it.
+    first = make_record("2026-11-25T01:00:00.000000Z")
+    store.insert_batch([first])
+    for size in (2, 9, 2049, 3000):
+        batch = [make_record("2026-11-25T02:00:00.000000Z") for _ in range(size - 1)]
+        assert store.insert_batch([*batch, first]) == [*batch, first]
+    assert len(list(store.iter_records())) == 1 + 1 + 8 + 2048 + 2999
 
 
 def test_store_refuses_update_and_delete(db, store):

@@ -14,7 +14,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from policysite.collector.service import MAX_BODY, ConsentService, HttpRequest, open_service
+from policysite.collector.service import (
+    MAX_BODY,
+    REQUEST_HEADERS,
+    ConsentService,
+    HttpRequest,
+    open_service,
+)
 from policysite.collector.settings import ENV_DB, ENV_ORIGINS, ENV_SITE, split_list
 from policysite.errors import PolicyError
 
@@ -60,22 +66,41 @@ class CollectorApp:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         service = self.service or self.open()  # servers without lifespan open on first use
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = {}
+        for name, value in scope["headers"]:  # only the few the service reads; the last wins
+            wanted = _WANTED.get(name)
+            if wanted is not None:
+                headers[wanted] = value.decode("latin-1")
         client = scope.get("client")
         request = HttpRequest(
-            method=scope["method"],
-            path=scope["path"],
-            headers=headers,
-            body=await _read_body(receive),
-            client_ip=client[0] if client else "",
+            scope["method"],
+            scope["path"],
+            headers,
+            await _read_body(receive),
+            client[0] if client else "",
         )
         response = await service.handle(request)
-        raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
+        raw_headers = [_encoded(header) for header in response.headers]
         raw_headers.append((b"content-length", str(len(response.body)).encode("ascii")))
         await send(
             {"type": "http.response.start", "status": response.status, "headers": raw_headers}
         )
         await send({"type": "http.response.body", "body": response.body})
+
+
+_WANTED = {name.encode("latin-1"): name for name in REQUEST_HEADERS}
+_ENCODED_CACHE = 256  # response headers kept encoded: a handful of constants and origins
+_encoded_headers: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+
+
+def _encoded(header: tuple[str, str]) -> tuple[bytes, bytes]:
+    """The header as ASGI wants it (bytes); the same few recur, so each is encoded once."""
+    raw = _encoded_headers.get(header)
+    if raw is None:
+        raw = (header[0].encode("latin-1"), header[1].encode("latin-1"))
+        if len(_encoded_headers) < _ENCODED_CACHE:
+            _encoded_headers[header] = raw
+    return raw
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass
+import time
+from json.encoder import encode_basestring
+from typing import NamedTuple
 
 # Order of columns in the store, in exports and in the receipt's canonical JSON array.
 COLUMNS = (
@@ -33,8 +35,9 @@ COLUMNS = (
 PAYLOAD_FIELDS = ("document", "version", "language", "choices", "action", "gpc", "page")
 
 
-@dataclass(frozen=True, slots=True)
-class ConsentRecord:
+class ConsentRecord(NamedTuple):
+    """Immutable, and a tuple in COLUMNS order: the store binds it as it is (hot path)."""
+
     received_at: str  # UTC, "2026-11-25T03:04:05.123456Z"
     consent_id: str  # lower-case UUID
     seq: int
@@ -56,11 +59,11 @@ class ConsentRecord:
                 self.gpc, self.page)  # fmt: skip
 
     def as_row(self) -> tuple:
-        return tuple(getattr(self, name) for name in COLUMNS)
+        return tuple(self)
 
     def as_dict(self) -> dict:
         """JSON-ready mapping (choices decoded) for exports and the browser's own read."""
-        data = {name: getattr(self, name) for name in COLUMNS}
+        data = self._asdict()
         data["choices"] = json.loads(self.choices)
         return data
 
@@ -68,12 +71,33 @@ class ConsentRecord:
 # Built once: json.dumps with options builds a new encoder on every call (hot path).
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 _RECEIPT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+# What _RECEIPT_JSON writes for each type a record holds; a flat array of these is cheaper to
+# join by hand than through the encoder's machinery, and gives the same text.
+_ATOMS = {
+    str: encode_basestring,
+    int: int.__repr__,
+    bool: {True: "true", False: "false"}.__getitem__,
+    type(None): lambda _: "null",
+}
+_second: tuple[int, str] = (-1, "")  # the last whole second formatted, shared by all threads
 
 
 def utc_timestamp(moment: dt.datetime | None = None) -> str:
     """Given an aware datetime (default: now), return it as the store's UTC text form."""
-    moment = dt.datetime.now(dt.UTC) if moment is None else moment.astimezone(dt.UTC)
+    if moment is None:
+        return _now()
+    moment = moment.astimezone(dt.UTC)
     return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def _now() -> str:
+    """The current time as utc_timestamp() writes it; formats each second once (hot path)."""
+    global _second
+    seconds, nanoseconds = divmod(time.time_ns(), 1_000_000_000)
+    cached = _second  # one read: another thread may replace it meanwhile
+    if cached[0] != seconds:
+        cached = _second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+    return f"{cached[1]}.{nanoseconds // 1000:06d}Z"
 
 
 def canonical_choices(choices: dict[str, bool]) -> str:
@@ -82,7 +106,11 @@ def canonical_choices(choices: dict[str, bool]) -> str:
 
 def compute_receipt(*fields: object) -> str:
     """sha256 (hex) of the JSON array of every column before `receipt`, in COLUMNS order."""
-    return hashlib.sha256(_RECEIPT_JSON.encode(fields).encode("utf-8")).hexdigest()
+    try:
+        text = "[" + ",".join([_ATOMS[type(field)](field) for field in fields]) + "]"
+    except KeyError:  # not a column type: let the encoder say what is wrong
+        text = _RECEIPT_JSON.encode(fields)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def verify_receipt(record: ConsentRecord) -> bool:

@@ -16,18 +16,14 @@ import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from pathlib import Path
 
 from policysite.collector.addresses import AddressPrivacy, TrustedProxies, reduce_ip
 from policysite.collector.committer import GroupCommitter
 from policysite.collector.policy import PolicyIndex, PolicySource, normalize_origin
 from policysite.collector.ratelimit import RateLimiter
-from policysite.collector.record import (
-    ConsentRecord,
-    canonical_choices,
-    compute_receipt,
-    utc_timestamp,
-)
+from policysite.collector.record import ConsentRecord, compute_receipt, utc_timestamp
 from policysite.collector.settings import CollectorSettings
 from policysite.collector.store import Store, StoreUnavailable, open_store
 from policysite.collector.validation import Consent, FieldError, parse_consent_id, validate_consent
@@ -44,7 +40,7 @@ RETRY_AFTER_UNAVAILABLE = "5"
 PREFLIGHT_MAX_AGE = "86400"
 
 
-@dataclass
+@dataclass(slots=True)
 class HttpRequest:
     method: str
     path: str  # without the query string
@@ -53,29 +49,41 @@ class HttpRequest:
     client_ip: str  # the TCP peer ("" when unknown, e.g. a unix socket)
 
 
-@dataclass
+@dataclass(slots=True)
 class HttpResponse:
     status: int
     headers: list[tuple[str, str]]
     body: bytes
 
 
+# The headers a request is read for; adapters may pass only these.
+REQUEST_HEADERS = ("content-type", "origin", "user-agent", "x-forwarded-for")
+ACCEPTED_TYPES_CACHE = 64  # Content-Type values seen and accepted, skipped past next time
+
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_JSON_HEADERS = (
+    ("content-type", "application/json"),
+    ("cache-control", "no-store"),
+    ("x-content-type-options", "nosniff"),
+)
+_accepted_types: set[str] = set()
 
 
 def json_response(
     status: int, payload: object, headers: Sequence[tuple[str, str]] = ()
 ) -> HttpResponse:
-    return HttpResponse(
-        status,
-        [
-            ("content-type", "application/json"),
-            ("cache-control", "no-store"),
-            ("x-content-type-options", "nosniff"),
-            *headers,
-        ],
-        _JSON.encode(payload).encode("utf-8"),
+    return HttpResponse(status, [*_JSON_HEADERS, *headers], _JSON.encode(payload).encode("utf-8"))
+
+
+def receipt_response(
+    status: int, stored: ConsentRecord, cors: list[tuple[str, str]]
+) -> HttpResponse:
+    """json_response(status, {"receipt", "received_at"}, cors), written out (hot path)."""
+    body = (
+        f'{{"receipt":{encode_basestring(stored.receipt)},'
+        f'"received_at":{encode_basestring(stored.received_at)}}}'
     )
+    return HttpResponse(status, [*_JSON_HEADERS, *cors], body.encode("utf-8"))
 
 
 def _cors(origin: str | None) -> list[tuple[str, str]]:
@@ -219,11 +227,10 @@ class ConsentService:
             response = self._unavailable()
             response.headers += cors
             return response
-        reply = {"receipt": stored.receipt, "received_at": stored.received_at}
         if stored.receipt == record.receipt:
-            return json_response(201, reply, cors)
+            return receipt_response(201, stored, cors)
         if stored.payload() == record.payload():
-            return json_response(200, reply, cors)
+            return receipt_response(200, stored, cors)
         return json_response(
             409,
             {
@@ -235,6 +242,8 @@ class ConsentService:
         )
 
     def _record(self, consent: Consent, request: HttpRequest, client: str) -> ConsentRecord:
+        """The record to store: the consent plus the server's time, the text's sha256, the user
+        agent and the stored form of the client's address, sealed with its receipt."""
         user_agent = request.headers.get("user-agent")
         fields = (
             utc_timestamp(),
@@ -245,13 +254,13 @@ class ConsentService:
             consent.language,
             consent.policy_sha256,
             consent.action,
-            canonical_choices(consent.choices),
+            consent.choices_json,
             consent.gpc,
             consent.page,
             user_agent[:MAX_USER_AGENT] if user_agent else None,
             self._privacy.stored_form(client) if client else None,
         )
-        return ConsentRecord(*fields, receipt=compute_receipt(*fields))
+        return ConsentRecord(*fields, compute_receipt(*fields))
 
     async def _get_records(self, request: HttpRequest, raw_id: str) -> HttpResponse:
         origin, allowed = self._origin(request, self.policy.current())
@@ -289,6 +298,8 @@ class ConsentService:
 def _check_body(request: HttpRequest) -> HttpResponse | None:
     """415 unless JSON or text/plain in UTF-8; 413 above MAX_BODY bytes."""
     content_type = request.headers.get("content-type", "")
+    if content_type in _accepted_types:
+        return None if len(request.body) <= MAX_BODY else _too_large()
     mime, _, params = content_type.partition(";")
     if mime.strip().lower() not in CONTENT_TYPES:
         return json_response(
@@ -302,9 +313,15 @@ def _check_body(request: HttpRequest) -> HttpResponse | None:
                 "utf8",
             ):
                 return json_response(415, {"error": "the body must be UTF-8"})
+    if len(_accepted_types) < ACCEPTED_TYPES_CACHE:
+        _accepted_types.add(content_type)
     if len(request.body) > MAX_BODY:
-        return json_response(413, {"error": f"the body is larger than {MAX_BODY} bytes"})
+        return _too_large()
     return None
+
+
+def _too_large() -> HttpResponse:
+    return json_response(413, {"error": f"the body is larger than {MAX_BODY} bytes"})
 
 
 def open_service(

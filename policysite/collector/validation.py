@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from policysite.collector.policy import PolicyIndex
+from policysite.collector.record import canonical_choices
 
 ACTIONS = frozenset({"accept_all", "reject_all", "custom"})
 REQUIRED = ("consent_id", "seq", "document", "version", "language", "choices", "action")
@@ -18,7 +19,9 @@ OPTIONAL = ("gpc", "page")
 FIELDS = frozenset(REQUIRED + OPTIONAL)
 MAX_SEQ = 2**53 - 1  # JavaScript's largest safe integer: what the widget can count to
 MAX_PAGE = 1024
+CANONICAL_CACHE = 1024  # distinct valid choices kept with their canonical JSON
 
+_REQUIRED = frozenset(REQUIRED)
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -32,8 +35,7 @@ class FieldError(ValueError):
         self.message = message
 
 
-@dataclass(frozen=True, slots=True)
-class Consent:
+class Consent(NamedTuple):
     """A validated consent, as the browser chose it, plus the sha256 of the text consented to."""
 
     consent_id: str  # lower-case
@@ -46,6 +48,7 @@ class Consent:
     gpc: bool | None
     page: str | None  # path only: query string and fragment removed
     policy_sha256: str
+    choices_json: str  # canonical_choices(choices), as stored
 
 
 def _reject_constant(name: str) -> None:
@@ -54,6 +57,7 @@ def _reject_constant(name: str) -> None:
 
 # One decoder for every request: json.loads(..., parse_constant=...) builds a new one per call.
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_canonical: dict[tuple, str] = {}  # choices.items() (validated) -> canonical_choices(choices)
 
 
 def parse_consent_id(value: object, field: str = "consent_id") -> str:
@@ -65,29 +69,30 @@ def parse_consent_id(value: object, field: str = "consent_id") -> str:
 
 def validate_consent(body: bytes, policy: PolicyIndex) -> Consent:
     """Given a request body, return the consent it carries, or raise FieldError."""
-    try:
-        data = _DECODER.decode(body.decode("utf-8"))
-    except FieldError:
-        raise
-    except UnicodeDecodeError:
-        raise FieldError(None, "body is not UTF-8") from None
-    except (ValueError, RecursionError) as error:
-        raise FieldError(None, f"body is not valid JSON: {error}") from None
+    data = _decode(body)
     if not isinstance(data, dict):
         raise FieldError(None, "body must be a JSON object")
-    for name in data:
-        if name not in FIELDS:
-            raise FieldError(name, f"unknown field; expected only {', '.join(REQUIRED + OPTIONAL)}")
-    for name in REQUIRED:
-        if name not in data:
-            raise FieldError(name, "is required")
+    names = data.keys()
+    if not names <= FIELDS:  # the loops only run to name the culprit
+        for name in data:
+            if name not in FIELDS:
+                raise FieldError(
+                    name, f"unknown field; expected only {', '.join(REQUIRED + OPTIONAL)}"
+                )
+    if not names >= _REQUIRED:
+        for name in REQUIRED:
+            if name not in data:
+                raise FieldError(name, "is required")
     consent_id = parse_consent_id(data["consent_id"])
     seq = data["seq"]
     if type(seq) is not int or not 1 <= seq <= MAX_SEQ:
         raise FieldError("seq", f"must be an integer from 1 to {MAX_SEQ}")
     document, version, language = data["document"], data["version"], data["language"]
     key = (document, version, language)
-    sha256 = policy.texts.get(key) if all(type(x) is str for x in key) else None
+    try:  # only a tuple of three strings can be listed
+        sha256 = policy.texts.get(key)
+    except TypeError:  # a list or an object among them
+        sha256 = None
     if sha256 is None:
         _explain_unlisted(document, version, language, policy)
     action = data["action"]
@@ -97,18 +102,44 @@ def validate_consent(body: bytes, policy: PolicyIndex) -> Consent:
     if "gpc" in data and type(gpc) is not bool:
         raise FieldError("gpc", "must be true or false (or left out)")
     page = _page(data["page"]) if "page" in data else None
+    choices = data["choices"]
     return Consent(
-        consent_id=consent_id,
-        seq=seq,
-        document=document,
-        version=version,
-        language=language,
-        choices=_choices(data["choices"], policy),
-        action=action,
-        gpc=gpc,
-        page=page,
-        policy_sha256=sha256,
+        consent_id,
+        seq,
+        document,
+        version,
+        language,
+        choices,
+        action,
+        gpc,
+        page,
+        sha256,
+        _choices(choices, policy),
     )
+
+
+def _decode(body: bytes) -> object:
+    """The JSON value of the body, or FieldError."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FieldError(None, "body is not UTF-8") from None
+    if text[:1] == "{" and text[-1:] == "}":  # the widget's form: skip decode()'s wrapping
+        try:
+            data, end = _DECODER.scan_once(text, 0)
+        except FieldError:
+            raise
+        except (ValueError, StopIteration, RecursionError):
+            pass  # decode() below says what is wrong, in its own words
+        else:
+            if end == len(text):
+                return data
+    try:
+        return _DECODER.decode(text)
+    except FieldError:
+        raise
+    except (ValueError, RecursionError) as error:
+        raise FieldError(None, f"body is not valid JSON: {error}") from None
 
 
 def _explain_unlisted(document: object, version: object, language: object, p: PolicyIndex) -> None:
@@ -126,7 +157,8 @@ def _list(names: object) -> str:
     return ", ".join(sorted(names))  # type: ignore[call-overload]
 
 
-def _choices(value: object, policy: PolicyIndex) -> dict[str, bool]:
+def _choices(value: object, policy: PolicyIndex) -> str:
+    """Check {category: bool} against the policy; return its canonical JSON text."""
     if not isinstance(value, dict):
         raise FieldError("choices", "must be an object {category: true|false}")
     for category, granted in value.items():
@@ -141,7 +173,14 @@ def _choices(value: object, policy: PolicyIndex) -> dict[str, bool]:
             raise FieldError(f"choices.{category}", "is required: send every category")
         if category in policy.required and not value[category]:
             raise FieldError(f"choices.{category}", "is always on: must be true")
-    return value
+    # The values are bools now (1 == True would otherwise share a key), so items() is a key.
+    key = tuple(value.items())
+    text = _canonical.get(key)
+    if text is None:
+        text = canonical_choices(value)
+        if len(_canonical) < CANONICAL_CACHE:
+            _canonical[key] = text
+    return text
 
 
 def _page(value: object) -> str:

@@ -16,11 +16,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
-import json
 import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
+from itertools import chain
 from pathlib import Path
 
 from policysite.collector.record import COLUMNS, ConsentRecord, utc_timestamp
@@ -64,15 +64,35 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
 LATEST = MIGRATIONS[-1][0]
 
 _COLUMN_LIST = ", ".join(COLUMNS)
-# The whole batch is one statement over a JSON array of rows. executemany would release and
-# re-take the GIL for every row, and each re-take can wait a whole switch interval (5 ms)
-# behind the busy event-loop thread.
-_INSERT = (
-    f"INSERT INTO consents ({_COLUMN_LIST}) SELECT "
-    + ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(COLUMNS)))
-    + " FROM json_each(?) WHERE true ON CONFLICT (consent_id, seq) DO NOTHING"
-)
+# A batch is one multi-row INSERT with bound parameters: one sqlite3_step, so the writer gives
+# the GIL away once per batch (executemany re-takes it per row, and each re-take can wait a
+# whole switch interval, 5 ms, behind the busy event-loop thread). Statements come in a few
+# sizes (steps of at most 25 %), so each is compiled once and then found in the statement
+# cache; a batch is padded to the next size with copies of its last record, which ON CONFLICT
+# DO NOTHING skips. Compared with one statement over json_each(), this costs a third the CPU.
+ROWS_PER_STATEMENT = (1, 2, 3, *(p * q // 4 for p in (4, 8, 16, 32, 64, 128, 256, 512, 1024)
+                                 for q in (4, 5, 6, 7)), 2048)  # fmt: skip
+assert ROWS_PER_STATEMENT[-1] * len(COLUMNS) <= 32766  # SQLite's limit on bound parameters
+_ROW = "(" + ", ".join("?" * len(COLUMNS)) + ")"
+_INSERTS = {
+    rows: f"INSERT INTO consents ({_COLUMN_LIST}) VALUES "
+    + ", ".join([_ROW] * rows)
+    + " ON CONFLICT (consent_id, seq) DO NOTHING"
+    for rows in ROWS_PER_STATEMENT
+}
+_SIZES = [next(size for size in ROWS_PER_STATEMENT if size >= n) for n in range(2049)]
 _SELECT = f"SELECT {_COLUMN_LIST} FROM consents"
+
+
+MAX_ROWS = ROWS_PER_STATEMENT[-1]
+
+
+def _insert(conn: sqlite3.Connection, records: Sequence[ConsentRecord]) -> None:
+    """Insert up to MAX_ROWS records with one statement (padded to its size)."""
+    size = _SIZES[len(records)]
+    rows = list(records)
+    rows += [rows[-1]] * (size - len(rows))
+    conn.execute(_INSERTS[size], list(chain.from_iterable(rows)))
 
 
 def _record(row: tuple) -> ConsentRecord:
@@ -105,7 +125,11 @@ class SQLiteStore:
     def _connect(self) -> sqlite3.Connection:
         try:
             conn = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+                self.path,
+                timeout=BUSY_TIMEOUT,
+                isolation_level=None,
+                check_same_thread=False,
+                cached_statements=len(_INSERTS) + 32,
             )
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             conn.execute("PRAGMA synchronous=FULL")
@@ -226,13 +250,18 @@ class SQLiteStore:
     def insert_batch(self, records: Sequence[ConsentRecord]) -> list[ConsentRecord]:
         self._check_writable()
         conn = self._conn()
-        rows = json.dumps([record.as_row() for record in records], ensure_ascii=False)
+        chunks = [records[i : i + MAX_ROWS] for i in range(0, len(records), MAX_ROWS)]
         try:
-            # One statement in autocommit mode is one atomic, fsynced transaction, and one
-            # sqlite3_step: the writer gives the GIL away once per batch, not once per row.
             with self._writing():
                 before = conn.total_changes
-                conn.execute(_INSERT, (rows,))
+                if len(chunks) == 1:
+                    # One statement in autocommit mode is one atomic, fsynced transaction.
+                    _insert(conn, chunks[0])
+                else:
+                    conn.execute("BEGIN IMMEDIATE")
+                    for chunk in chunks:
+                        _insert(conn, chunk)
+                    conn.execute("COMMIT")
             if conn.total_changes - before == len(records):
                 return list(records)
             # Some keys existed already: answer each with what is stored under it.
