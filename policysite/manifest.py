@@ -1,75 +1,93 @@
-"""The build manifest: which inputs made which output, so an unchanged build can be skipped.
+"""The build record: which inputs made which output, so an unchanged build can be skipped.
 
 Every input of a build is hashed: the content folder (sources, site.toml, versions.lock), the
-theme, the widget sources, policysite's own code, the installed library versions, and the
---drafts flag. The manifest stored under the hash of all of them says what that build wrote
-(sha256 of every output file), the "today" it built for and each page's context fingerprint.
-When a build finds a manifest for its inputs, for the same day, and the output folder holds
-exactly the files the manifest lists, it has nothing to do.
+theme, the widget sources, policysite's own code, the installed library versions, the
+--drafts flag. After a build, the record of its output folder says what the inputs were, what
+it wrote (sha256 of every output file), the "today" it built for and each page's context
+fingerprint. When the inputs are the same, for the same day, and the output folder holds
+exactly the files the record lists, the build has nothing to do.
 
-This module is imported before anything heavy (Jinja2, Markdown, Babel), so the up-to-date
-check costs a few milliseconds. File contents decide; a stat record (size, mtime, ctime,
-inode: what git's index keeps) only saves re-reading outputs nothing has touched since.
+File contents decide. A stat line (size, mtime, ctime, inode: what git's index keeps) only
+saves re-reading a file that nothing has touched since it was hashed; a file changed within
+two seconds of being hashed is read again (git's "racy" rule), and ctime cannot be set back by
+hand. A folder's stat line stands for its list of entries the same way.
+
+This module is all `build` imports before it knows there is work to do, so it uses only what
+Python has loaded at start-up anyway: no json, no hashlib (until a file must be hashed), no
+zoneinfo (unless --date is missing). The record is a marshal file under the cache folder.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import hashlib
-import json
+import marshal
 import os
 import sys
-import tempfile
 import time
-import zoneinfo
-from dataclasses import asdict, dataclass, field
+import zlib
 from pathlib import Path
+from typing import Any
 
-FORMAT = 1
+FORMAT = 2
 CODE_DIR = Path(__file__).resolve().parent
 WIDGET_DIR = CODE_DIR.parent / "widget"
 IGNORED = {"versions.lock.tmp"}  # written and renamed by the build itself
-PRUNE_AFTER_DAYS = 7
 RACY_NS = 2_000_000_000  # a stat line younger than this when recorded proves nothing
+LEGACY = ("manifests", "outputs", "markdown", "diff")  # cache folders of earlier formats
 
-
-@dataclass
-class Manifest:
-    """What one build wrote, filed under the hash of its inputs (`key`)."""
-
-    key: str
-    today: str  # ISO date the build was made for
-    timezone: str  # the site's, to tell "today" without loading the site
-    pages: int
-    languages: int
-    outputs: dict[str, str]  # file under the output folder -> sha256
-    page_keys: dict[str, str] = field(default_factory=dict)  # page file -> context fingerprint
-    inputs: dict[str, str] = field(default_factory=dict)  # input name -> sha256
+Line = tuple  # (sha256, size, mtime_ns, ctime_ns, inode) of a file
+Record = dict[str, Any]
 
 
 def sha256(data: bytes) -> str:
+    import hashlib  # only when something must be hashed: OpenSSL takes milliseconds to load
+
     return hashlib.sha256(data).hexdigest()
 
 
-def file_sha256(path: Path) -> str:
-    with path.open("rb") as fp:
+def file_sha256(path: Path | str) -> str:
+    import hashlib
+
+    with open(path, "rb") as fp:
         return hashlib.file_digest(fp, "sha256").hexdigest()
 
 
-def _tree(root: Path, label: str, skip: tuple[Path, ...]) -> dict[str, str]:
-    """sha256 of every file under `root` except hidden ones and the folders in `skip`."""
-    found: dict[str, str] = {}
-    if not root.is_dir():
-        return found
-    for folder, dirs, files in os.walk(root):
-        here = Path(folder)
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and here / d not in skip)
-        for name in sorted(files):
-            if name.startswith(".") or name in IGNORED:
+def _stat(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+# --- inputs ----------------------------------------------------------------------------------
+
+
+def _tree(
+    root: str, label: str, skip: set[str], known: dict[str, Line], trust_before: int, py: bool
+) -> dict[str, Line]:
+    """name -> line of every file under `root` (not hidden, not under `skip`). A file whose
+    stat line is the one in `known`, from before `trust_before`, keeps its recorded sha256."""
+    found: dict[str, Line] = {}
+    stack = [(root, label)]
+    while stack:
+        folder, name = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
                 continue
-            path = here / name
-            found[f"{label}/{path.relative_to(root).as_posix()}"] = file_sha256(path)
+            if entry.is_dir():
+                if entry.path not in skip:
+                    stack.append((entry.path, f"{name}/{entry.name}"))
+                continue
+            if entry.name in IGNORED or (py and not entry.name.endswith(".py")):
+                continue
+            key = f"{name}/{entry.name}"
+            line = _stat(entry.stat())
+            old = known.get(key)
+            if old is not None and old[1:] == line and max(line[1], line[2]) < trust_before:
+                found[key] = old
+            else:
+                found[key] = (file_sha256(entry.path), *line)
     return found
 
 
@@ -78,165 +96,238 @@ def _libraries() -> str:
     upgrade of Jinja2, Markdown or Babel can change the output."""
     names: set[str] = set()
     for entry in sys.path:
-        folder = Path(entry)
-        if folder.name in ("site-packages", "dist-packages") and folder.is_dir():
-            names.update(n for n in os.listdir(folder) if n.endswith(".dist-info"))
-    return hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest()
+        if entry.endswith(("site-packages", "dist-packages")) and os.path.isdir(entry):
+            names.update(n for n in os.listdir(entry) if n.endswith(".dist-info"))
+    return "\n".join(sorted(names))
 
 
 def read_inputs(
-    content_dir: Path, theme_dir: Path, *, drafts: bool, skip: tuple[Path, ...] = ()
-) -> dict[str, str]:
-    """Return input name -> sha256 for everything a build reads. `skip`: folders to leave out
-    (an output or cache folder that happens to sit inside the content folder)."""
-    skip = tuple(p.resolve() for p in skip)
-    inputs = _tree(content_dir.resolve(), "content", skip)
-    inputs.update(_tree(theme_dir.resolve(), "theme", skip))
-    inputs.update(_tree(WIDGET_DIR, "widget", skip))
-    inputs.update({k: v for k, v in _tree(CODE_DIR, "code", skip).items() if k.endswith(".py")})
-    inputs["python"] = hashlib.sha256(sys.version.encode()).hexdigest()
-    inputs["libraries"] = _libraries()
-    inputs["drafts"] = "yes" if drafts else "no"
+    content_dir: Path,
+    theme_dir: Path,
+    *,
+    drafts: bool,
+    skip: tuple[Path, ...] = (),
+    previous: Record | None = None,
+) -> dict[str, Line]:
+    """Return input name -> (sha256, stat…) for everything a build reads. `skip`: folders to
+    leave out (an output or cache folder inside the content folder). `previous`: the last
+    record, whose sha256s stand for files that have not been touched since."""
+    known = previous["inputs"] if previous else {}
+    trust = previous["inputs_ns"] - RACY_NS if previous else 0
+    skipped = {str(p.resolve()) for p in skip}
+    inputs: dict[str, Line] = {}
+    for root, label, py in (
+        (content_dir, "content", False),
+        (theme_dir, "theme", False),
+        (WIDGET_DIR, "widget", False),
+        (CODE_DIR, "code", True),
+    ):
+        inputs.update(_tree(str(Path(root).resolve()), label, skipped, known, trust, py))
+    inputs["python"] = (sys.version,)
+    inputs["libraries"] = (_libraries(),)
+    inputs["drafts"] = ("yes" if drafts else "no",)
     return inputs
 
 
-def key_of(inputs: dict[str, str]) -> str:
-    whole = hashlib.sha256(f"manifest {FORMAT}\n".encode())
-    for name in sorted(inputs):
-        whole.update(f"{name}\0{inputs[name]}\n".encode())
-    return whole.hexdigest()
+def same_inputs(a: dict[str, Line], b: dict[str, Line]) -> bool:
+    """Whether two input lists name the same files with the same contents."""
+    return a.keys() == b.keys() and all(a[name][0] == b[name][0] for name in a)
 
 
-def today_for(manifest: Manifest, date: dt.date | None) -> dt.date:
-    """The build's "today" as `build` would compute it, without loading site.toml."""
-    if date is not None:
-        return date
-    return dt.datetime.now(zoneinfo.ZoneInfo(manifest.timezone)).date()
+# --- the record of an output folder ------------------------------------------------------------
 
 
-# --- storage ---------------------------------------------------------------------------------
+def _record_path(cache_dir: Path, out_dir: Path) -> tuple[Path, str]:
+    out = str(out_dir.resolve())
+    return cache_dir / "builds" / f"{zlib.crc32(out.encode()):08x}.rec", out
 
 
-def _write_json(path: Path, data: object) -> None:
-    with contextlib.suppress(OSError):  # a cache that cannot be written only costs speed
+def last_build(cache_dir: Path, out_dir: Path) -> Record | None:
+    """The record of the last build written into `out_dir`, if there is a usable one."""
+    path, out = _record_path(cache_dir, out_dir)
+    try:
+        record = marshal.loads(path.read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    ok = isinstance(record, dict) and record.get("format") == FORMAT and record.get("out") == out
+    return record if ok else None
+
+
+def _write(path: Path, data: object) -> None:
+    import tempfile
+
+    try:  # a cache that cannot be written only costs speed
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out, separators=(",", ":"))
+        with os.fdopen(fd, "wb") as out:
+            out.write(marshal.dumps(data))
         os.replace(tmp, path)
+    except OSError:
+        pass
 
 
-def _read_json(path: Path) -> dict | None:
+def _output_lines(out_dir: Path, outputs: dict[str, str]) -> tuple[dict, dict] | None:
+    """Stat lines of every output file and folder (None if one is missing)."""
+    root = str(out_dir)
+    files, folders = {}, {}
     try:
-        data = json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _out_name(out_dir: Path) -> str:
-    return hashlib.sha256(str(out_dir.resolve()).encode()).hexdigest()[:32]
-
-
-def load(cache_dir: Path, key: str) -> Manifest | None:
-    data = _read_json(cache_dir / "manifests" / f"{key}.json")
-    try:
-        return Manifest(**data) if data is not None else None
-    except TypeError:
-        return None
-
-
-def last_build(cache_dir: Path, out_dir: Path) -> Manifest | None:
-    """The manifest of the last build written into `out_dir`, if it is still on record."""
-    record = _read_json(cache_dir / "outputs" / f"{_out_name(out_dir)}.json")
-    return load(cache_dir, record["key"]) if record and isinstance(record.get("key"), str) else None
-
-
-def save(cache_dir: Path, manifest: Manifest, out_dir: Path) -> None:
-    """File `manifest` under its key, and record it as the last build of `out_dir` with the
-    stat line of each file it wrote."""
-    _write_json(cache_dir / "manifests" / f"{manifest.key}.json", asdict(manifest))
-    files = {}
-    for name, sha in manifest.outputs.items():
-        line = _stat_line(out_dir / name)
-        if line is not None:
-            files[name] = [sha, *line]
-    record = {"key": manifest.key, "taken_ns": time.time_ns(), "files": files}
-    _write_json(cache_dir / "outputs" / f"{_out_name(out_dir)}.json", record)
-
-
-def _stat_line(path: Path) -> list[int] | None:
-    try:
-        st = path.stat()
+        for name, sha in outputs.items():
+            files[name] = (sha, *_stat(os.stat(f"{root}/{name}")))
+            folder = name.rpartition("/")[0]
+            while folder not in folders:
+                folders[folder] = _stat(os.stat(f"{root}/{folder}" if folder else root))[1:]
+                folder = folder.rpartition("/")[0]
     except OSError:
         return None
-    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+    return files, folders
 
 
-def _trusted(out_dir: Path, cache_dir: Path | None) -> dict[str, list]:
-    """The recorded files of `out_dir` whose stat line can stand for their contents: those
-    changed well before the record was taken. A file changed in the same clock tick as the
-    record could change again without a new stat line, so those are re-read (git's "racy"
-    rule)."""
-    record = _read_json(cache_dir / "outputs" / f"{_out_name(out_dir)}.json") if cache_dir else None
-    if not record or not isinstance(record.get("files"), dict):
-        return {}
-    limit = int(record.get("taken_ns", 0)) - RACY_NS
-    return {name: line for name, line in record["files"].items() if line[3] < limit}
+def save(
+    cache_dir: Path,
+    out_dir: Path,
+    *,
+    inputs: dict[str, Line],
+    inputs_ns: int,
+    today: str,
+    timezone: str,
+    pages: int,
+    languages: int,
+    outputs: dict[str, str],
+    page_keys: dict[str, str],
+) -> None:
+    """Record what a build wrote into `out_dir` from `inputs` (read at `inputs_ns`)."""
+    path, out = _record_path(cache_dir, out_dir)
+    lines = _output_lines(out_dir, outputs)
+    if lines is None:
+        path.unlink(missing_ok=True)
+        return
+    files, folders = lines
+    record = {
+        "format": FORMAT,
+        "out": out,
+        "inputs": inputs,
+        "inputs_ns": inputs_ns,
+        "today": today,
+        "timezone": timezone,
+        "pages": pages,
+        "languages": languages,
+        "outputs": files,
+        "folders": folders,
+        "page_keys": page_keys,
+        "taken_ns": time.time_ns(),
+    }
+    _write(path, record)
+    for name in LEGACY:
+        if (cache_dir / name).is_dir():
+            import shutil
+
+            shutil.rmtree(cache_dir / name, ignore_errors=True)
+
+
+def outputs_of(record: Record) -> dict[str, str]:
+    """Output file -> sha256, as the record lists them."""
+    return {name: line[0] for name, line in record["outputs"].items()}
+
+
+# --- is the output folder what the record says? ------------------------------------------------
 
 
 def listing(out_dir: Path) -> set[str]:
     """Every file under `out_dir`, as posix paths relative to it."""
     found: set[str] = set()
-    for folder, _dirs, files in os.walk(out_dir):
-        here = Path(folder).relative_to(out_dir)
-        found.update((here / name).as_posix() for name in files)
+    stack = [(str(out_dir), "")]
+    while stack:
+        folder, prefix = stack.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                name = f"{prefix}{entry.name}"
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((entry.path, f"{name}/"))
+                else:
+                    found.add(name)
     return found
 
 
-def holds(out_dir: Path, outputs: dict[str, str], cache_dir: Path | None = None) -> bool:
-    """Whether `out_dir` holds exactly the files of `outputs`, with those contents."""
-    if not out_dir.is_dir() or listing(out_dir) != set(outputs):
-        return False
-    trusted = _trusted(out_dir, cache_dir)
-    for name, sha in outputs.items():
-        path = out_dir / name
-        line = trusted.get(name)
-        if line is not None and line[0] == sha and line[1:] == _stat_line(path):
-            continue
+def _folders_unchanged(out_dir: Path, record: Record, trust_before: int) -> bool:
+    """Whether no file was added to or removed from any output folder since the record:
+    each folder's stat line changes when its entries do."""
+    root = str(out_dir)
+    for folder, line in record["folders"].items():
         try:
-            if file_sha256(path) != sha:
-                return False
+            now = _stat(os.stat(f"{root}/{folder}" if folder else root))[1:]
         except OSError:
+            return False
+        if now != tuple(line) or max(now[0], now[1]) >= trust_before:
             return False
     return True
 
 
-def prune(cache_dir: Path, days: int = PRUNE_AFTER_DAYS) -> None:
-    """Delete manifests older than `days` that no output folder's record points at."""
-    keep = set()
-    for record in (cache_dir / "outputs").glob("*.json"):
-        data = _read_json(record)
-        if data and isinstance(data.get("key"), str):
-            keep.add(data["key"])
-    limit = time.time() - days * 86400
-    for path in (cache_dir / "manifests").glob("*.json"):
-        with contextlib.suppress(OSError):
-            if path.stem not in keep and path.stat().st_mtime < limit:
-                path.unlink()
+def holds(out_dir: Path, record: Record) -> tuple[bool, bool]:
+    """Whether `out_dir` holds exactly the recorded files with their contents; and whether
+    that was proved by stat lines alone (otherwise the record should be taken again)."""
+    if not out_dir.is_dir():
+        return False, False
+    trust = record["taken_ns"] - RACY_NS
+    by_stat = _folders_unchanged(out_dir, record, trust)
+    if not by_stat and listing(out_dir) != record["outputs"].keys():
+        return False, False
+    root = str(out_dir)
+    for name, line in record["outputs"].items():
+        path = f"{root}/{name}"
+        try:
+            now = _stat(os.stat(path))
+        except OSError:
+            return False, False
+        if now == tuple(line[1:]) and max(now[1], now[2]) < trust:
+            continue
+        by_stat = False
+        try:
+            if file_sha256(path) != line[0]:
+                return False, False
+        except OSError:
+            return False, False
+    return True, by_stat
 
 
-def up_to_date(cache_dir: Path, key: str, out_dir: Path, date: dt.date | None) -> Manifest | None:
-    """The manifest that makes a build with these inputs a no-op, or None."""
-    manifest = load(cache_dir, key)
-    if manifest is None:
-        return None
+def today_for(record: Record, date: dt.date | None) -> dt.date | None:
+    """The build's "today" as `build` would compute it, without loading site.toml."""
+    if date is not None:
+        return date
+    import zoneinfo
+
     try:
-        today = today_for(manifest, date)
+        return dt.datetime.now(zoneinfo.ZoneInfo(record["timezone"])).date()
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return None
-    if today.isoformat() != manifest.today or not holds(out_dir, manifest.outputs, cache_dir):
-        return None
-    if len(_trusted(out_dir, cache_dir)) < len(manifest.outputs):
-        save(cache_dir, manifest, out_dir)  # checked by contents: next time, by stat line
-    return manifest
+
+
+def up_to_date(
+    cache_dir: Path,
+    out_dir: Path,
+    record: Record,
+    inputs: dict[str, Line],
+    inputs_ns: int,
+    date: dt.date | None,
+) -> bool:
+    """Whether a build with these inputs (read from `inputs_ns` on) would write exactly what
+    `out_dir` holds."""
+    today = today_for(record, date)
+    if today is None or today.isoformat() != record["today"]:
+        return False
+    if not same_inputs(inputs, record["inputs"]):
+        return False
+    same, by_stat = holds(out_dir, record)
+    if same and not by_stat:  # checked by contents: next time, by stat lines
+        save(
+            cache_dir,
+            out_dir,
+            inputs=inputs,
+            inputs_ns=inputs_ns,
+            today=record["today"],
+            timezone=record["timezone"],
+            pages=record["pages"],
+            languages=record["languages"],
+            outputs=outputs_of(record),
+            page_keys=record["page_keys"],
+        )
+    return same

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -121,6 +119,9 @@ def _listed(site: Site, page: render.Page) -> bool:
 
 def write_output(out_dir: Path, files: dict[str, bytes]) -> None:
     """Write `files` into a fresh sibling of `out_dir`, then swap it in place of `out_dir`."""
+    import shutil
+    import tempfile
+
     out_dir = out_dir.resolve()
     parent = out_dir.parent
     try:
@@ -149,6 +150,9 @@ def write_output(out_dir: Path, files: dict[str, bytes]) -> None:
 def _swap(staging: Path, out_dir: Path) -> None:
     """Put `staging` where `out_dir` is. Two renames: the old tree moves aside first, so at
     every moment one complete tree is at `out_dir` or beside it, never a half-written one."""
+    import shutil
+    import tempfile
+
     if out_dir.exists() and not out_dir.is_dir():
         raise PolicyError(
             Problem(out_dir, "the output path exists and is not a folder", "pass another --out")
@@ -186,18 +190,24 @@ def build(
     content_dir, theme_dir, out_dir = Path(content_dir), Path(theme_dir), Path(out_dir)
     steps: list[tuple[str, float]] = []
     start = time.perf_counter()
+    inputs_ns = time.time_ns()
+    previous = manifest.last_build(cache_dir, out_dir) if cache_dir else None
     inputs = manifest.read_inputs(
-        content_dir, theme_dir, drafts=drafts, skip=(out_dir, *([cache_dir] if cache_dir else []))
+        content_dir,
+        theme_dir,
+        drafts=drafts,
+        skip=(out_dir, *([cache_dir] if cache_dir else [])),
+        previous=previous,
     )
-    key = manifest.key_of(inputs)
-    done = manifest.up_to_date(cache_dir, key, out_dir, date) if cache_dir else None
-    if done is not None:
+    if previous is not None and manifest.up_to_date(
+        cache_dir, out_dir, previous, inputs, inputs_ns, date
+    ):
         steps.append(("check", time.perf_counter() - start))
         return BuildReport(
             out_dir,
-            done.pages,
-            done.languages,
-            len(done.outputs),
+            previous["pages"],
+            previous["languages"],
+            len(previous["outputs"]),
             steps,
             verbose,
             up_to_date=True,
@@ -211,8 +221,8 @@ def build(
     builder = incremental.Builder(
         content_dir, theme_dir, out_dir, date=date, drafts=drafts, jobs=jobs, cache_dir=cache_dir
     )
-    if cache_dir:
-        _seed(builder, cache_dir, out_dir)
+    if previous is not None:
+        _seed(builder, previous, out_dir)
     with _timed(steps, "load", since=start):
         site = load_site(content_dir, date=date, drafts=drafts)
         theme = render.load_theme(theme_dir)
@@ -224,7 +234,7 @@ def build(
         lock_updated = False if drafts else write_lock(content_dir, site)
     languages = {lang for doc in site.documents for lang in render.languages_of(site, doc)}
     if cache_dir:
-        _remember(cache_dir, out_dir, inputs, site, result, len(languages), lock_updated)
+        _remember(cache_dir, out_dir, inputs, inputs_ns, site, result, len(languages))
     return BuildReport(
         out_dir=out_dir,
         pages=result.pages,
@@ -245,41 +255,44 @@ def _timed(steps: list[tuple[str, float]], name: str, since: float | None = None
     steps.append((name, time.perf_counter() - start))
 
 
-def _seed(builder: Builder, cache_dir: Path, out_dir: Path) -> None:
+def _seed(builder: Builder, previous: manifest.Record, out_dir: Path) -> None:
     """Give `builder` the pages of the last build in `out_dir` that are still as written."""
-    previous = manifest.last_build(cache_dir, out_dir)
-    if previous is None:
-        return
     files = {}
-    for name in previous.page_keys:
+    for name in previous["page_keys"]:
         try:
             data = (out_dir / name).read_bytes()
         except OSError:
             continue
-        if manifest.sha256(data) == previous.outputs.get(name):
+        if manifest.sha256(data) == previous["outputs"][name][0]:
             files[name] = data
-    builder.seed(files, previous.page_keys)
+    builder.seed(files, previous["page_keys"])
 
 
 def _remember(
     cache_dir: Path,
     out_dir: Path,
-    inputs: dict[str, str],
+    inputs: dict[str, manifest.Line],
+    inputs_ns: int,
     site: Site,
     result: BuildResult,
     languages: int,
-    lock_updated: bool,
 ) -> None:
-    """File the manifest of this build under its inputs as they are now (with the lock it
-    may just have written), and drop cache entries nothing has used for a while."""
+    """Record this build under its inputs as they are now (with the lock it may just have
+    written), and store what the text cache computed."""
     from policysite import cache
     from policysite.lock import lock_path
 
-    if lock_updated:
-        lock = lock_path(site.config.content_dir)
-        inputs = {**inputs, "content/versions.lock": manifest.file_sha256(lock)}
-    built = manifest.Manifest(
-        key=manifest.key_of(inputs),
+    lock = lock_path(site.config.content_dir)
+    name = "content/" + lock.relative_to(site.config.content_dir).as_posix()
+    if lock.exists():
+        stat = lock.stat()
+        line = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+        inputs = {**inputs, name: (manifest.file_sha256(lock), *line)}
+    manifest.save(
+        cache_dir,
+        out_dir,
+        inputs=inputs,
+        inputs_ns=inputs_ns,
         today=site.today.isoformat(),
         timezone=site.config.timezone,
         pages=result.pages,
@@ -287,6 +300,4 @@ def _remember(
         outputs={name: manifest.sha256(data) for name, data in result.files.items()},
         page_keys=result.page_keys,
     )
-    manifest.save(cache_dir, built, out_dir)
     cache.save(cache_dir, result.used, result.fresh)
-    manifest.prune(cache_dir)

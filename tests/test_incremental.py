@@ -7,6 +7,7 @@ same bytes, file for file.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import shutil
 import subprocess
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from policysite import incremental, markup
+from policysite import incremental, manifest, markup
 from policysite.incremental import Builder
 from policysite.site import build
 
@@ -132,6 +133,46 @@ def test_a_touched_dist_is_rebuilt(site, damage):
     report = cached(site)
     assert not report.up_to_date
     assert tree(site / "dist") == clean(site)
+
+
+@pytest.fixture
+def trusting(monkeypatch):
+    """Trust stat lines at once: the build records them right after writing, and would
+    otherwise re-read every file for two seconds (the "racy" rule), hiding the stat path."""
+    monkeypatch.setattr(manifest, "RACY_NS", 0)
+
+
+def test_edit_that_keeps_size_and_mtime_is_still_seen(site, trusting):
+    cached(site)
+    assert cached(site).up_to_date  # this time decided by stat lines
+    source = site / "content" / "privacy" / "2026-12-15.vi.md"
+    before = source.stat()
+    text = source.read_text("utf-8")
+    edited = text.replace("## ", "## X", 1)[:-1]  # one byte more, one byte less
+    assert len(edited.encode()) == len(text.encode()) and edited != text
+    source.write_text(edited, "utf-8")
+    os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))  # ctime still moves
+    report = cached(site)
+    assert not report.up_to_date
+    assert tree(site / "dist") == clean(site)
+
+
+@pytest.mark.parametrize("where", [".", VI, f"{VI}/2026-12-15"])
+def test_a_stray_file_anywhere_in_dist_is_seen(site, trusting, where):
+    cached(site)
+    assert cached(site).up_to_date
+    (site / "dist" / where / "stray.html").write_text("hi")
+    report = cached(site)
+    assert not report.up_to_date
+    assert tree(site / "dist") == clean(site)
+
+
+def test_a_page_rewritten_with_the_same_bytes_is_still_up_to_date(site, trusting):
+    cached(site)
+    page = site / "dist" / VI / "index.html"
+    page.write_bytes(page.read_bytes())  # new stat line, same contents: checked by hash
+    assert cached(site).up_to_date
+    assert cached(site).up_to_date
 
 
 def test_another_date_is_not_skipped(site):
