@@ -15,21 +15,23 @@ are cheap and always regenerated.
 
 from __future__ import annotations
 
+import copyreg
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import io
-import os
 import pickle
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from policysite import cache, manifest, parallel, render
+from policysite import cache, manifest, output, parallel, render
 from policysite.cache import CacheStats, TextCache
-from policysite.model import Site
+from policysite.model import Site, SiteConfig, Source, Version
 from policysite.urls import output_file
 
 PAGES_PER_CHUNK = 40  # small enough to balance the cores, large enough to share texts
@@ -43,13 +45,58 @@ def fingerprint(theme: render.Theme, language: str, name: str, context: dict[str
 
     A pickle is a lossless, C-speed serialisation of the context (plain data, dates and
     frozen dataclasses), so equal pickles mean equal contexts; without its memo it is also
-    the same for equal contexts built in different processes.
+    the same for equal contexts built in different processes. Sources stand in by their file
+    and its sha256 (everything else in them is read from those bytes), and the site's settings
+    by their own digest: pickling them by value on every page cost more than the rest. The
+    code salt covers what turns those bytes into a page: our code and the libraries.
     """
     buffer = io.BytesIO()
     pickler = pickle.Pickler(buffer, protocol=5)
     pickler.fast = True  # no memo: by value only, so object sharing cannot change the bytes
-    pickler.dump((theme.digest, language, name, context))
+    pickler.dispatch_table = _REDUCERS
+    pickler.dump((_code_salt(), theme.digest, language, name, context))
     return hashlib.blake2b(buffer.getbuffer(), digest_size=20).hexdigest()
+
+
+@functools.cache
+def _code_salt() -> str:
+    """Our code and the libraries under it, as they were when first asked (forked workers
+    inherit the parent's answer)."""
+    digest = hashlib.sha256(sys.version.encode())
+    for path in sorted(manifest.CODE_DIR.rglob("*.py")):
+        digest.update(path.read_bytes())
+    digest.update(manifest.libraries().encode())
+    return digest.hexdigest()
+
+
+def _reduce_source(source: Source) -> tuple:
+    return (str, (f"source {source.path} {source.sha256}",))
+
+
+def _reduce_version(version: Version) -> tuple:
+    sources = tuple(version.sources.values())
+    return (tuple, ((version.document, version.date, version.default_language, sources),))
+
+
+_CONFIGS: dict[int, tuple[SiteConfig, str]] = {}
+
+
+def _reduce_config(config: SiteConfig) -> tuple:
+    found = _CONFIGS.get(id(config))
+    if found is None or found[0] is not config:  # not a reused id
+        buffer = io.BytesIO()
+        pickler = pickle.Pickler(buffer, protocol=5)
+        pickler.fast = True
+        pickler.dump(config)
+        found = (config, hashlib.blake2b(buffer.getbuffer(), digest_size=20).hexdigest())
+        if len(_CONFIGS) > 16:
+            _CONFIGS.clear()
+        _CONFIGS[id(config)] = found
+    return (str, (f"config {found[1]}",))
+
+
+_REDUCERS = copyreg.dispatch_table.copy()
+_REDUCERS.update({Source: _reduce_source, Version: _reduce_version, SiteConfig: _reduce_config})
 
 
 # --- rendering pages, in one process or many ---------------------------------------------------
@@ -63,6 +110,7 @@ class RenderJob:
     theme: render.Theme
     cache_root: Path | None
     previous: dict[str, str]  # page file -> fingerprint of what the output folder holds
+    stage: str | None = None  # a fresh folder to write rendered pages into, or None
 
 
 @dataclass
@@ -93,6 +141,7 @@ def render_chunk(job: RenderJob, pages: Sequence[render.Page]) -> Rendered:
     """Build each page's context; render the template only where the fingerprint changed."""
     texts = _texts(job.cache_root)
     out: list[tuple[str, str, bytes | None]] = []
+    made: set[str] = set()
     with cache.using(texts):
         for page in pages:
             name, context = render.page_context(job.site, job.theme, page)
@@ -102,20 +151,31 @@ def render_chunk(job: RenderJob, pages: Sequence[render.Page]) -> Rendered:
                 out.append((path, key, None))
             else:
                 html = render.render_context(job.theme, page.language, name, context)
+                if job.stage is not None:
+                    output.write_new(job.stage, path, html, made)
                 out.append((path, key, html))
     return Rendered(out, texts.stats, *texts.take_news())
 
 
-def render_pages(job: RenderJob, pages: Sequence[render.Page], jobs: int) -> Rendered:
-    """`render_chunk` over all pages, on up to `jobs` processes."""
+def render_pages(
+    job: RenderJob,
+    pages: Sequence[render.Page],
+    jobs: int,
+    while_waiting: Callable[[], None] | None = None,
+) -> Rendered:
+    """`render_chunk` over all pages, on up to `jobs` processes; this process runs
+    `while_waiting` meanwhile."""
     render.compile_templates(job.theme, job.site.config.languages)
+    _code_salt()  # once, before forking
     _texts(job.cache_root).load()  # once, before forking: workers share what it read
     # Forking costs tens of milliseconds: worth it for a full build, not for an edit.
     fresh = sum(output_file(p.path) not in job.previous for p in pages)
     full = not job.previous or fresh >= 2 * PAGES_PER_CHUNK
     # A few chunks per core balance the load; each chunk boundary may render a text twice.
     parts = max(jobs, min(jobs * 3, len(pages) // PAGES_PER_CHUNK)) if jobs > 1 and full else 1
-    results = parallel.map_chunks(render_chunk, parallel.chunked(pages, parts), job, jobs)
+    results = parallel.map_chunks(
+        render_chunk, parallel.chunked(pages, parts), job, jobs, while_waiting
+    )
     total = Rendered([], CacheStats(), set(), {})
     for result in results:
         total.pages += result.pages
@@ -141,6 +201,7 @@ class BuildResult:
     stats: CacheStats = field(default_factory=CacheStats)
     used: set[str] = field(default_factory=set)  # cache keys this build asked for
     fresh: dict[str, cache.Entry] = field(default_factory=dict)  # cache entries computed
+    written: set[str] = field(default_factory=set)  # files already written into the stage
     seconds: float = 0.0
 
 
@@ -180,8 +241,11 @@ class Builder:
         from the output folder and its manifest)."""
         self.files, self.page_keys = dict(files), dict(page_keys)
 
-    def render(self, load: Callable[[], tuple[Site, render.Theme]]) -> BuildResult:
-        """Load the site, render what changed; return every file. Writes nothing."""
+    def render(
+        self, load: Callable[[], tuple[Site, render.Theme]], stage: Path | None = None
+    ) -> BuildResult:
+        """Load the site, render what changed; return every file. Writes nothing, except
+        rendered pages into `stage` (a fresh folder) when given (`BuildResult.written`)."""
         from policysite import site as pipeline  # site imports this module
 
         old_site, old_theme = self.site, self.theme
@@ -190,16 +254,23 @@ class Builder:
         previous = {path: key for path, key in self.page_keys.items() if path in self.files}
         untouched = _untouched(old_site, old_theme, site, theme, pages) & previous.keys()
         todo = [page for page in pages if output_file(page.path) not in untouched]
-        job = RenderJob(self.site, theme, self.cache_dir, previous)
-        result = render_pages(job, todo, self.jobs)
+        job = RenderJob(self.site, theme, self.cache_dir, previous, stage and str(stage))
+        site_wide: dict[str, bytes] = {}
+        result = render_pages(
+            job,
+            todo,
+            self.jobs,
+            lambda: site_wide.update(pipeline.site_wide_files(site, theme, pages)),
+        )
         result.pages += [(path, previous[path], None) for path in untouched]
         files: dict[str, bytes] = {}
         keys: dict[str, str] = {}
         for path, key, html in sorted(result.pages):
             files[path] = self.files[path] if html is None else html
             keys[path] = key
-        files.update(pipeline.site_wide_files(self.site, theme, pages))
+        files.update(site_wide)
         rendered = sum(html is not None for _, _, html in result.pages)
+        written = {p for p, _, html in result.pages if html is not None} if stage else set()
         changed = {path for path, data in files.items() if self.files.get(path) != data}
         removed = set(self.files) - set(files)
         self.files, self.page_keys = files, keys
@@ -213,6 +284,7 @@ class Builder:
             result.stats,
             result.used,
             result.fresh,
+            written,
         )
 
     def load(self) -> tuple[Site, render.Theme]:
@@ -231,7 +303,7 @@ class Builder:
         result = self.render(self.load)
         if first and self.out_dir.is_dir():  # left over from an earlier session
             result.removed |= manifest.listing(self.out_dir) - set(result.files)
-        write_changed(self.out_dir, result)
+        output.write_changed(self.out_dir, result.files, result.changed, result.removed)
         result.seconds = time.perf_counter() - start
         return result
 
@@ -282,17 +354,3 @@ def _untouched(
         if page.kind != "404":
             untouched.add(output_file(page.path))
     return untouched
-
-
-def write_changed(out_dir: Path, result: BuildResult) -> None:
-    """Write the changed files of `result` in place (each atomically) and delete removed ones.
-    For a preview folder; a publishing build swaps a whole new folder in instead."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name in sorted(result.changed):
-        target = out_dir / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_bytes(result.files[name])
-        os.replace(tmp, target)
-    for name in sorted(result.removed):
-        (out_dir / name).unlink(missing_ok=True)

