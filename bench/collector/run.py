@@ -47,6 +47,7 @@ OUT = ROOT / "bench/_work/collector"
 FIXTURE_SITE = ROOT / "tests/collector_fixtures/site"
 SITE_DATE = "2026-11-25"
 SETTLE_LIMIT = 10.0
+TARGETS = ("empty", "sqlite", "postgres", "gunicorn")
 IDLE_LIMIT = 5.0  # seconds to wait for other sessions' load to pass before a target
 
 RowCounter = Callable[[], int] | None
@@ -91,7 +92,12 @@ def new_database(server_url: str, name: str) -> str:
 
 @contextlib.contextmanager
 def started(
-    name: str, workers: int, scratch: Path, site: Path, cluster: servers.Cluster, origins: str
+    name: str,
+    workers: int,
+    scratch: Path,
+    site: Path,
+    cluster: servers.Cluster | None,
+    origins: str,
 ) -> Iterator[Running]:
     """Start one target on a free port and yield it; stop it when the block ends."""
     port = servers.free_port()
@@ -105,6 +111,7 @@ def started(
         command = servers.collector(port, workers, str(db), site)
         counter = sqlite_rows(db)
     elif name == "postgres":
+        assert cluster is not None
         url = new_database(cluster.url, f"bench_{workers}")
         command = servers.collector(port, workers, url, site)
         counter = postgres_rows(url)
@@ -117,7 +124,7 @@ def started(
 
         def pids() -> list[int]:
             mine = [os.getpid(), *quiet.group_pids(process.pid)]
-            postmaster = cluster.postmaster() if name == "postgres" else None
+            postmaster = cluster.postmaster() if cluster and name == "postgres" else None
             return mine + (quiet.children_pids(postmaster) if postmaster else [])
 
         yield Running(port, counter, pids)
@@ -174,7 +181,8 @@ def build_site(scratch: Path) -> Path:
 
 def plan(args: argparse.Namespace) -> list[tuple[str, int]]:
     ours = [(name, w) for w in args.workers for name in ("empty", "sqlite", "postgres")]
-    return [*ours, ("gunicorn", args.peer_workers)]
+    every = [*ours, ("gunicorn", args.peer_workers)]
+    return [(name, w) for name, w in every if name in args.targets]
 
 
 def run_all(args: argparse.Namespace, scratch: Path, deadline: float) -> list[Outcome]:
@@ -183,7 +191,8 @@ def run_all(args: argparse.Namespace, scratch: Path, deadline: float) -> list[Ou
     print(f"body: {len(consents.example().encode())} bytes, e.g. {consents.example()}")
     outcomes: list[Outcome] = []
     targets = plan(args)
-    with servers.postgres_cluster() as cluster:
+    wants_cluster = any(name == "postgres" for name, _ in targets)
+    with servers.postgres_cluster() if wants_cluster else contextlib.nullcontext() as cluster:
         for index, (name, workers) in enumerate(targets):
             print(f"{name} ({workers} worker(s)) ...", flush=True)
             # An equal share of the time left, so that early targets cannot use up the retries.
@@ -237,6 +246,13 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=2 * (os.cpu_count() or 1) + 1,
         help="gunicorn sync workers (default: 2 × cores + 1, gunicorn's advice)",
+    )
+    parser.add_argument(
+        "--targets",
+        nargs="+",
+        choices=TARGETS,
+        default=list(TARGETS),
+        help="measure only these (to try a change quickly; results compare only within a run)",
     )
     parser.add_argument(
         "--retries",
