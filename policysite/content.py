@@ -180,13 +180,46 @@ def _load_file(
         )
         ok = False
     raw = path.read_bytes()
-    text = _decode(path, raw, problems)
-    if text is None or not ok:
+    if not ok:
+        _decode(path, raw, problems)  # its problems are worth reporting all the same
         return None
-    front = _front_matter(path, text, problems)
-    if front is None:
-        return None
-    return _source(config, document, version, language, path, raw, front, problems)
+    return _parsed(config, document, version, language, path, raw, problems)
+
+
+# `serve` loads the site again on every save; parsing unchanged files again (YAML, NFC
+# checks) was most of that. A file's Source and problems are a function of its bytes, its
+# name and the site settings, so they are kept under exactly those: bytes, not stat lines.
+_PARSED: dict[str, tuple[tuple, Source | None, list[Problem]]] = {}
+_CONFIGS: list[Any] = [None, 0]  # the last settings seen, and a number standing for them
+
+
+def _parsed(
+    config: SiteConfig,
+    document: str,
+    version: dt.date,
+    language: str,
+    path: Path,
+    raw: bytes,
+    problems: ProblemCollector,
+) -> Source | None:
+    """Decode, split and check one source file, or take what that gave for the same input."""
+    if _CONFIGS[0] != config:
+        _CONFIGS[:] = [config, _CONFIGS[1] + 1]
+    key = (hashlib.sha256(raw).digest(), document, version, language, _CONFIGS[1])
+    found = _PARSED.get(str(path))
+    if found is None or found[0] != key:
+        local = ProblemCollector()
+        source = None
+        text = _decode(path, raw, local)
+        front = _front_matter(path, text, local) if text is not None else None
+        if front is not None:
+            source = _source(config, document, version, language, path, raw, front, local)
+        if len(_PARSED) > 4096:
+            _PARSED.clear()
+        found = _PARSED[str(path)] = (key, source, local.problems)
+    for problem in found[2]:
+        problems.add(problem)
+    return found[1]
 
 
 def _decode(path: Path, raw: bytes, problems: ProblemCollector) -> str | None:

@@ -235,6 +235,8 @@ class Builder:
         self.theme: render.Theme | None = None
         self.files: dict[str, bytes] = {}
         self.page_keys: dict[str, str] = {}
+        self.unsaved_used: set[str] = set()  # text cache news not yet in the pack on disk
+        self.unsaved_fresh: dict[str, cache.Entry] = {}
 
     def seed(self, files: dict[str, bytes], page_keys: dict[str, str]) -> None:
         """Start from a previous build's files and fingerprints (the CLI reads them back
@@ -248,13 +250,12 @@ class Builder:
         rendered pages into `stage` (a fresh folder) when given (`BuildResult.written`)."""
         from policysite import site as pipeline  # site imports this module
 
-        old_site, old_theme = self.site, self.theme
-        self.site, self.theme = site, theme = load()
-        pages = render.site_pages(self.site)
+        site, theme = load()
+        pages = render.site_pages(site)
         previous = {path: key for path, key in self.page_keys.items() if path in self.files}
-        untouched = _untouched(old_site, old_theme, site, theme, pages) & previous.keys()
+        untouched = _untouched(self.site, self.theme, site, theme, pages) & previous.keys()
         todo = [page for page in pages if output_file(page.path) not in untouched]
-        job = RenderJob(self.site, theme, self.cache_dir, previous, stage and str(stage))
+        job = RenderJob(site, theme, self.cache_dir, previous, stage and str(stage))
         site_wide: dict[str, bytes] = {}
         result = render_pages(
             job,
@@ -273,7 +274,11 @@ class Builder:
         written = {p for p, _, html in result.pages if html is not None} if stage else set()
         changed = {path for path, data in files.items() if self.files.get(path) != data}
         removed = set(self.files) - set(files)
-        self.files, self.page_keys = files, keys
+        # Only a build that got this far becomes the base of the next one: after an error
+        # the next build still compares with the last good one.
+        self.site, self.theme, self.files, self.page_keys = site, theme, files, keys
+        self.unsaved_used |= result.used
+        self.unsaved_fresh.update(result.fresh)
         return BuildResult(
             files,
             keys,
@@ -299,13 +304,31 @@ class Builder:
         render: the fingerprints decide, so a missed or coalesced event cannot leave a page
         stale. Raises PolicyError like `build`; the previous state is then kept."""
         start = time.perf_counter()
-        first = not self.files
-        result = self.render(self.load)
-        if first and self.out_dir.is_dir():  # left over from an earlier session
-            result.removed |= manifest.listing(self.out_dir) - set(result.files)
-        output.write_changed(self.out_dir, result.files, result.changed, result.removed)
+        if not self.files:  # everything: a fresh tree, written by the workers, swapped in
+            stage = output.new_stage(self.out_dir)
+            try:
+                result = self.render(self.load, stage=stage)
+                output.finish(stage, self.out_dir, result.files, result.written)
+            except BaseException:
+                output.discard(stage)
+                self.files = {}
+                raise
+        else:
+            result = self.render(self.load)
+            try:
+                output.write_changed(self.out_dir, result.files, result.changed, result.removed)
+            except BaseException:
+                self.files = {}  # the folder may be half written: write it all next time
+                raise
         result.seconds = time.perf_counter() - start
         return result
+
+    def save_cache(self) -> None:
+        """Store the Markdown and diffs computed so far in the cache folder's pack, so the
+        next session starts warm (not on every rebuild: the pack is megabytes)."""
+        if self.cache_dir is not None and (self.unsaved_fresh or self.unsaved_used):
+            cache.save(self.cache_dir, self.unsaved_used, self.unsaved_fresh)
+        self.unsaved_used, self.unsaved_fresh = set(), {}
 
 
 def _untouched(

@@ -43,6 +43,7 @@ from policysite.widget import WIDGET_DIR
 
 if TYPE_CHECKING:
     from policysite.collector.service import ConsentService
+    from policysite.incremental import Builder
 
 
 @dataclass(frozen=True)
@@ -81,22 +82,37 @@ class ServeOptions:
         return list(dict.fromkeys(f"http://{host}:{port}" for host in hosts))
 
 
-def build_preview(options: ServeOptions) -> None:
-    """The one place `serve` builds the site: drafts shown, written into --out.
+class PreviewBuild:
+    """How `serve` builds: one `incremental.Builder` for the whole session, so a save
+    re-reads only the files that changed, renders only the pages that show them, and
+    rewrites only the files whose bytes changed, in place in --out (issue #5). Drafts are
+    shown; the text cache (.policysite-cache) warms the first build and is stored again
+    when the session ends."""
 
-    site.build writes into a temporary folder and swaps it in, and skips the work that the
-    changes did not touch, so every speed-up there reaches `serve` through this call.
-    """
-    from policysite.site import build
+    def __init__(self) -> None:
+        self.builder: Builder | None = None
 
-    build(
-        content_dir=options.content,
-        theme_dir=options.theme,
-        out_dir=options.out,
-        date=options.date,
-        drafts=True,
-        verbose=False,
-    )
+    def __call__(self, options: ServeOptions) -> None:
+        if self.builder is None:
+            from policysite.incremental import Builder
+            from policysite.site import CACHE_DIR
+
+            self.builder = Builder(
+                options.content,
+                options.theme,
+                options.out,
+                date=options.date,
+                drafts=True,
+                cache_dir=CACHE_DIR,
+            )
+        first = not self.builder.files
+        self.builder.rebuild()
+        if first:
+            self.builder.save_cache()
+
+    def close(self) -> None:
+        if self.builder is not None:
+            self.builder.save_cache()
 
 
 def open_collector(options: ServeOptions, origins: list[str]) -> ConsentService:
@@ -164,7 +180,7 @@ class Preview:
         self,
         options: ServeOptions,
         origins: list[str],
-        build_site: BuildSite = build_preview,
+        build_site: BuildSite | None = None,
         open_service: OpenCollector = open_collector,
     ) -> None:
         self.options = options
@@ -172,7 +188,7 @@ class Preview:
         self.failure: str | None = None
         self.service: ConsentService | None = None
         self.service_problem = "the collector opens after the first successful build"
-        self._build_site = build_site
+        self._build_site = build_site or PreviewBuild()
         self._open_service = open_service
         self._idle = asyncio.Event()
         self._idle.set()
@@ -228,6 +244,8 @@ class Preview:
                 log(self.service_problem)
 
     async def close(self) -> None:
+        if isinstance(self._build_site, PreviewBuild):
+            self._build_site.close()
         if self.service is not None:
             await self.service.close()
 
@@ -365,7 +383,7 @@ async def run(
     options: ServeOptions,
     stop: asyncio.Event,
     *,
-    build_site: BuildSite = build_preview,
+    build_site: BuildSite | None = None,
     open_service: OpenCollector = open_collector,
     ready: Callable[[int], None] | None = None,
 ) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import html
 import json
 import re
@@ -32,7 +33,8 @@ from conftest import ROOT, free_port, wait_for_port
 from tornado.websocket import websocket_connect
 
 from policysite.errors import PolicyError, Problem
-from policysite.serve import ServeOptions, error_page, run
+from policysite.serve import PreviewBuild, ServeOptions, error_page, run
+from policysite.site import build
 from policysite.watch import watch_sources
 
 FIXTURE = ROOT / "tests" / "fixtures" / "multiversion" / "content"
@@ -121,6 +123,50 @@ def test_error_page_shows_the_message_escaped_without_inline_code():
     assert "content/privacy/x.md:2: error: bad &lt;yaml&gt; &amp; more\n  → fix it" in page
     assert "<script" not in page and "style" not in page
     assert "</head>" in page  # where the livereload script goes
+
+
+# --- the session's build: one incremental Builder -------------------------------------------
+
+
+def tree(out: Path) -> dict[str, bytes]:
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+
+def test_preview_build_rebuilds_in_place_and_equals_a_clean_build(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the text cache goes to ./.policysite-cache
+    content = tmp_path / "content"
+    shutil.copytree(FIXTURE, content)
+    date = dt.date(2026, 11, 25)
+    options = ServeOptions(
+        "127.0.0.1", 0, "c.sqlite3", content, ROOT / "themes" / "default", tmp_path / "out", date
+    )
+
+    def clean() -> dict[str, bytes]:
+        out = tmp_path / "clean"
+        shutil.rmtree(out, ignore_errors=True)
+        build(content, options.theme, out, date=date, drafts=True, jobs=1, cache_dir=None)
+        return tree(out)
+
+    preview = PreviewBuild()
+    preview(options)
+    assert tree(options.out) == clean()
+    untouched = options.out / "chinh-sach-bao-mat" / "2026-01-01" / "index.html"
+    inode = untouched.stat().st_ino
+    draft = content / "privacy" / "2027-01-01.vi.md"
+    original = draft.read_text("utf-8")
+    draft.write_text(original.replace("\n## ", "\nMột câu mới.\n\n## ", 1), "utf-8")
+    preview(options)
+    assert tree(options.out) == clean()
+    assert untouched.stat().st_ino == inode  # not written again
+
+    draft.write_text(original.replace('summary: "', "summary: [", 1), "utf-8")
+    with pytest.raises(PolicyError):
+        preview(options)
+    draft.write_text(original.replace("\n## ", "\nCâu khác.\n\n## ", 1), "utf-8")
+    preview(options)
+    assert tree(options.out) == clean()
+    preview.close()
+    assert (tmp_path / ".policysite-cache" / "texts.pack").is_file()
 
 
 # --- the server, in-process with a stand-in build -----------------------------------------
