@@ -77,31 +77,35 @@ class GroupCommitter:
             thread.join()
 
     def _run(self) -> None:
-        get, get_nowait = self._queue.get, self._queue.get_nowait
         while True:
-            items = get()
-            if items is _STOP:
-                return
-            batch: list[Item] = list(items)
-            stop = False
-            while len(batch) < MAX_BATCH:
-                try:
-                    items = get_nowait()
-                except queue.Empty:
-                    break
-                if items is _STOP:
-                    stop = True
-                    break
-                batch.extend(items)
-            self._commit(batch)
-            if stop:
+            items = self._queue.get()
+            if items is _STOP or self._commit(list(items)):
                 return
 
-    def _commit(self, batch: list[Item]) -> None:
+    def _gather(self, batch: list[Item]) -> bool:
+        """Add what is queued to `batch` (up to MAX_BATCH); True when asked to stop."""
+        get_nowait = self._queue.get_nowait
+        while len(batch) < MAX_BATCH:
+            try:
+                items = get_nowait()
+            except queue.Empty:
+                return False
+            if items is _STOP:
+                return True
+            batch.extend(items)
+        return False
+
+    def _commit(self, batch: list[Item]) -> bool:
+        """Commit `batch` and what else is queued; answer each request. True: stop after it."""
+        stop = False
         try:
-            outcome: Sequence[ConsentRecord] | BaseException = self._store.insert_batch(
-                [record for record, _ in batch]
-            )
+            # Waiting for the write turn (another worker process may be committing) is when
+            # most requests arrive: gather once the turn is ours, so they share this commit.
+            with self._store.write_turn():
+                stop = self._gather(batch)
+                outcome: Sequence[ConsentRecord] | BaseException = self._store.insert_batch(
+                    [record for record, _ in batch]
+                )
         except StoreUnavailable as error:
             log.warning(
                 "store %s unavailable, %d request(s) get 503: %s",
@@ -122,6 +126,7 @@ class GroupCommitter:
             # A closed loop raises RuntimeError: nobody is waiting there any more.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_resolve, results)
+        return stop
 
 
 def _resolve(results: list[tuple[asyncio.Future, object]]) -> None:

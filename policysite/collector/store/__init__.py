@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
 
@@ -32,6 +33,14 @@ class Store(Protocol):
 
     def ping(self) -> None:
         """Raise StoreUnavailable unless the store answers and accepts writes."""
+        ...
+
+    def write_turn(self) -> AbstractContextManager[None]:
+        """Hold the turn to write, where writers in several processes take turns (SQLite).
+
+        Raise StoreUnavailable when the turn cannot be taken. insert_batch takes it itself;
+        holding it around insert_batch lets the caller gather what arrives while it waits.
+        """
         ...
 
     def insert_batch(self, records: Sequence[ConsentRecord]) -> list[ConsentRecord]:

@@ -8,6 +8,7 @@ Migrations take pg_advisory_xact_lock, so workers starting together migrate once
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 import uuid
@@ -191,6 +192,9 @@ class PostgresStore:
             conn.rollback()
         except psycopg.Error as error:
             raise self._failed(conn, error) from error
+
+    def write_turn(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()  # the server orders concurrent transactions itself
 
     def insert_batch(self, records: Sequence[ConsentRecord]) -> list[ConsentRecord]:
         conn = self._conn()

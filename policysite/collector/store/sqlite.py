@@ -172,17 +172,28 @@ class SQLiteStore:
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
-        """Hold the cross-process writer lock (a blocking flock: no polling, no sleeping)."""
+        """Hold the cross-process writer lock (a blocking flock: no polling, no sleeping).
+
+        Re-entrant within a thread: the group-commit writer holds it around insert_batch.
+        """
+        if getattr(self._local, "writing", False):
+            yield
+            return
         if self._lock_fd is None:
             try:
                 self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
             except OSError as error:
                 raise StoreUnavailable(f"{self._lock_path}: {error.strerror}") from error
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        self._local.writing = True
         try:
             yield
         finally:
+            self._local.writing = False
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def write_turn(self) -> contextlib.AbstractContextManager[None]:
+        return self._writing()
 
     def _check_writable(self) -> None:
         """Refuse writes the open connection would still accept (one stat per batch).
