@@ -63,7 +63,7 @@ def _code_salt() -> str:
     """Our code and the libraries under it, as they were when first asked (forked workers
     inherit the parent's answer)."""
     digest = hashlib.sha256(sys.version.encode())
-    for path in sorted(manifest.CODE_DIR.rglob("*.py")):
+    for path in manifest.code_files():
         digest.update(path.read_bytes())
     digest.update(manifest.libraries().encode())
     return digest.hexdigest()

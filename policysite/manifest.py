@@ -33,6 +33,9 @@ CODE_DIR = Path(__file__).resolve().parent
 WIDGET_DIR = CODE_DIR.parent / "widget"
 IGNORED = {"versions.lock.tmp"}  # written and renamed by the build itself
 RACY_NS = 2_000_000_000  # a stat line younger than this when recorded proves nothing
+# Our code that a build runs: all of the package but the collector, which no build imports
+# (an edit to it must not make every build a full one).
+NOT_BUILD_CODE = (CODE_DIR / "collector",)
 LEGACY = ("manifests", "outputs", "markdown", "diff")  # cache folders of earlier formats
 
 Line = tuple  # (sha256, size, mtime_ns, ctime_ns, inode) of a file
@@ -91,6 +94,15 @@ def _tree(
     return found
 
 
+def code_files() -> list[Path]:
+    """Our code that a build runs (see NOT_BUILD_CODE), in a stable order."""
+    return sorted(
+        path
+        for path in CODE_DIR.rglob("*.py")
+        if not any(folder in path.parents for folder in NOT_BUILD_CODE)
+    )
+
+
 def libraries() -> str:
     """The installed distributions (name-version.dist-info) where our libraries live: an
     upgrade of Jinja2, Markdown or Babel can change the output."""
@@ -115,6 +127,7 @@ def read_inputs(
     known = previous["inputs"] if previous else {}
     trust = previous["inputs_ns"] - RACY_NS if previous else 0
     skipped = {str(p.resolve()) for p in skip}
+    code_skipped = skipped | {str(p) for p in NOT_BUILD_CODE}
     inputs: dict[str, Line] = {}
     for root, label, py in (
         (content_dir, "content", False),
@@ -122,7 +135,8 @@ def read_inputs(
         (WIDGET_DIR, "widget", False),
         (CODE_DIR, "code", True),
     ):
-        inputs.update(_tree(str(Path(root).resolve()), label, skipped, known, trust, py))
+        folders = code_skipped if label == "code" else skipped
+        inputs.update(_tree(str(Path(root).resolve()), label, folders, known, trust, py))
     inputs["python"] = (sys.version,)
     inputs["libraries"] = (libraries(),)
     inputs["drafts"] = ("yes" if drafts else "no",)

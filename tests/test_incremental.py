@@ -175,6 +175,13 @@ def test_a_page_rewritten_with_the_same_bytes_is_still_up_to_date(site, trusting
     assert cached(site).up_to_date
 
 
+def test_build_inputs_cover_the_build_code_but_not_the_collector(site):
+    inputs = manifest.read_inputs(site / "content", site / "theme", drafts=False)
+    assert "code/site.py" in inputs and "code/render.py" in inputs
+    assert "content/site.toml" in inputs and "theme/templates/base.html" in inputs
+    assert not [name for name in inputs if name.startswith("code/collector/")]
+
+
 def test_another_date_is_not_skipped(site):
     cached(site)
     report = build(
