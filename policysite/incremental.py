@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from policysite import cache, manifest, output, parallel, render
+from policysite import cache, manifest, markup, output, parallel, render
 from policysite.cache import CacheStats, TextCache
 from policysite.model import Site, SiteConfig, Source, Version
 from policysite.urls import output_file
@@ -166,7 +166,10 @@ def render_pages(
     """`render_chunk` over all pages, on up to `jobs` processes; this process runs
     `while_waiting` meanwhile."""
     render.compile_templates(job.theme, job.site.config.languages)
-    _code_salt()  # once, before forking
+    # What every worker would otherwise do for itself: once, before forking.
+    render.load_locales(job.site.config.languages)
+    markup.prepare()
+    _code_salt()
     _texts(job.cache_root).load()  # once, before forking: workers share what it read
     # Forking costs tens of milliseconds: worth it for a full build, not for an edit.
     fresh = sum(output_file(p.path) not in job.previous for p in pages)

@@ -205,6 +205,12 @@ def _markdown() -> markdown.Markdown:
     return md.reset()
 
 
+def prepare() -> None:
+    """Build this thread's Markdown instance now (its extensions import on first use), so
+    that forked workers inherit it instead of each building their own."""
+    _markdown()
+
+
 def conversions() -> int:
     """How many texts this process has converted: tests use it to prove a cache hit."""
     return _conversions

@@ -319,6 +319,16 @@ def compile_templates(theme: Theme, languages: tuple[str, ...]) -> None:
             _template(env, theme, name)
 
 
+def load_locales(languages: tuple[str, ...]) -> None:
+    """Load Babel's data for `languages` now (before worker processes fork: each would load
+    it again on its first date)."""
+    for language in languages:
+        _long_date(dt.date(2000, 1, 1), language)
+        _language_name(language)
+        for other in languages:
+            _display_language(other, language)
+
+
 def _template(env: jinja2.Environment, theme: Theme, name: str) -> jinja2.Template:
     try:
         return env.get_template(name)
