@@ -165,27 +165,46 @@ class _SkipIdlePatterns(Preprocessor):
         return lines
 
 
+class _TocIfHeadings(Treeprocessor):
+    """Python-Markdown's toc step, run only on a tree that has a heading. Without one it
+    changes nothing in the tree and finds no entries, yet it still builds and serializes an
+    empty TOC (`md.toc`, which we never read): most sections (policysite.sections) are a
+    paragraph or a list."""
+
+    def __init__(self, md: markdown.Markdown, toc: Treeprocessor) -> None:
+        super().__init__(md)
+        self.toc = toc
+
+    def run(self, root: etree.Element) -> None:
+        if any(element.tag in _HEADINGS for element in root.iter()):
+            self.toc.run(root)
+        else:
+            self.md.toc_tokens, self.md.toc = [], ""
+
+
 class _PolicyExtension(Extension):
-    def __init__(self, skip_idle_patterns: bool = True) -> None:
+    def __init__(self, lean: bool = True) -> None:
         super().__init__()
-        self.skip_idle_patterns = skip_idle_patterns
+        self.lean = lean
 
     def extendMarkdown(self, md: markdown.Markdown) -> None:
         md.preprocessors.register(_CookieTable(md), "cookie_table", 25)
-        if self.skip_idle_patterns:
+        if self.lean:  # the same HTML with less work; `lean=False` is the reference
             md.preprocessors.register(_SkipIdlePatterns(md), "skip_idle_patterns", 0)
+            toc = md.treeprocessors["toc"]
+            md.treeprocessors.register(_TocIfHeadings(md, toc), "toc", 5)
         # toc runs at priority 5; lower priorities run later, so ids exist by then.
         md.treeprocessors.register(_Permalinks(md), "permalinks", 4)
 
 
-def _new_markdown(skip_idle_patterns: bool = True) -> markdown.Markdown:
+def _new_markdown(lean: bool = True) -> markdown.Markdown:
     return markdown.Markdown(
         extensions=[
             "toc",
             "attr_list",
             "tables",
             "sane_lists",
-            _PolicyExtension(skip_idle_patterns),
+            _PolicyExtension(lean),
         ],
         extension_configs={"toc": {"slugify": _heading_id, "marker": "", "toc_depth": "2-6"}},
         output_format="html",

@@ -140,6 +140,7 @@ MARKDOWN_SAMPLES = [
 
 @pytest.mark.parametrize("text", MARKDOWN_SAMPLES)
 def test_skipping_idle_inline_patterns_never_changes_the_html(text):
-    fast = markup._new_markdown(skip_idle_patterns=True)
-    full = markup._new_markdown(skip_idle_patterns=False)
+    fast = markup._new_markdown(lean=True)
+    full = markup._new_markdown(lean=False)
     assert fast.convert(text) == full.convert(text)
+    assert fast.toc_tokens == full.toc_tokens

@@ -245,3 +245,19 @@ def test_sections_shared_by_two_versions_are_rendered_once():
     cache.markdown(TextRequest(one, TABLE, LABEL))
     cache.markdown(TextRequest(two, TABLE, LABEL))
     assert markup.conversions() - before == 7  # six sections, then only the edited one
+
+
+# --- the lean Markdown pipeline against Python-Markdown's own ----------------------------------
+
+
+def test_lean_markdown_pipeline_gives_the_reference_html_and_toc():
+    """`markup` skips idle inline patterns and the toc step on trees without headings; the
+    reference instance runs every step. Both must give the same HTML and TOC entries."""
+    lean, full = markup._new_markdown(lean=True), markup._new_markdown(lean=False)
+    rng = random.Random(7)
+    texts = [body_of(path) for path in FILES]
+    texts += [mixed_text(rng, unsafe=rng.random() < 0.3) for _ in range(300)]
+    for text in texts:
+        for part in sections.split(text) or [text]:
+            assert lean.reset().convert(part) == full.reset().convert(part), part
+            assert lean.toc_tokens == full.toc_tokens, part
