@@ -52,11 +52,15 @@ def load_translations(theme_dir: Path, language: str, domain: str = "messages") 
     return Translations(io.BytesIO(mo), domain=domain)
 
 
+# Babel parses the locale on every call; a build formats the same few hundred dates again and
+# again (pages, history, feeds), so keep the results.
+@functools.lru_cache(maxsize=4096)
 def long_date(date: dt.date, language: str) -> str:
     """ "24 tháng 11, 2026" in vi, "November 24, 2026" in en (Babel's CLDR long format)."""
     return format_date(date, "long", locale=language)
 
 
+@functools.cache
 def language_name(language: str) -> str:
     """The language's own name, for the switcher: "Tiếng Việt", "English"."""
     name = Locale.parse(language).get_display_name(language) or language

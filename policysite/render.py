@@ -242,13 +242,13 @@ def environment(theme: Theme, language: str) -> jinja2.Environment:
     # gettext, with its result kept per string, and `_` without the alias in between.
     fast = _fast_gettext(translations(theme, language).gettext)
     env.globals.update(gettext=fast, _=fast)
-    env.filters["long_date"] = lambda date: _long_date(date, language)
+    env.filters["long_date"] = lambda date: long_date(date, language)
     env.filters["time_tag"] = lambda date: Markup('<time datetime="{}">{}</time>').format(
-        date.isoformat(), _long_date(date, language)
+        date.isoformat(), long_date(date, language)
     )
     env.globals.update(
         asset=theme.asset,
-        language_name=_language_name,
+        language_name=language_name,
         display_language=lambda code: _display_language(code, language),
     )
     return env
@@ -296,16 +296,6 @@ _COMPILED = _SharedCode()
 
 
 @functools.cache
-def _language_name(code: str) -> str:
-    return language_name(code)  # Babel parses the locale on every call
-
-
-@functools.lru_cache(maxsize=4096)
-def _long_date(date: dt.date, language: str) -> str:
-    return long_date(date, language)  # Babel parses the locale on every call: keep the result
-
-
-@functools.cache
 def _display_language(code: str, language: str) -> str:
     return Locale.parse(code).get_display_name(language)
 
@@ -323,8 +313,8 @@ def load_locales(languages: tuple[str, ...]) -> None:
     """Load Babel's data for `languages` now (before worker processes fork: each would load
     it again on its first date)."""
     for language in languages:
-        _long_date(dt.date(2000, 1, 1), language)
-        _language_name(language)
+        long_date(dt.date(2000, 1, 1), language)
+        language_name(language)
         for other in languages:
             _display_language(other, language)
 
@@ -523,7 +513,7 @@ def _history_context(site: Site, theme: Theme, page: Page) -> dict[str, Any]:
             }
         )
     title = shown(site, doc, lang).sources[lang].title
-    toc = [(2, e["id"], _long_date(e["version"].date, lang)) for e in entries]
+    toc = [(2, e["id"], long_date(e["version"].date, lang)) for e in entries]
     return {"title": title, "entries": entries, "toc": _nest(toc)}
 
 
