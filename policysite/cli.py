@@ -134,7 +134,13 @@ def _add_collector(sub: argparse._SubParsersAction) -> None:
 # ------------------------------------------------------------------------------------------
 
 
-def make_parser() -> argparse.ArgumentParser:
+BUILD_COMMANDS = ("build", "check", "serve", "new-version")
+
+
+def make_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The CLI's parser. Given the command line, it may leave out the collector's commands:
+    their options live with the collector, and importing them costs every `build` a few
+    milliseconds, which matters for a no-change rebuild (SPEC §8). Help and typos get all."""
     parser = argparse.ArgumentParser(
         prog="policysite",
         description="Build XIMGO.COM's policy site, preview it, and run the consent collector.",
@@ -144,12 +150,14 @@ def make_parser() -> argparse.ArgumentParser:
     _add_check(sub)
     _add_serve(sub)
     _add_new_version(sub)
-    _add_collector(sub)
+    if not argv or argv[0] not in BUILD_COMMANDS:
+        _add_collector(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = make_parser(argv).parse_args(argv)
     try:
         return args.handler(args)
     except PolicyError as error:
