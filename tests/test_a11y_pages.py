@@ -61,17 +61,19 @@ class _Handler(SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory) -> Iterator[dict[str, str]]:
-    """Build the multiversion fixture and the shipped content; serve both over HTTP."""
+    """Build the multiversion fixture and the shipped content (also with its draft, which has
+    the cookie table); serve each over HTTP."""
     root = tmp_path_factory.mktemp("a11y")
     sites = {
-        "multiversion": ROOT / "tests/fixtures/multiversion/content",
-        "shipped": ROOT / "content",
+        "multiversion": (ROOT / "tests/fixtures/multiversion/content", False),
+        "shipped": (ROOT / "content", False),
+        "shipped-drafts": (ROOT / "content", True),
     }
     servers, urls = [], {}
-    for name, source in sites.items():
+    for name, (source, drafts) in sites.items():
         shutil.copytree(source, root / name / "content")
         dist = root / name / "dist"
-        build(root / name / "content", THEME, dist, date=dt.date(2026, 11, 25))
+        build(root / name / "content", THEME, dist, date=dt.date(2026, 11, 25), drafts=drafts)
         handler = functools.partial(_Handler, directory=str(dist))
         server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -102,19 +104,27 @@ def _open(browser, url: str, color_scheme: str = "light"):
 
 
 PAGES = [
-    "/chinh-sach-bao-mat/",
-    "/chinh-sach-bao-mat/history/",
-    "/chinh-sach-bao-mat/2026-06-01/diff/",
-    "/en/privacy-policy/",
-    "/en/privacy-policy/history/",
-    "/en/privacy-policy/2026-06-01/diff/",
+    ("multiversion", "/chinh-sach-bao-mat/"),
+    ("multiversion", "/chinh-sach-bao-mat/history/"),
+    ("multiversion", "/chinh-sach-bao-mat/2026-06-01/diff/"),
+    ("multiversion", "/en/privacy-policy/"),
+    ("multiversion", "/en/privacy-policy/history/"),
+    ("multiversion", "/en/privacy-policy/2026-06-01/diff/"),
+    # XIMGO's own policy, and its draft: the cookie table and a diff of real text
+    ("shipped", "/chinh-sach-bao-mat/"),
+    ("shipped-drafts", "/chinh-sach-bao-mat/2027-01-01/"),
+    ("shipped-drafts", "/chinh-sach-bao-mat/2027-01-01/diff/"),
+    ("shipped-drafts", "/en/privacy-policy/2027-01-01/"),
+    ("shipped-drafts", "/en/privacy-policy/2027-01-01/diff/"),
 ]
 
 
-@pytest.mark.parametrize("path", PAGES)
+@pytest.mark.parametrize(("site", "path"), PAGES)
 @pytest.mark.parametrize("color_scheme", ["light", "dark"])
-def test_page_has_no_axe_violations_and_no_csp_violations(browser, served, path, color_scheme):
-    context, page, console, failed = _open(browser, served["multiversion"] + path, color_scheme)
+def test_page_has_no_axe_violations_and_no_csp_violations(
+    browser, served, site, path, color_scheme
+):
+    context, page, console, failed = _open(browser, served[site] + path, color_scheme)
     try:
         results = Axe().run(page, options={"runOnly": {"type": "tag", "values": WCAG_TAGS}})
         assert results.violations_count == 0, results.generate_report()
