@@ -204,3 +204,23 @@ def test_collector_refuses_to_start_with_a_clear_message(tmp_path, args, message
     assert result.returncode == 1
     assert result.stderr.startswith(message), result.stderr
     assert "Traceback" not in result.stderr and "pw" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["export", "-o", "/nonexistent/x.csv"], "/nonexistent/x.csv: error: cannot write"),
+        (["export", "-o", "/tmp"], "/tmp: error: cannot write"),
+        (["report", "-o", "/nonexistent/r.html"], "/nonexistent/r.html: error: cannot write"),
+    ],
+)
+def test_consents_output_that_cannot_be_written_is_a_clean_error(sqlite_db, argv, message):
+    action, *rest = argv
+    result = subprocess.run(
+        [sys.executable, "build.py", "consents", action, "--db", sqlite_db, *rest],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.startswith(message), result.stderr
+    assert "→ " in result.stderr  # a hint says what to do
+    assert "Traceback" not in result.stderr

@@ -13,8 +13,9 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
+from policysite.cli import iso_date  # policysite.cli imports this module only lazily: no cycle
 from policysite.collector.settings import (
     ENV_BURST,
     ENV_DB,
@@ -26,7 +27,7 @@ from policysite.collector.settings import (
     CollectorSettings,
     split_list,
 )
-from policysite.errors import PolicyError
+from policysite.errors import PolicyError, Problem
 
 if TYPE_CHECKING:
     from policysite.collector.store import Store
@@ -127,16 +128,9 @@ def run_collector(args: argparse.Namespace) -> int:
 # --- consents ------------------------------------------------------------------------------
 
 
-def _iso_date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
-
-
 def _add_range(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--since", type=_iso_date, help="first day included (UTC), YYYY-MM-DD")
-    parser.add_argument("--until", type=_iso_date, help="last day included (UTC), YYYY-MM-DD")
+    parser.add_argument("--since", type=iso_date, help="first day included (UTC), YYYY-MM-DD")
+    parser.add_argument("--until", type=iso_date, help="last day included (UTC), YYYY-MM-DD")
 
 
 def add_consents_parser(sub: argparse._SubParsersAction) -> None:
@@ -196,6 +190,19 @@ def _store(args: argparse.Namespace) -> Iterator[Store]:
         store.close()
 
 
+def _open_output(path: Path) -> TextIO:
+    """Open -o for writing; a missing folder or a folder given as the file is a user mistake."""
+    try:
+        return open(path, "w", encoding="utf-8", newline="")
+    except FileNotFoundError:
+        hint = f"the folder {path.parent} does not exist: create it, or choose another -o"
+    except IsADirectoryError:
+        hint = f"-o names a folder: give a file name in it, e.g. {path / 'consents.csv'}"
+    except OSError as error:
+        hint = f"{error.strerror}: choose a file you can write"
+    raise PolicyError(Problem(path, "cannot write the output file here", hint))
+
+
 def run_export(args: argparse.Namespace) -> int:
     from policysite.collector.exports import export
 
@@ -204,7 +211,7 @@ def run_export(args: argparse.Namespace) -> int:
         if args.output is None:
             count = export(store, sys.stdout, args.format, since, until)
         else:
-            with open(args.output, "w", encoding="utf-8", newline="") as out:
+            with _open_output(args.output) as out:
                 count = export(store, out, args.format, since, until)
             print(f"wrote {count} record(s) to {args.output}", file=sys.stderr)
     return 0
@@ -227,7 +234,9 @@ def run_report(args: argparse.Namespace) -> int:
     since, until = _range(args)
     with _store(args) as store:
         stats = compute(store.iter_records(since, until))
-    args.output.write_text(render_report(stats, source=store.where), encoding="utf-8")
+    page = render_report(stats, source=store.where)
+    with _open_output(args.output) as out:
+        out.write(page)
     print(f"wrote {args.output} ({stats.total} record(s))", file=sys.stderr)
     return 0
 
