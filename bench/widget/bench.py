@@ -294,7 +294,7 @@ def main() -> int:
 
 def section(result: str, runs: int) -> str:
     return (
-        "### Consent widget\n\n"
+        "## Consent widget\n\n"
         f"Command: `python bench/widget/bench.py --runs {runs}` (installs the peers from npm "
         "into bench/_work/widget/, builds ours, measures; about a minute and a half).\n\n"
         f"{result}\n\n"
