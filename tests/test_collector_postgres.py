@@ -32,7 +32,8 @@ def test_collector_on_postgres_stores_repeats_and_conflicts(collector, database)
     assert first.status_code == 201
     assert collector.post(data).json() == first.json()
     assert collector.post(data).status_code == 200
-    assert collector.post({**data, "action": "accept_all"}).status_code == 409
+    granted = dict.fromkeys(data["choices"], True)
+    assert collector.post({**data, "action": "accept_all", "choices": granted}).status_code == 409
     records = collector.request("GET", f"/api/consent/{data['consent_id']}").json()["records"]
     assert [r["receipt"] for r in records] == [first.json()["receipt"]]
     assert records[0]["received_at"] == first.json()["received_at"]

@@ -80,10 +80,12 @@ def test_collector_repeat_of_same_seq_gets_200_and_same_receipt(collector, db):
 def test_collector_same_seq_with_another_decision_is_409(collector, db):
     data = body()
     assert collector.post(data).status_code == 201
-    response = collector.post({**data, "action": "reject_all"})
+    rejected = {"necessary": True, "analytics": False, "advertising": False}
+    response = collector.post({**data, "action": "reject_all", "choices": rejected})
     assert response.status_code == 409
     assert response.json()["field"] == "seq"
-    assert collector.post({**data, "seq": 2, "action": "reject_all"}).status_code == 201
+    later = {**data, "seq": 2, "action": "reject_all", "choices": rejected}
+    assert collector.post(later).status_code == 201
     assert [row["action"] for row in rows(db)] == ["custom", "reject_all"]
 
 
@@ -103,6 +105,7 @@ def test_collector_accepts_application_json(collector):
          "choices.x"),
         ({"seq": 0}, "seq"),
         ({"page": "https://evil.example/"}, "page"),
+        ({"action": "reject_all"}, "action"),  # body()'s choices grant analytics
     ],
 )  # fmt: skip
 def test_collector_rejects_bad_body_with_400_naming_the_field(collector, db, changes, field):
@@ -110,6 +113,19 @@ def test_collector_rejects_bad_body_with_400_naming_the_field(collector, db, cha
     assert response.status_code == 400
     assert response.json()["field"] == field
     assert response.json()["error"]
+    assert rows(db) == []
+
+
+def test_collector_rejects_a_duplicated_key_with_400_naming_it(collector, db):
+    text = json.dumps(body(seq=1)).replace('"seq": 1', '"seq": 1, "seq": 2')
+    response = collector.request(
+        "POST",
+        "/api/consent",
+        content=text,
+        headers={"content-type": "text/plain", "origin": ORIGIN},
+    )
+    assert response.status_code == 400
+    assert response.json()["field"] == "seq"
     assert rows(db) == []
 
 
@@ -223,6 +239,20 @@ def test_collector_health_and_unknown_paths_and_methods(collector):
     response = collector.request("DELETE", f"/api/consent/{uuid.uuid4()}")
     assert response.status_code == 405 and response.headers["allow"] == "GET, OPTIONS"
     assert collector.request("POST", "/api/health").status_code == 405
+
+
+def test_collector_default_rate_limit_lets_a_shared_carrier_network_through(db):
+    # A mobile carrier's CGNAT puts many visitors in one /24: a busy minute must not see a 429.
+    assert (CollectorSettings().rate_limit, CollectorSettings().burst) == ("600/min", 120)
+    client = Collector(db, settings=CollectorSettings())
+    try:
+        statuses = {
+            client.post(body(), client_ip=f"203.0.113.{i % 250 + 1}").status_code
+            for i in range(120)
+        }
+        assert statuses == {201}
+    finally:
+        client.close()
 
 
 def test_collector_rate_limits_per_client_network_with_retry_after(db):

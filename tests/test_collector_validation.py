@@ -84,11 +84,80 @@ def test_validate_rejects_what_is_not_a_json_object_as_a_body_error(raw):
     assert caught.value.field is None
 
 
+def test_validate_rejects_a_duplicated_key_naming_it():
+    text = json.dumps(body(seq=1))
+    with pytest.raises(FieldError) as caught:
+        validate_consent(text.replace('"seq": 1', '"seq": 1, "seq": 2').encode(), POLICY)
+    assert caught.value.field == "seq"
+    assert "appears twice" in caught.value.message
+    twice = text.replace('"analytics": true', '"analytics": true, "analytics": false')
+    with pytest.raises(FieldError) as caught:
+        validate_consent(twice.encode(), POLICY)
+    assert caught.value.field == "choices.analytics"
+
+
+ALL_ON = {"necessary": True, "analytics": True, "advertising": True}
+ALL_OFF = {"necessary": True, "analytics": False, "advertising": False}
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"action": "reject_all", "choices": ALL_OFF | {"analytics": True}},
+         "reject_all contradicts choices.analytics: true"),
+        ({"action": "accept_all", "choices": ALL_ON | {"analytics": False}},
+         "accept_all contradicts choices.analytics: false"),
+        ({"action": "accept_all", "choices": ALL_ON | {"advertising": False}, "gpc": False},
+         "accept_all contradicts choices.advertising: false"),
+        ({"action": "accept_all", "choices": ALL_ON | {"advertising": False}, "gpc": None},
+         "accept_all contradicts choices.advertising: false"),
+        ({"action": "accept_all", "choices": ALL_OFF | {"advertising": True}, "gpc": True},
+         "accept_all contradicts choices.analytics: false"),
+        ({"action": "reject_all", "choices": ALL_OFF | {"advertising": True}, "gpc": True},
+         "reject_all contradicts choices.advertising: true"),
+    ],
+)  # fmt: skip
+def test_validate_rejects_an_action_its_choices_contradict(changes, message):
+    with pytest.raises(FieldError) as caught:
+        validate(body(**changes))
+    assert caught.value.field == "action"
+    assert caught.value.message.startswith(message)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"action": "accept_all", "choices": ALL_ON},
+        {"action": "reject_all", "choices": ALL_OFF},
+        {"action": "reject_all", "choices": ALL_OFF, "gpc": True},
+        # Under GPC the widget's "accept all" leaves advertising off (docs/widget.md) ...
+        {"action": "accept_all", "choices": ALL_ON | {"advertising": False}, "gpc": True},
+        # ... and a visitor may still have turned it on before accepting.
+        {"action": "accept_all", "choices": ALL_ON, "gpc": True},
+        {"action": "custom", "choices": ALL_ON},
+        {"action": "custom", "choices": ALL_OFF},
+    ],
+)
+def test_validate_accepts_actions_that_agree_with_their_choices(changes):
+    assert validate(body(**changes)).action == changes["action"]
+
+
 # --- properties -----------------------------------------------------------------------------
 
 PAGES = st.from_regex(r"/([a-z0-9\-]{1,12}/){0,3}(\?[a-z=&]{0,10})?(#[a-z]{0,10})?", fullmatch=True)
 VERSIONS = ("2026-11-24", "2027-01-01")
 ACTIONS = ("accept_all", "reject_all", "custom")
+
+
+def agreeing(data: dict) -> dict:
+    """Make choices agree with the action, as the widget sends them (GPC keeps advertising off)."""
+    if data["action"] != "custom":
+        on = data["action"] == "accept_all"
+        data["choices"] = {c: c == "necessary" or on for c in CATEGORIES}
+        if on and data.get("gpc"):
+            data["choices"]["advertising"] = False
+    return data
+
 
 valid_bodies = st.fixed_dictionaries(
     {
@@ -103,7 +172,7 @@ valid_bodies = st.fixed_dictionaries(
         "action": st.sampled_from(ACTIONS),
     },
     optional={"gpc": st.booleans(), "page": PAGES},
-)
+).map(agreeing)
 
 json_values = st.recursive(
     st.none()

@@ -68,14 +68,15 @@ def add_collector_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--rate-limit",
         default=os.environ.get(ENV_RATE, defaults.rate_limit),
-        help='per client network and worker, e.g. "30/min"; "0" turns it off '
-        "(default: $POLICYSITE_RATE_LIMIT, else 30/min)",
+        help='per client network and worker, e.g. "600/min"; "0" turns it off '
+        f"(default: $POLICYSITE_RATE_LIMIT, else {defaults.rate_limit})",
     )
     p.add_argument(
         "--burst",
         type=int,
         default=os.environ.get(ENV_BURST, defaults.burst),
-        help="requests a client may save up (default: $POLICYSITE_RATE_BURST, else 10)",
+        help="requests a client network may save up "
+        f"(default: $POLICYSITE_RATE_BURST, else {defaults.burst})",
     )
     p.add_argument(
         "--allow-origin",

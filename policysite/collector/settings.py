@@ -17,7 +17,7 @@ from policysite.errors import PolicyError, Problem
 ENV_DB = "POLICYSITE_COLLECTOR_DB"
 ENV_SITE = "POLICYSITE_COLLECTOR_SITE"
 ENV_ORIGINS = "POLICYSITE_COLLECTOR_ORIGINS"  # extra allowed origins, comma-separated
-ENV_RATE = "POLICYSITE_RATE_LIMIT"  # "30/min", "5/s", "1000/h"; "0" or "off" disables
+ENV_RATE = "POLICYSITE_RATE_LIMIT"  # "600/min", "5/s", "1000/h"; "0" or "off" disables
 ENV_BURST = "POLICYSITE_RATE_BURST"
 ENV_FORWARDED = "FORWARDED_ALLOW_IPS"  # the variable uvicorn reads for the same purpose
 ENV_HMAC = "POLICYSITE_IP_HMAC_KEY"  # set: store a keyed hash of the IP instead of its network
@@ -45,8 +45,10 @@ def parse_rate(text: str) -> float:
 
 @dataclass(frozen=True)
 class CollectorSettings:
-    rate_limit: str = "30/min"  # per client network (/24 or /48), per process
-    burst: int = 10
+    # Per client network (/24 or /48), per process. High, because a mobile carrier's CGNAT puts
+    # many visitors behind one /24 (docs/collector.md, "Rate limiting").
+    rate_limit: str = "600/min"
+    burst: int = 120
     forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1", "::1")
     ip_hmac_key: str | None = None
     max_pending: int = 50_000  # queued writes before new ones get 503 (back-pressure)

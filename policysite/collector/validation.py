@@ -19,6 +19,9 @@ OPTIONAL = ("gpc", "page")
 FIELDS = frozenset(REQUIRED + OPTIONAL)
 MAX_SEQ = 2**53 - 1  # JavaScript's largest safe integer: what the widget can count to
 MAX_PAGE = 1024
+# What Global Privacy Control opts out of: under GPC the widget's "accept all" leaves these
+# off (docs/widget.md), so accept_all with gpc true may carry them false. The one place for it.
+GPC_OPTS_OUT = frozenset({"advertising"})
 CANONICAL_CACHE = 1024  # distinct valid choices kept with their canonical JSON
 
 _REQUIRED = frozenset(REQUIRED)
@@ -55,8 +58,33 @@ def _reject_constant(name: str) -> None:
     raise FieldError(None, f"body is not valid JSON: {name} is not allowed")
 
 
+class _Duplicated(dict):
+    """An object that named a key twice; validation rejects it where it knows the field's path."""
+
+    duplicate: str
+
+
+def _object(pairs: list[tuple[str, object]]) -> dict:
+    """Build a JSON object, marking one with a repeated key (json keeps the last silently)."""
+    data = dict(pairs)
+    if len(data) == len(pairs):
+        return data
+    marked = _Duplicated(data)
+    seen: set[str] = set()
+    for name, _ in pairs:
+        if name in seen:
+            marked.duplicate = name
+            break
+        seen.add(name)
+    return marked
+
+
+def _reject_duplicate(data: _Duplicated, prefix: str = "") -> None:
+    raise FieldError(f"{prefix}{data.duplicate}", "appears twice in the body: send each key once")
+
+
 # One decoder for every request: json.loads(..., parse_constant=...) builds a new one per call.
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_object)
 _canonical: dict[tuple, str] = {}  # choices.items() (validated) -> canonical_choices(choices)
 
 
@@ -70,7 +98,9 @@ def parse_consent_id(value: object, field: str = "consent_id") -> str:
 def validate_consent(body: bytes, policy: PolicyIndex) -> Consent:
     """Given a request body, return the consent it carries, or raise FieldError."""
     data = _decode(body)
-    if not isinstance(data, dict):
+    if type(data) is not dict:
+        if type(data) is _Duplicated:
+            _reject_duplicate(data)
         raise FieldError(None, "body must be a JSON object")
     names = data.keys()
     if not names <= FIELDS:  # the loops only run to name the culprit
@@ -103,6 +133,9 @@ def validate_consent(body: bytes, policy: PolicyIndex) -> Consent:
         raise FieldError("gpc", "must be true or false (or left out)")
     page = _page(data["page"]) if "page" in data else None
     choices = data["choices"]
+    choices_json = _choices(choices, policy)
+    if action != "custom":
+        _check_action(action, choices, gpc, policy)
     return Consent(
         consent_id,
         seq,
@@ -114,7 +147,7 @@ def validate_consent(body: bytes, policy: PolicyIndex) -> Consent:
         gpc,
         page,
         sha256,
-        _choices(choices, policy),
+        choices_json,
     )
 
 
@@ -161,6 +194,8 @@ def _choices(value: object, policy: PolicyIndex) -> str:
     """Check {category: bool} against the policy; return its canonical JSON text."""
     if not isinstance(value, dict):
         raise FieldError("choices", "must be an object {category: true|false}")
+    if type(value) is _Duplicated:
+        _reject_duplicate(value, "choices.")
     for category, granted in value.items():
         if category not in policy.categories:
             raise FieldError(
@@ -181,6 +216,21 @@ def _choices(value: object, policy: PolicyIndex) -> str:
         if len(_canonical) < CANONICAL_CACHE:
             _canonical[key] = text
     return text
+
+
+def _check_action(action: str, choices: dict[str, bool], gpc: bool | None, p: PolicyIndex) -> None:
+    """accept_all grants and reject_all refuses every optional category; GPC may keep some off."""
+    granted = action == "accept_all"
+    for category, value in choices.items():
+        if value is granted or category in p.required:
+            continue
+        if granted and gpc is True and category in GPC_OPTS_OUT:
+            continue
+        raise FieldError(
+            "action",
+            f"{action} contradicts choices.{category}: {'true' if value else 'false'};"
+            " send action custom for a mixed choice",
+        )
 
 
 def _page(value: object) -> str:
