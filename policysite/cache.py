@@ -35,7 +35,6 @@ from policysite.diff import Diff
 from policysite.markup import Rendered
 from policysite.sections import Piece
 
-CACHE_NAME = ".policysite-cache"
 PACK_NAME = "texts.pack"
 MEMORY_ENTRIES = 16384  # every section, text and diff of a site of a few hundred versions
 PRUNE_AFTER_DAYS = 7

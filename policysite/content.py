@@ -138,6 +138,19 @@ def _discover(
     return found
 
 
+def _suggested_name(path: Path, default_language: str) -> str:
+    """What to rename a badly named source to: its own date and language when only the
+    separator is wrong and no file has that name yet; else a placeholder, never a real date
+    (that would be another version's name)."""
+    near = re.match(r"^(\d{4}-\d{2}-\d{2})[-_. ]*([A-Za-z]{2,3})\.md$", path.name)
+    if near:
+        name = f"{near[1]}.{near[2].lower()}.md"
+        if not (path.parent / name).exists():
+            return name
+    language = re.search(r"[-_.]([A-Za-z]{2,3})\.md$", path.name)
+    return f"YYYY-MM-DD.{language[1].lower() if language else default_language}.md"
+
+
 def _load_file(
     config: SiteConfig, document: str, path: Path, problems: ProblemCollector
 ) -> Source | None:
@@ -148,12 +161,7 @@ def _load_file(
         return None
     match = NAME_RE.match(path.name)
     if not match:
-        near = re.match(r"^(\d{4}-\d{2}-\d{2})[-_. ]*([A-Za-z]{2,3})\.md$", path.name)
-        example = (
-            f"{near[1]}.{near[2].lower()}.md"
-            if near
-            else f"2026-11-24.{config.default_language}.md"
-        )
+        example = _suggested_name(path, config.default_language)
         problems.error(
             path,
             f"file name {path.name!r} is not <YYYY-MM-DD>.<lang>.md",

@@ -1,4 +1,4 @@
-"""Site-wide files: Atom feeds, sitemap.xml, policy.json, `_headers` and deploy/nginx.conf.
+"""Site-wide files: Atom feeds, sitemap, policy.json, `_headers`, `_redirects`, nginx example.
 
 Everything here is a pure function of the Site, written with sorted iteration and no wall
 clock, so the same sources and `--date` give the same bytes (SPEC §3). The security headers
@@ -210,6 +210,15 @@ def headers_file() -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
+def redirects_file() -> bytes:
+    """`_redirects` for Netlify: answer 404 (with 404.html) under /deploy/, where the nginx
+    example ships. `!` forces the rule: without it Netlify serves a file that exists."""
+    return (
+        b"# Written by every build. deploy/ holds the nginx example: not a page of the site.\n"
+        b"/deploy/*  /404.html  404!\n"
+    )
+
+
 def _nginx_headers(indent: str, cache: str | None) -> list[str]:
     # add_header in a location replaces the server's, so each location repeats them all.
     lines = [f'{indent}add_header {name} "{value}" always;' for name, value in SECURITY_HEADERS]
@@ -284,6 +293,7 @@ def site_files(
         "sitemap.xml": sitemap(site, pages),
         "policy.json": policy_json(site),
         "_headers": headers_file(),
+        "_redirects": redirects_file(),
         "deploy/nginx.conf": nginx_conf(site.config).encode(),
     }
     for language in site.config.languages:

@@ -9,11 +9,12 @@ file is plain text, sorted, one line per file, so a diff in review shows exactly
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import re
 from pathlib import Path
 
 from policysite.errors import PolicyError, Problem
+from policysite.manifest import file_sha256
 from policysite.model import Site
 
 LOCK_NAME = "versions.lock"
@@ -64,10 +65,6 @@ def read_lock(content_dir: Path) -> dict[str, str]:
     if problems:
         raise PolicyError(problems)
     return entries
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def immutable_hint(path: Path, document: str) -> str:
@@ -131,6 +128,19 @@ def write_lock(content_dir: Path, site: Site) -> bool:
     if path.is_file() and path.read_text("utf-8") == text:
         return False
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, "utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(text, "utf-8")
+        tmp.replace(path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise PolicyError(
+            Problem(
+                path,
+                f"cannot write versions.lock: {e.strerror}",
+                f"make {content_dir} writable (and remove {tmp.name} if it is in the way), "
+                "then build again: the site was built, but the versions now in force are not "
+                "recorded as published until this file is written",
+            )
+        ) from e
     return True

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 FORMAT = 2
+CACHE_NAME = ".policysite-cache"  # the cache folder: build records and the text pack
 CODE_DIR = Path(__file__).resolve().parent
 WIDGET_DIR = CODE_DIR.parent / "widget"
 IGNORED = {"versions.lock.tmp"}  # written and renamed by the build itself

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from policysite.incremental import Builder, BuildResult
     from policysite.model import Site
 
-CACHE_DIR = Path(".policysite-cache")  # in the working folder, like .gitignore says
+CACHE_DIR = Path(manifest.CACHE_NAME)  # in the working folder, like .gitignore says
 
 
 @dataclass
@@ -131,12 +131,16 @@ def build(
     jobs: int | None = None,
     cache_dir: Path | None = CACHE_DIR,
 ) -> BuildReport:
-    """Build the static site from `content_dir` with `theme_dir` into `out_dir`.
+    """Build the static site from `content_dir` with `theme_dir` into `out_dir`, which is
+    replaced whole: it must be new, empty or a previous build's (output.check_out_dir).
 
     `jobs`: processes to render with (default: every core). `cache_dir`: where rendered
     Markdown, diffs and build manifests are kept (None: no cache, every build from scratch).
     """
+    from policysite import output
+
     content_dir, theme_dir, out_dir = Path(content_dir), Path(theme_dir), Path(out_dir)
+    output.check_out_dir(out_dir, (content_dir, theme_dir))  # before anything is written
     steps: list[tuple[str, float]] = []
     start = time.perf_counter()
     inputs_ns = time.time_ns()
@@ -163,7 +167,7 @@ def build(
             rendered=0,
             written=0,
         )
-    from policysite import incremental, output, render  # the heavy part: only with work
+    from policysite import incremental, render  # the heavy part: only with work
     from policysite.content import load_site
     from policysite.lock import write_lock
 

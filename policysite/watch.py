@@ -16,6 +16,8 @@ from pathlib import Path
 
 import watchfiles
 
+from policysite.manifest import CACHE_NAME
+
 DEBOUNCE_MS = 20
 """Quiet time that closes a burst of saves. Editors finish their save dance within a few ms."""
 
@@ -30,13 +32,10 @@ IGNORED_NAMES = (
 )
 
 
-CACHE_DIR = ".policysite-cache"  # the build's own cache, wherever it keeps it: not a source
-
-
 class SourceFilter(watchfiles.DefaultFilter):
     """watchfiles' default ignores (.git, swap files, `~` backups) plus build outputs."""
 
-    ignore_dirs = (*watchfiles.DefaultFilter.ignore_dirs, CACHE_DIR)
+    ignore_dirs = (*watchfiles.DefaultFilter.ignore_dirs, CACHE_NAME)  # the build's own cache
     ignore_entity_patterns = (*watchfiles.DefaultFilter.ignore_entity_patterns, *IGNORED_NAMES)
 
 

@@ -261,3 +261,22 @@ def test_a_document_whose_versions_are_all_drafts_cannot_be_published(tmp_path):
         f"{content}/privacy: error: document 'privacy' has no published version"
     )
     assert load_site(content, drafts=True).documents["privacy"].versions[0].draft
+
+
+def test_a_bad_file_name_hint_never_names_a_real_version(tmp_path):
+    content = write_site(
+        tmp_path,
+        {
+            "privacy/2026-11-24.vi.md": vi(),
+            "privacy/2027-2-01.vi.md": vi(),
+            "privacy/2026-11-24_vi.md": vi(),
+        },
+    )
+    assert errors_of(content) == [
+        f"{content}/privacy/2026-11-24_vi.md: error: file name '2026-11-24_vi.md' is not "
+        "<YYYY-MM-DD>.<lang>.md\n  → rename it to YYYY-MM-DD.vi.md: the date the version "
+        "takes effect, then the language",
+        f"{content}/privacy/2027-2-01.vi.md: error: file name '2027-2-01.vi.md' is not "
+        "<YYYY-MM-DD>.<lang>.md\n  → rename it to YYYY-MM-DD.vi.md: the date the version "
+        "takes effect, then the language",
+    ]

@@ -152,3 +152,11 @@ def test_build_ships_the_nginx_example_and_keeps_it_off_the_public_site(site):
     assert shipped == nginx_conf(config)
     assert "location /deploy/ {\n        return 404;" in shipped
     assert "access_log off;" in shipped.split("location /api/ {")[1]
+
+
+def test_redirects_file_hides_the_nginx_example_on_netlify(site):
+    text = (site / "dist" / "_redirects").read_text()
+    # `!` forces the rule: Netlify skips a rule when a file exists at the path (shadowing).
+    assert text.splitlines()[1:] == ["/deploy/*  /404.html  404!"]
+    assert text.startswith("# ")
+    assert (site / "dist" / "deploy" / "nginx.conf").is_file()

@@ -118,3 +118,18 @@ def test_the_multiversion_fixture_lock_is_current_for_its_date(tmp_path):
     shutil.copytree(FIXTURES / "multiversion" / "content", content)
     site = load_site(content, date=NOV25)
     assert updated_lock(site) == (content / "versions.lock").read_text("utf-8")
+
+
+def test_write_lock_that_cannot_write_is_a_policy_error_naming_the_file(content):
+    # Root ignores a read-only folder, so the write is made to fail another real way: a
+    # folder where the temporary file must go.
+    (content / "versions.lock.tmp").mkdir()
+    with pytest.raises(PolicyError) as error:
+        write_lock(content, load_site(content, date=NOV25))
+    assert str(error.value) == (
+        f"{content}/versions.lock: error: cannot write versions.lock: Is a directory\n"
+        f"  → make {content} writable (and remove versions.lock.tmp if it is in the way), "
+        "then build again: the site was built, but the versions now in force are not "
+        "recorded as published until this file is written"
+    )
+    assert not (content / "versions.lock").exists()
