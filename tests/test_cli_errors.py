@@ -80,6 +80,7 @@ def test_build_fails_cleanly_and_keeps_the_previous_dist(case_dir):
     previous = case_dir / "dist" / "index.html"
     previous.parent.mkdir()
     previous.write_text("<p>the site as it was</p>", "utf-8")
+    (case_dir / "dist" / "policy.json").write_text("{}", "utf-8")  # marks a previous build
     result = run(
         case_dir,
         "build",
@@ -95,7 +96,7 @@ def test_build_fails_cleanly_and_keeps_the_previous_dist(case_dir):
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     assert previous.read_text("utf-8") == "<p>the site as it was</p>"
-    assert sorted(p.name for p in (case_dir / "dist").iterdir()) == ["index.html"]
+    assert sorted(p.name for p in (case_dir / "dist").iterdir()) == ["index.html", "policy.json"]
     if case == "missing-theme":
         assert "themes/default" in result.stderr and "error" in result.stderr
     else:
