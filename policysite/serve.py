@@ -38,6 +38,7 @@ from livereload.watcher import Watcher
 from tornado import httpserver, netutil, web
 
 from policysite.errors import PolicyError, Problem
+from policysite.output import check_out_dir
 from policysite.watch import watch_sources
 from policysite.widget import WIDGET_DIR
 
@@ -388,6 +389,9 @@ async def run(
     ready: Callable[[int], None] | None = None,
 ) -> None:
     """Build, serve and rebuild on changes until `stop` is set. `ready(port)` once listening."""
+    # The preview folder is replaced and rewritten: refuse the sources (or the working folder)
+    # at start, as a user's mistake, rather than show it as a build error.
+    check_out_dir(options.out, (options.content, options.theme))
     sockets = bind(options)
     port = sockets[0].getsockname()[1]
     preview = Preview(options, options.origins(port), build_site, open_service)

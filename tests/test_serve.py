@@ -490,3 +490,18 @@ def test_serve_refuses_a_db_it_cannot_create(tmp_path):
     assert done.stderr.endswith(
         f"{tmp_path / 'file'}: error: cannot create this folder: File exists\n  → choose --db\n"
     )
+
+
+def test_serve_refuses_a_preview_folder_inside_the_sources(tmp_path):
+    content = tmp_path / "content"
+    shutil.copytree(FIXTURE, content)
+    before = sorted(p.relative_to(content) for p in content.rglob("*"))
+    command = [sys.executable, "build.py", "serve", "--content", str(content)]
+    command += ["--out", str(content / "preview"), "--port", str(free_port())]
+    command += ["--db", str(tmp_path / "c.sqlite3"), "--date", "2026-11-25"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert f"{content / 'preview'}: error: " in done.stderr
+    assert f"sits inside {content}, which the build reads" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert sorted(p.relative_to(content) for p in content.rglob("*")) == before
