@@ -6,6 +6,7 @@ import datetime as dt
 import sqlite3
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 
 import psycopg
@@ -110,8 +111,7 @@ def test_store_streams_records_in_a_date_range(store):
     store.insert_batch([make_record(f"{day}T10:00:00.000000Z") for day in days])
     since = dt.datetime(2026, 11, 23, tzinfo=dt.UTC)
     until = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
-    records = store.iter_records(since, until)
-    assert not isinstance(records, list)  # a generator: rows are fetched as they are read
+    records = store.iter_records(since, until)  # streaming: test_export_streams_instead_of...
     assert [r.received_at[:10] for r in records] == ["2026-11-23", "2026-11-24"]
 
 
@@ -137,3 +137,50 @@ def test_open_store_refuses_bad_urls_and_unreachable_servers(tmp_path):
     assert "secret" not in str(caught.value)
     with pytest.raises(PolicyError, match="no consent database here"):
         open_store(str(tmp_path / "missing.sqlite3"), create=False)
+
+
+def test_both_stores_migrate_through_one_function(db, store):
+    # One migration newer than the store's schema: only it runs, and its version is recorded.
+    from policysite.collector.store import apply_migrations
+
+    store.close()
+    postgres = db.startswith("postgresql://")
+    latest = sql(db, "SELECT max(version) FROM schema_version")[0][0]
+    newer = [
+        (latest, ["CREATE TABLE never_run (x integer)"]),
+        (latest + 1, ["CREATE TABLE t (x integer)"]),
+    ]
+    conn = psycopg.connect(db) if postgres else sqlite3.connect(db)
+    with conn:
+        applied = apply_migrations(
+            conn,
+            newer,
+            placeholder="%s" if postgres else "?",
+            applied_at=dt.datetime.now(dt.UTC).isoformat(),
+            where=db,
+        )
+    conn.close()
+    assert applied == latest + 1
+    assert sql(db, "SELECT max(version) FROM schema_version") == [(latest + 1,)]
+    assert sql(db, "SELECT count(*) FROM t") == [(0,)]
+    with pytest.raises(PolicyError, match="newer than this collector's"):
+        open_store(db)  # the stores' own migrate() goes through the same check
+
+
+def test_export_streams_instead_of_loading_every_record(store):
+    n = 20_000  # 10 PostgreSQL fetches of EXPORT_BATCH rows
+    # Reading every record while keeping none must peak far below holding them all at once.
+    store.insert_batch([make_record(f"2026-11-25T00:00:{i % 60:02}.{i:06}Z") for i in range(n)])
+    tracemalloc.start()
+    try:
+        whole = list(store.iter_records())
+        held = tracemalloc.get_traced_memory()[1]
+        del whole
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        count = sum(1 for _ in store.iter_records())
+        streamed = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert count == n
+    assert streamed < held / 4, (streamed, held)

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from policysite.collector.record import ConsentRecord
 from policysite.errors import PolicyError, Problem
@@ -64,6 +64,38 @@ class Store(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+Migrations = Sequence[tuple[int, Sequence[str]]]  # (version, its statements), oldest first
+
+
+def apply_migrations(
+    conn: Any, migrations: Migrations, *, placeholder: str, applied_at: object, where: str
+) -> int:
+    """Run the migrations newer than schema_version records, inside the caller's transaction.
+
+    Both stores share this; each passes its parameter marker ("?" or "%s") and the time to
+    record. A database newer than this collector is refused: running old code on it could
+    write what the new schema forbids. Return the latest version.
+    """
+    latest = migrations[-1][0]
+    current = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+    if current > latest:
+        raise PolicyError(
+            Problem(
+                None,
+                f"{where}: database schema version {current} is newer than "
+                f"this collector's ({latest})",
+                "upgrade policysite before running it against this database",
+            )
+        )
+    record = f"INSERT INTO schema_version VALUES ({placeholder}, {placeholder})"
+    for version, statements in migrations:
+        if version > current:
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute(record, (version, applied_at))
+    return latest
 
 
 def open_store(db: str, *, create: bool = True) -> Store:

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 
 from policysite.collector.record import COLUMNS, ConsentRecord, canonical_choices, utc_timestamp
-from policysite.collector.store import StoreUnavailable
+from policysite.collector.store import StoreUnavailable, apply_migrations
 from policysite.errors import PolicyError, Problem
 
 try:
@@ -164,22 +164,10 @@ class PostgresStore:
                         "CREATE TABLE schema_version"
                         " (version integer PRIMARY KEY, applied_at timestamptz NOT NULL)"
                     )
-                row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version")
-                current = row.fetchone()[0]
-                if current > LATEST:
-                    raise PolicyError(
-                        Problem(
-                            None,
-                            f"{self.where}: database schema version {current} is newer than "
-                            f"this collector's ({LATEST})",
-                            "upgrade policysite before running it against this database",
-                        )
-                    )
-                for version, statements in MIGRATIONS:
-                    if version > current:
-                        for statement in statements:
-                            conn.execute(statement)
-                        conn.execute("INSERT INTO schema_version VALUES (%s, now())", (version,))
+                now = dt.datetime.now(dt.UTC)
+                apply_migrations(
+                    conn, MIGRATIONS, placeholder="%s", applied_at=now, where=self.where
+                )
             conn.commit()
         except psycopg.Error as error:
             raise self._failed(conn, error) from error

@@ -24,7 +24,7 @@ from itertools import chain
 from pathlib import Path
 
 from policysite.collector.record import COLUMNS, ConsentRecord, utc_timestamp
-from policysite.collector.store import StoreUnavailable
+from policysite.collector.store import StoreUnavailable, apply_migrations
 from policysite.errors import PolicyError, Problem
 
 BUSY_TIMEOUT = 5.0  # seconds a writer waits for another process's write lock
@@ -231,22 +231,13 @@ class SQLiteStore:
             "CREATE TABLE IF NOT EXISTS schema_version"
             " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL) STRICT"
         )
-        current = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version")
-        current = current.fetchone()[0]
-        if current > LATEST:
-            conn.execute("ROLLBACK")
-            raise PolicyError(
-                Problem(
-                    self.path,
-                    f"database schema version {current} is newer than this collector's ({LATEST})",
-                    "upgrade policysite before running it against this database",
-                )
+        try:
+            apply_migrations(
+                conn, MIGRATIONS, placeholder="?", applied_at=utc_timestamp(), where=self.where
             )
-        for version, statements in MIGRATIONS:
-            if version > current:
-                for statement in statements:
-                    conn.execute(statement)
-                conn.execute("INSERT INTO schema_version VALUES (?, ?)", (version, utc_timestamp()))
+        except PolicyError:  # a newer schema; an sqlite3.Error discards the connection instead
+            conn.execute("ROLLBACK")
+            raise
         conn.execute("COMMIT")
         return LATEST
 
