@@ -33,7 +33,8 @@ from conftest import ROOT, free_port, wait_for_port
 from tornado.websocket import websocket_connect
 
 from policysite.errors import PolicyError, Problem
-from policysite.serve import PreviewBuild, ServeOptions, error_page, run
+from policysite.serve import PreviewBuild, ServeOptions, run
+from policysite.serve_http import error_page
 from policysite.site import build
 from policysite.watch import watch_sources
 
