@@ -168,20 +168,8 @@ def build(
             rendered=0,
             written=0,
         )
-    from policysite import parallel
+    from policysite import incremental, parallel, render  # the heavy part: only with work
     from policysite.content import load_site
-
-    with _timed(steps, "load", since=start):
-        # The sources load in another process from here on, while this one imports and
-        # compiles the heavy part (Jinja2, Markdown, Babel): it is only needed with work.
-        site = parallel.overlapped(
-            lambda: load_site(content_dir, date=date, drafts=drafts),
-            lambda: _warm_up(content_dir, theme_dir),
-            jobs or parallel.default_jobs(),
-        )
-        from policysite import incremental, render
-
-        theme = render.load_theme(theme_dir)
     from policysite.lock import write_lock
 
     builder = incremental.Builder(
@@ -189,6 +177,13 @@ def build(
     )
     if previous is not None:
         _seed(builder, previous, out_dir)
+    with _timed(steps, "load", since=start):
+        site = parallel.overlapped(
+            lambda: load_site(content_dir, date=date, drafts=drafts),
+            lambda: _warm_up(content_dir, theme_dir),
+            builder.jobs,
+        )
+        theme = render.load_theme(theme_dir)
     with _timed(steps, "render"):
         stage = output.new_stage(out_dir)  # the workers write their pages straight into it
         try:
@@ -220,7 +215,7 @@ def _warm_up(content_dir: Path, theme_dir: Path) -> None:
     """What rendering needs first and the sources do not: the compiled templates, Babel's
     locale data and the Markdown converter, made while another process loads the sources.
     Errors are left for the steps that report them in order, after the content's own."""
-    from policysite import incremental, markup, render  # noqa: F401 (imported for later)
+    from policysite import markup, render
     from policysite.config import load_config
     from policysite.errors import PolicyError
 
