@@ -12,9 +12,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
-import pickle
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
@@ -31,43 +29,6 @@ def default_jobs() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
-
-
-def overlapped(function: Callable[[], R], meanwhile: Callable[[], None], jobs: int) -> R:
-    """`function()`, computed in a forked process while this one runs `meanwhile`: two
-    independent serial steps (loading the sources, compiling the templates) on two cores.
-    If the child fails for any reason, an error in `function` included, `function` runs
-    again here, so that its errors and warnings surface exactly as in a serial build.
-    Not with other threads running: one might hold a lock the child would wait for forever."""
-    if jobs <= 1 or sys.platform != "linux" or threading.active_count() > 1:
-        meanwhile()
-        return function()
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns, never runs the parent's clean-ups
-        status = 1
-        try:
-            os.close(read)
-            data = pickle.dumps(function(), protocol=pickle.HIGHEST_PROTOCOL)
-            with os.fdopen(write, "wb") as pipe:
-                pipe.write(data)
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(write)
-    try:
-        meanwhile()
-    finally:
-        with os.fdopen(read, "rb") as pipe:
-            data = pipe.read()
-        _, status = os.waitpid(pid, 0)
-    if status != 0:
-        return function()
-    gc.disable()  # a full pass per thousand new objects: most of the unpickling time
-    try:
-        return pickle.loads(data)
-    finally:
-        gc.enable()
 
 
 def _init(state: Any) -> None:

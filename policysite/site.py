@@ -168,7 +168,7 @@ def build(
             rendered=0,
             written=0,
         )
-    from policysite import incremental, parallel, render  # the heavy part: only with work
+    from policysite import incremental, render  # the heavy part: only with work
     from policysite.content import load_site
     from policysite.lock import write_lock
 
@@ -178,11 +178,7 @@ def build(
     if previous is not None:
         _seed(builder, previous, out_dir)
     with _timed(steps, "load", since=start):
-        site = parallel.overlapped(
-            lambda: load_site(content_dir, date=date, drafts=drafts),
-            lambda: _warm_up(content_dir, theme_dir),
-            builder.jobs,
-        )
+        site = load_site(content_dir, date=date, drafts=drafts)
         theme = render.load_theme(theme_dir)
     with _timed(steps, "render"):
         stage = output.new_stage(out_dir)  # the workers write their pages straight into it
@@ -209,23 +205,6 @@ def build(
         rendered=result.rendered,
         cache=result.stats,
     )
-
-
-def _warm_up(content_dir: Path, theme_dir: Path) -> None:
-    """What rendering needs first and the sources do not: the compiled templates, Babel's
-    locale data and the Markdown converter, made while another process loads the sources.
-    Errors are left for the steps that report them in order, after the content's own."""
-    from policysite import markup, render
-    from policysite.config import load_config
-    from policysite.errors import PolicyError
-
-    try:
-        languages = load_config(content_dir).languages
-        render.compile_templates(render.load_theme(theme_dir), languages)
-        render.load_locales(languages)
-    except PolicyError:
-        return
-    markup.prepare()
 
 
 @contextmanager
