@@ -19,7 +19,7 @@ from xml.etree import ElementTree as ET
 from policysite import urls
 from policysite.i18n import long_date
 from policysite.model import Site, SiteConfig, Version
-from policysite.render import languages_of, status, texts
+from policysite.pages import languages_of, status, texts
 
 ATOM = "http://www.w3.org/2005/Atom"
 SITEMAP = "http://www.sitemaps.org/schemas/sitemap/0.9"

@@ -32,6 +32,7 @@ from typing import Any
 from policysite import cache, manifest, markup, output, parallel, render
 from policysite.cache import CacheStats, TextCache
 from policysite.model import Site, SiteConfig, Source, Version
+from policysite.pages import Page, site_pages, texts
 from policysite.urls import output_file
 
 PAGES_PER_CHUNK = 40  # small enough to balance the cores, large enough to share texts
@@ -137,7 +138,7 @@ def _texts(root: Path | None) -> TextCache:
     return texts
 
 
-def render_chunk(job: RenderJob, pages: Sequence[render.Page]) -> Rendered:
+def render_chunk(job: RenderJob, pages: Sequence[Page]) -> Rendered:
     """Build each page's context; render the template only where the fingerprint changed."""
     texts = _texts(job.cache_root)
     out: list[tuple[str, str, bytes | None]] = []
@@ -159,7 +160,7 @@ def render_chunk(job: RenderJob, pages: Sequence[render.Page]) -> Rendered:
 
 def render_pages(
     job: RenderJob,
-    pages: Sequence[render.Page],
+    pages: Sequence[Page],
     jobs: int,
     while_waiting: Callable[[], None] | None = None,
 ) -> Rendered:
@@ -254,7 +255,7 @@ class Builder:
         from policysite import site as pipeline  # site imports this module
 
         site, theme = load()
-        pages = render.site_pages(site)
+        pages = site_pages(site)
         previous = {path: key for path, key in self.page_keys.items() if path in self.files}
         untouched = _untouched(self.site, self.theme, site, theme, pages) & previous.keys()
         todo = [page for page in pages if output_file(page.path) not in untouched]
@@ -339,7 +340,7 @@ def _untouched(
     old_theme: render.Theme | None,
     new: Site,
     theme: render.Theme,
-    pages: list[render.Page],
+    pages: list[Page],
 ) -> set[str]:
     """Page files that cannot have changed, without building their contexts: when only the
     bodies of some sources changed, only pages that hold those versions can (their version
@@ -371,7 +372,7 @@ def _untouched(
         if page.kind == "history" and any(doc == page.document for doc, _ in touched):
             continue
         if page.kind == "diff":
-            dates = [v.date for v in render.texts(new, page.document, page.language)]
+            dates = [v.date for v in texts(new, page.document, page.language)]
             index = dates.index(page.version)
             if {(page.document, dates[index - 1]), (page.document, page.version)} & touched:
                 continue

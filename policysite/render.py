@@ -1,4 +1,4 @@
-"""Jinja2 pages (SPEC §3): which pages a site has, and each page's HTML.
+"""Jinja2 pages (SPEC §3): each page's context and HTML (policysite.pages lists them).
 
 Pure functions, so `serve` can re-render only what changed and in parallel:
 `site_pages(site)` lists the pages, `render_page(site, theme, page)` returns one page's bytes.
@@ -26,6 +26,7 @@ from policysite.errors import PolicyError, Problem
 from policysite.i18n import language_name, load_translations, long_date
 from policysite.markup import Rendered
 from policysite.model import Site, Version
+from policysite.pages import Page, alternates, languages_of, shown, site_index, status
 
 TEMPLATES = (
     "base.html",
@@ -59,15 +60,6 @@ class Theme:
         raise PolicyError(
             Problem(self.dir / "static" / name, "a template asks for a missing static file")
         )
-
-
-@dataclass(frozen=True)
-class Page:
-    kind: str  # "current" | "version" | "history" | "diff" | "404"
-    path: str  # site path, e.g. "/chinh-sach-bao-mat/2026-11-24/"
-    language: str
-    document: str = ""
-    version: dt.date | None = None
 
 
 def load_theme(theme_dir: Path) -> Theme:
@@ -105,115 +97,6 @@ def load_theme(theme_dir: Path) -> Theme:
             assets.append((relative, ASSET_PREFIX + hashed))
             files.append((ASSET_PREFIX[1:] + hashed, data))
     return Theme(theme_dir, tuple(assets), tuple(files), whole.hexdigest())
-
-
-# --- which pages exist ---------------------------------------------------------------------
-
-
-def texts(site: Site, document: str, language: str) -> list[Version]:
-    """The versions of `document` that have a text in `language`, oldest first."""
-    return list(_index(site).texts[document, language])
-
-
-def languages_of(site: Site, document: str) -> list[str]:
-    return list(_index(site).languages[document])
-
-
-@dataclass(frozen=True)
-class _Index:
-    """Who has what in one site: every page asks, so it is worked out once per site."""
-
-    texts: dict[tuple[str, str], tuple[Version, ...]]  # (document, language) -> versions
-    dates: dict[tuple[str, str], dict[dt.date, int]]  # (document, language) -> date -> index
-    languages: dict[str, tuple[str, ...]]  # document -> languages with a text
-    positions: dict[str, dict[dt.date, int]]  # document -> date -> index in its versions
-    in_force: dict[str, Version | None]  # document -> its version in force
-
-
-_INDEXES: dict[int, tuple[Site, _Index]] = {}
-
-
-def _index(site: Site) -> _Index:
-    found = _INDEXES.get(id(site))
-    if found is not None and found[0] is site:  # the same site, not a reused id
-        return found[1]
-    found_texts, dates, languages = {}, {}, {}
-    positions = {
-        name: {v.date: i for i, v in enumerate(document.versions)}
-        for name, document in site.documents.items()
-    }
-    for name, document in site.documents.items():
-        for lang in site.config.languages:
-            versions = tuple(v for v in document.versions if lang in v.sources)
-            found_texts[name, lang] = versions
-            dates[name, lang] = {v.date: i for i, v in enumerate(versions)}
-        languages[name] = tuple(lang for lang in site.config.languages if found_texts[name, lang])
-    in_force = {name: site.in_force(name) for name in site.documents}
-    index = _Index(found_texts, dates, languages, positions, in_force)
-    if len(_INDEXES) > 8:
-        _INDEXES.clear()
-    _INDEXES[id(site)] = (site, index)
-    return index
-
-
-def shown(site: Site, document: str, language: str) -> Version:
-    """The version the current page shows: the newest text in force, else the first upcoming."""
-    available = texts(site, document, language)
-    in_effect = [v for v in available if v.date <= site.today]
-    return in_effect[-1] if in_effect else available[0]
-
-
-def status(site: Site, version: Version) -> str:
-    """superseded | in_force | upcoming | draft (as policy.json spells them)."""
-    if version.draft:
-        return "draft"
-    if version.date > site.today:
-        return "upcoming"
-    return "in_force" if _index(site).in_force[version.document] is version else "superseded"
-
-
-def site_pages(site: Site) -> list[Page]:
-    """Every HTML page of the site, in a stable order."""
-    config, pages = site.config, []
-    for document in sorted(site.documents):
-        for lang in languages_of(site, document):
-            versions = texts(site, document, lang)
-            pages.append(
-                Page(
-                    "current",
-                    urls.document_path(config, document, lang),
-                    lang,
-                    document,
-                    shown(site, document, lang).date,
-                )
-            )
-            pages.append(Page("history", urls.history_path(config, document, lang), lang, document))
-            for index, version in enumerate(versions):
-                path = urls.version_path(config, document, lang, version.date)
-                pages.append(Page("version", path, lang, document, version.date))
-                if index:
-                    path = urls.diff_path(config, document, lang, version.date)
-                    pages.append(Page("diff", path, lang, document, version.date))
-    pages.append(Page("404", "/404.html", config.default_language))
-    return pages
-
-
-def alternates(site: Site, page: Page) -> dict[str, str]:
-    """The same page in every language that has it (page's own language included)."""
-    config, doc = site.config, page.document
-    if page.kind == "404":
-        return {}
-    if page.kind in {"current", "history"}:
-        make = urls.document_path if page.kind == "current" else urls.history_path
-        return {lang: make(config, doc, lang) for lang in languages_of(site, doc)}
-    found = {}
-    index = _index(site)
-    for lang in config.languages:
-        position = index.dates[doc, lang].get(page.version)
-        if position is not None and (page.kind == "version" or position > 0):
-            make = urls.version_path if page.kind == "version" else urls.diff_path
-            found[lang] = make(config, doc, lang, page.version)
-    return found
 
 
 # --- rendering -----------------------------------------------------------------------------
@@ -443,7 +326,7 @@ def _link(site: Site, document: str, version: Version, language: str, kind: str)
 def _policy_context(site: Site, theme: Theme, page: Page) -> dict[str, Any]:
     config, lang, doc = site.config, page.language, page.document
     versions = site.documents[doc].versions
-    index = _index(site)
+    index = site_index(site)
     position = index.positions[doc][page.version]
     version = versions[position]
     source = version.sources[lang]
@@ -519,8 +402,8 @@ def _history_context(site: Site, theme: Theme, page: Page) -> dict[str, Any]:
 
 def _diff_context(site: Site, theme: Theme, page: Page) -> dict[str, Any]:
     lang, doc = page.language, page.document
-    available = _index(site).texts[doc, lang]
-    index = _index(site).dates[doc, lang][page.version]
+    available = site_index(site).texts[doc, lang]
+    index = site_index(site).dates[doc, lang][page.version]
     old, new = available[index - 1], available[index]
     result = texts_cache().diff(diff_request(site, theme, old, new, lang))
     return {
@@ -602,8 +485,3 @@ def diff_request(site: Site, theme: Theme, old: Version, new: Version, lang: str
         gettext("Added:"),
         gettext("Removed:"),
     )
-
-
-def render_pages(site: Site, theme: Theme) -> dict[str, bytes]:
-    """Every page of the site: output file under dist/ → bytes."""
-    return {urls.output_file(p.path): render_page(site, theme, p) for p in site_pages(site)}

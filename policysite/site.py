@@ -1,8 +1,8 @@
 """The build (SPEC §3, §6): load and validate → render → write, each step timed.
 
-`render_site` is a pure function from the loaded site and theme to {output file: bytes}.
-`build` writes a temporary sibling folder and swaps it in at the end (policysite.output), so
-a failed build leaves the previous dist/ as it was.
+Rendering is pure (policysite.render: site and page in, bytes out). `build` writes a
+temporary sibling folder and swaps it in at the end (policysite.output), so a failed build
+leaves the previous dist/ as it was.
 
 `build` first asks the manifest (policysite.manifest) whether the same inputs already made
 what dist/ holds, and then does nothing. Otherwise it renders only the pages whose context
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from policysite.cache import CacheStats
     from policysite.incremental import Builder, BuildResult
     from policysite.model import Site
+    from policysite.pages import Page
 
 CACHE_DIR = Path(manifest.CACHE_NAME)  # in the working folder, like .gitignore says
 
@@ -82,29 +83,16 @@ class BuildReport(NamedTuple):
         return ""
 
 
-def render_site(site: Site, theme: render.Theme) -> tuple[dict[str, bytes], int]:
-    """Given a loaded site and theme, return every output file (path under dist/ → bytes)
-    and the number of HTML pages among them."""
-    from policysite import render
-    from policysite.urls import output_file
-
-    pages = render.site_pages(site)
-    files: dict[str, bytes] = {}
-    for page in pages:
-        files[output_file(page.path)] = render.render_page(site, theme, page)
-    files.update(site_wide_files(site, theme, pages))
-    return files, len(pages)
-
-
-def site_wide_files(site: Site, theme: render.Theme, pages: list[render.Page]) -> dict[str, bytes]:
+def site_wide_files(site: Site, theme: render.Theme, pages: list[Page]) -> dict[str, bytes]:
     """Feeds, sitemap, policy.json, _headers, the theme's static files and the widget."""
     from policysite import feeds, render
+    from policysite.pages import alternates
     from policysite.widget import build_widget
 
     # The sitemap lists every page but the 404 page and a draft's pages.
     drafts = {(d.id, v.date) for d in site.documents.values() for v in d.versions if v.draft}
     listed = [
-        (p.kind, p.path, render.alternates(site, p))
+        (p.kind, p.path, alternates(site, p))
         for p in pages
         if p.kind != "404" and (p.document, p.version) not in drafts
     ]
@@ -171,6 +159,7 @@ def build(
     from policysite import incremental, render  # the heavy part: only with work
     from policysite.content import load_site
     from policysite.lock import write_lock
+    from policysite.pages import languages_of
 
     builder = incremental.Builder(
         content_dir, theme_dir, out_dir, date=date, drafts=drafts, jobs=jobs, cache_dir=cache_dir
@@ -191,7 +180,7 @@ def build(
         output.finish(stage, out_dir, result.files, written=result.written)
         # Only a publishing build records versions as published; a preview must not.
         lock_updated = False if drafts else write_lock(content_dir, site)
-    languages = {lang for doc in site.documents for lang in render.languages_of(site, doc)}
+    languages = {lang for doc in site.documents for lang in languages_of(site, doc)}
     if cache_dir:
         _remember(cache_dir, out_dir, inputs, inputs_ns, site, result, len(languages))
     return BuildReport(
