@@ -33,6 +33,7 @@ from policysite import cache, manifest, markup, output, parallel, render
 from policysite.cache import CacheStats, TextCache
 from policysite.model import Site, SiteConfig, Source, Version
 from policysite.pages import Page, site_pages, texts
+from policysite.theme import Theme, compile_templates, load_locales, load_theme
 from policysite.urls import output_file
 
 PAGES_PER_CHUNK = 40  # small enough to balance the cores, large enough to share texts
@@ -41,7 +42,7 @@ PAGES_PER_CHUNK = 40  # small enough to balance the cores, large enough to share
 # --- fingerprints ------------------------------------------------------------------------
 
 
-def fingerprint(theme: render.Theme, language: str, name: str, context: dict[str, Any]) -> str:
+def fingerprint(theme: Theme, language: str, name: str, context: dict[str, Any]) -> str:
     """A digest of everything a page's template can see: equal digests, equal HTML.
 
     A pickle is a lossless, C-speed serialisation of the context (plain data, dates and
@@ -108,7 +109,7 @@ class RenderJob:
     """What a worker needs: the site, the theme, the cache folder, the previous fingerprints."""
 
     site: Site
-    theme: render.Theme
+    theme: Theme
     cache_root: Path | None
     previous: dict[str, str]  # page file -> fingerprint of what the output folder holds
     stage: str | None = None  # a fresh folder to write rendered pages into, or None
@@ -166,9 +167,9 @@ def render_pages(
 ) -> Rendered:
     """`render_chunk` over all pages, on up to `jobs` processes; this process runs
     `while_waiting` meanwhile."""
-    render.compile_templates(job.theme, job.site.config.languages)
+    compile_templates(job.theme, job.site.config.languages)
     # What every worker would otherwise do for itself: once, before forking.
-    render.load_locales(job.site.config.languages)
+    load_locales(job.site.config.languages)
     markup.prepare()
     _code_salt()
     _texts(job.cache_root).load()  # once, before forking: workers share what it read
@@ -236,7 +237,7 @@ class Builder:
         self.jobs = jobs or parallel.default_jobs()
         self.cache_dir = cache_dir
         self.site: Site | None = None
-        self.theme: render.Theme | None = None
+        self.theme: Theme | None = None
         self.files: dict[str, bytes] = {}
         self.page_keys: dict[str, str] = {}
         self.unsaved_used: set[str] = set()  # text cache news not yet in the pack on disk
@@ -248,7 +249,7 @@ class Builder:
         self.files, self.page_keys = dict(files), dict(page_keys)
 
     def render(
-        self, load: Callable[[], tuple[Site, render.Theme]], stage: Path | None = None
+        self, load: Callable[[], tuple[Site, Theme]], stage: Path | None = None
     ) -> BuildResult:
         """Load the site, render what changed; return every file. Writes nothing, except
         rendered pages into `stage` (a fresh folder) when given (`BuildResult.written`)."""
@@ -296,11 +297,11 @@ class Builder:
             written,
         )
 
-    def load(self) -> tuple[Site, render.Theme]:
+    def load(self) -> tuple[Site, Theme]:
         from policysite.content import load_site
 
         site = load_site(self.content_dir, date=self.date, drafts=self.drafts)
-        return site, render.load_theme(self.theme_dir)
+        return site, load_theme(self.theme_dir)
 
     def rebuild(self, changed: set[Path] | None = None) -> BuildResult:
         """Rebuild and write, in place, only the files whose bytes changed; the first call
@@ -337,9 +338,9 @@ class Builder:
 
 def _untouched(
     old: Site | None,
-    old_theme: render.Theme | None,
+    old_theme: Theme | None,
     new: Site,
-    theme: render.Theme,
+    theme: Theme,
     pages: list[Page],
 ) -> set[str]:
     """Page files that cannot have changed, without building their contexts: when only the

@@ -7,226 +7,17 @@ Templates see plain data and do all the wording through gettext; dates are Babel
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
-import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import jinja2
-from babel.core import Locale
-from babel.support import NullTranslations
 from markupsafe import Markup
 
 from policysite import urls
 from policysite.cache import DiffRequest, TextRequest, texts_cache
-from policysite.errors import PolicyError, Problem
-from policysite.i18n import language_name, load_translations, long_date
+from policysite.i18n import long_date
 from policysite.markup import Rendered
 from policysite.model import Site, Version
 from policysite.pages import Page, alternates, languages_of, shown, site_index, status
-
-TEMPLATES = (
-    "base.html",
-    "policy.html",
-    "history.html",
-    "diff.html",
-    "404.html",
-    "not_found.html",
-    "cookie_table.html",
-    "notices.html",
-    "toc.html",
-)
-ASSET_PREFIX = "/assets/"
-
-
-@dataclass(frozen=True)
-class Theme:
-    """A checked theme folder and its static files, named by content hash."""
-
-    dir: Path
-    assets: tuple[tuple[str, str], ...]  # ("style.css", "/assets/style.3f2a1b9c.css")
-    files: tuple[tuple[str, bytes], ...]  # (output file under dist/, bytes)
-    # sha256 of every file of the theme: a changed template or catalog is a different theme,
-    # so the cached Jinja environments (compiled once, never re-checked) cannot go stale.
-    digest: str = ""
-
-    def asset(self, name: str) -> str:
-        for logical, path in self.assets:
-            if logical == name:
-                return path
-        raise PolicyError(
-            Problem(self.dir / "static" / name, "a template asks for a missing static file")
-        )
-
-
-def load_theme(theme_dir: Path) -> Theme:
-    """Given a theme folder, check it has every template and hash its static files."""
-    if not theme_dir.is_dir():
-        raise PolicyError(
-            Problem(theme_dir, "the theme folder does not exist", "pass --theme themes/default")
-        )
-    missing = [name for name in TEMPLATES if not (theme_dir / "templates" / name).is_file()]
-    if missing:
-        raise PolicyError(
-            [
-                Problem(
-                    theme_dir / "templates" / name,
-                    "the theme lacks this template",
-                    "restore it from themes/default/templates/",
-                )
-                for name in missing
-            ]
-        )
-    assets, files = [], []
-    whole = hashlib.sha256()
-    for path in sorted(theme_dir.rglob("*")):
-        if path.is_file() and not path.name.startswith("."):
-            whole.update(f"{path.relative_to(theme_dir).as_posix()}\0".encode())
-            whole.update(hashlib.sha256(path.read_bytes()).digest())
-    static = theme_dir / "static"
-    for path in sorted(static.rglob("*")) if static.is_dir() else []:
-        if path.is_file():
-            data = path.read_bytes()
-            relative = path.relative_to(static).as_posix()
-            stem, dot, suffix = relative.rpartition(".")
-            digest = hashlib.sha256(data).hexdigest()[:8]
-            hashed = f"{stem}.{digest}.{suffix}" if dot else f"{relative}.{digest}"
-            assets.append((relative, ASSET_PREFIX + hashed))
-            files.append((ASSET_PREFIX[1:] + hashed, data))
-    return Theme(theme_dir, tuple(assets), tuple(files), whole.hexdigest())
-
-
-# --- rendering -----------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=16)
-def environment(theme: Theme, language: str) -> jinja2.Environment:
-    """The Jinja2 environment for `language`, with its gettext catalog installed.
-
-    Cached per theme version (`Theme.digest`), so templates compile once per process and
-    are never stat()ed again (auto_reload off).
-    """
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(theme.dir / "templates"),
-        bytecode_cache=_COMPILED,
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        extensions=["jinja2.ext.i18n"],
-        trim_blocks=True,
-        lstrip_blocks=True,
-        auto_reload=False,
-    )
-    env.policies["ext.i18n.trimmed"] = True  # as babel.cfg extracts them
-    env.install_gettext_translations(translations(theme, language), newstyle=True)
-    # A page calls gettext a dozen times, nearly always for a fixed string: Jinja's newstyle
-    # gettext, with its result kept per string, and `_` without the alias in between.
-    fast = _fast_gettext(translations(theme, language).gettext)
-    env.globals.update(gettext=fast, _=fast)
-    env.filters["long_date"] = lambda date: long_date(date, language)
-    env.filters["time_tag"] = lambda date: Markup('<time datetime="{}">{}</time>').format(
-        date.isoformat(), long_date(date, language)
-    )
-    env.globals.update(
-        asset=theme.asset,
-        language_name=language_name,
-        display_language=lambda code: _display_language(code, language),
-    )
-    return env
-
-
-def _fast_gettext(translate: Callable[[str], str]) -> Callable[..., str]:
-    """Jinja's newstyle `gettext` (jinja2.ext._make_new_gettext) for one catalog, with the
-    result for a string without variables computed once."""
-    done: dict[str, str] = {}
-
-    @jinja2.pass_context
-    def gettext(__context: jinja2.runtime.Context, __string: str, **variables: Any) -> str:
-        autoescape = __context.eval_ctx.autoescape
-        if not variables and autoescape:
-            found = done.get(__string)
-            if found is None:
-                found = done[__string] = Markup(translate(__string)) % variables
-            return found
-        rv = translate(__string)
-        if autoescape:
-            rv = Markup(rv)
-        return rv % variables
-
-    return gettext
-
-
-class _SharedCode(jinja2.BytecodeCache):
-    """Compiled templates shared by the languages' environments: their settings are the same,
-    so is the code (gettext is looked up when a page renders). Keyed by Jinja on the file name
-    and a checksum of the source, so an edited template compiles again."""
-
-    def __init__(self) -> None:
-        self.codes: dict[tuple[str, str], Any] = {}
-
-    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        bucket.code = self.codes.get((bucket.key, bucket.checksum))
-
-    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        if len(self.codes) > 256:
-            self.codes.clear()
-        self.codes[bucket.key, bucket.checksum] = bucket.code
-
-
-_COMPILED = _SharedCode()
-
-
-@functools.cache
-def _display_language(code: str, language: str) -> str:
-    return Locale.parse(code).get_display_name(language)
-
-
-def compile_templates(theme: Theme, languages: tuple[str, ...]) -> None:
-    """Compile every template for every language now (before worker processes fork), so
-    that template errors surface once and workers inherit the compiled code."""
-    for language in languages:
-        env = environment(theme, language)
-        for name in TEMPLATES:
-            _template(env, theme, name)
-
-
-def load_locales(languages: tuple[str, ...]) -> None:
-    """Load Babel's data for `languages` now (before worker processes fork: each would load
-    it again on its first date)."""
-    for language in languages:
-        long_date(dt.date(2000, 1, 1), language)
-        language_name(language)
-        for other in languages:
-            _display_language(other, language)
-
-
-def _template(env: jinja2.Environment, theme: Theme, name: str) -> jinja2.Template:
-    try:
-        return env.get_template(name)
-    except jinja2.TemplateSyntaxError as e:
-        where = Path(e.filename) if e.filename else theme.dir / "templates" / name
-        raise PolicyError(
-            Problem(where, e.message or "syntax error", "fix the template", e.lineno)
-        ) from e
-    except jinja2.TemplateNotFound as e:
-        raise PolicyError(
-            Problem(
-                theme.dir / "templates" / e.name,
-                "template not found",
-                "restore it from themes/default/templates/",
-            )
-        ) from e
-
-
-@functools.lru_cache(maxsize=16)
-def translations(theme: Theme, language: str) -> NullTranslations:
-    """The theme's `messages` catalog for `language`, for strings composed in Python.
-
-    Parsed once per theme version: reading a catalog costs more than rendering a page.
-    """
-    return load_translations(theme.dir, language)
+from policysite.theme import Theme, environment, template, translations
 
 
 def _cookie_table(site: Site, theme: Theme, language: str) -> str:
@@ -237,7 +28,7 @@ def _cookie_table(site: Site, theme: Theme, language: str) -> str:
     if found is not None and found[0] is categories:  # the same settings, not a reused id
         return found[1]
     env = environment(theme, language)
-    table = _template(env, theme, "cookie_table.html").render(
+    table = template(env, theme, "cookie_table.html").render(
         categories=categories, lang=language, default=site.config.default_language
     )
     if len(_COOKIE_TABLES) > 64:
@@ -432,7 +223,7 @@ def _not_found_context(site: Site, theme: Theme, page: Page) -> dict[str, Any]:
             for doc in sorted(site.documents)
             if lang in languages_of(site, doc)
         ]
-        html = _template(env, theme, "not_found.html").render(
+        html = template(env, theme, "not_found.html").render(
             lang=lang, links=links, site=site.config, heading="h2" if messages else "h1"
         )
         messages.append({"lang": lang, "html": Markup(html)})
@@ -466,7 +257,7 @@ def page_context(site: Site, theme: Theme, page: Page) -> tuple[str, dict[str, A
 
 def render_context(theme: Theme, language: str, name: str, context: dict[str, Any]) -> bytes:
     """Fill template `name` with `context` in `language`; return UTF-8 bytes."""
-    html = _template(environment(theme, language), theme, name).render(context)
+    html = template(environment(theme, language), theme, name).render(context)
     return html.encode("utf-8")
 
 

@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, NamedTuple
 from policysite import manifest
 
 if TYPE_CHECKING:
-    from policysite import render
     from policysite.cache import CacheStats
     from policysite.incremental import Builder, BuildResult
     from policysite.model import Site
     from policysite.pages import Page
+    from policysite.theme import Theme
 
 CACHE_DIR = Path(manifest.CACHE_NAME)  # in the working folder, like .gitignore says
 
@@ -83,10 +83,11 @@ class BuildReport(NamedTuple):
         return ""
 
 
-def site_wide_files(site: Site, theme: render.Theme, pages: list[Page]) -> dict[str, bytes]:
+def site_wide_files(site: Site, theme: Theme, pages: list[Page]) -> dict[str, bytes]:
     """Feeds, sitemap, policy.json, _headers, the theme's static files and the widget."""
-    from policysite import feeds, render
+    from policysite import feeds
     from policysite.pages import alternates
+    from policysite.theme import translations
     from policysite.widget import build_widget
 
     # The sitemap lists every page but the 404 page and a draft's pages.
@@ -96,7 +97,7 @@ def site_wide_files(site: Site, theme: render.Theme, pages: list[Page]) -> dict[
         for p in pages
         if p.kind != "404" and (p.document, p.version) not in drafts
     ]
-    files = feeds.site_files(site, listed, lambda lang: render.translations(theme, lang).gettext)
+    files = feeds.site_files(site, listed, lambda lang: translations(theme, lang).gettext)
     files.update(dict(theme.files))
     files.update(build_widget(site, theme.dir))
     return files
@@ -156,10 +157,11 @@ def build(
             rendered=0,
             written=0,
         )
-    from policysite import incremental, render  # the heavy part: only with work
+    from policysite import incremental  # the heavy part: only with work
     from policysite.content import load_site
     from policysite.lock import write_lock
     from policysite.pages import languages_of
+    from policysite.theme import load_theme
 
     builder = incremental.Builder(
         content_dir, theme_dir, out_dir, date=date, drafts=drafts, jobs=jobs, cache_dir=cache_dir
@@ -168,7 +170,7 @@ def build(
         _seed(builder, previous, out_dir)
     with _timed(steps, "load", since=start):
         site = load_site(content_dir, date=date, drafts=drafts)
-        theme = render.load_theme(theme_dir)
+        theme = load_theme(theme_dir)
     with _timed(steps, "render"):
         stage = output.new_stage(out_dir)  # the workers write their pages straight into it
         try:
