@@ -168,18 +168,23 @@ def table(all_: list[Contender], runs: int) -> str:
     return "\n".join(lines)
 
 
+def ensure_corpus(corpus: Path) -> None:
+    """Make the synthetic corpus (bench/build/make_corpus.py) unless it is there already."""
+    if not (corpus / "corpus.json").exists():
+        subprocess.run(
+            [sys.executable, "bench/build/make_corpus.py", "--out", str(corpus)],
+            cwd=ROOT,
+            check=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Full-build benchmark (SPEC §8).")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--corpus", type=Path, default=WORK / "corpus")
     parser.add_argument("--peers", type=Path, default=WORK / "venv", help="venv with the peers")
     args = parser.parse_args()
-    if not (args.corpus / "corpus.json").exists():
-        subprocess.run(
-            [sys.executable, "bench/build/make_corpus.py", "--out", str(args.corpus)],
-            cwd=ROOT,
-            check=True,
-        )
+    ensure_corpus(args.corpus)
     all_ = contenders(args.corpus, args.peers)
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
     measure(all_, args.runs, lambda line: print(line, file=sys.stderr, flush=True))

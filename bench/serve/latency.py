@@ -29,7 +29,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 WORK = ROOT / "bench/_work"
 sys.path.insert(0, str(ROOT / "bench/build"))
-from run import peer_tool  # noqa: E402 (bench scripts are not a package)
+from run import ensure_corpus, peer_tool  # noqa: E402 (bench scripts are not a package)
 
 START_LIMIT = 300.0  # the first build of 300 pages
 EDIT_LIMIT = 30.0
@@ -175,12 +175,7 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=WORK / "corpus")
     parser.add_argument("--peers", type=Path, default=WORK / "venv", help="venv with the peers")
     args = parser.parse_args()
-    if not (args.corpus / "corpus.json").exists():
-        subprocess.run(
-            [sys.executable, "bench/build/make_corpus.py", "--out", str(args.corpus)],
-            cwd=ROOT,
-            check=True,
-        )
+    ensure_corpus(args.corpus)
     scratch = WORK / "serve"
     all_ = servers(args.corpus, scratch, args.peers)
     for server in all_:
