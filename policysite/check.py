@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from policysite import lock, urls
-from policysite.content import front_matter_line, inspect_site
+from policysite.content import inspect_site
 from policysite.errors import PolicyError, Problem
+from policysite.frontmatter import front_matter_line
 from policysite.markup import RESERVED_IDS, Rendered, render_markdown
 from policysite.model import Site, Source, Version
 

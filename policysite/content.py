@@ -15,38 +15,20 @@ import hashlib
 import re
 import unicodedata
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from policysite import lock
 from policysite.config import load_config, today_in
 from policysite.errors import PolicyError, Problem, ProblemCollector
+from policysite.frontmatter import FrontMatter, front_matter_line, parse_front_matter
 from policysite.model import Document, Site, SiteConfig, Source, Version
 from policysite.tomlcheck import expected
 
 FRONT_MATTER_KEYS = ("title", "summary", "reconsent", "draft", "source_sha256")
 NAME_RE = re.compile(r"^(?P<date>\d{4}-\d{2}-\d{2})\.(?P<language>[A-Za-z0-9_-]+)\.md$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-FENCE = "---"
-FRONT_MATTER_EXAMPLE = '---\ntitle: "Chính sách bảo mật"\n---'
 IGNORED_TOP_LEVEL = {lock.LOCK_NAME, lock.LOCK_NAME + ".tmp", "site.toml"}
-# libyaml parses front matter several times faster. Its error messages differ from PyYAML's,
-# so a document it rejects is parsed again by PyYAML, whose message the editor sees.
-FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-@dataclass(frozen=True)
-class FrontMatter:
-    """Parsed front matter and where each key is, for messages that point at a line."""
-
-    data: dict[str, Any]
-    lines: dict[str, int]  # key -> 1-based line in the file
-    text: str  # the YAML between the fences, which starts on line 2
-    body: str
-    body_line: int
 
 
 def inspect_site(
@@ -219,7 +201,7 @@ def _parsed(
         local = ProblemCollector()
         source = None
         text = _decode(path, raw, local)
-        front = _front_matter(path, text, local) if text is not None else None
+        front = parse_front_matter(path, text, local) if text is not None else None
         if front is not None:
             source = _source(config, document, version, language, path, raw, front, local)
         if len(_PARSED) > 4096:
@@ -243,82 +225,6 @@ def _decode(path: Path, raw: bytes, problems: ProblemCollector) -> str | None:
         )
         return None
     return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
-
-
-# --- front matter -------------------------------------------------------------------------
-
-
-def _front_matter(path: Path, text: str, problems: ProblemCollector) -> FrontMatter | None:
-    """Split `---` YAML `---` from the body and parse it, keeping each key's line."""
-    lines = text.split("\n")
-    if lines[0].rstrip() != FENCE:
-        problems.error(
-            path,
-            "the file does not start with front matter",
-            f"begin the file with a '---' line, the front matter, and a closing '---' line: "
-            f"{FRONT_MATTER_EXAMPLE!r}",
-            1,
-        )
-        return None
-    close = next((i for i in range(1, len(lines)) if lines[i].rstrip() in (FENCE, "...")), None)
-    if close is None:
-        problems.error(
-            path,
-            "the front matter is never closed",
-            "add a '---' line after the front matter, before the text",
-            1,
-        )
-        return None
-    yaml_text = "\n".join(lines[1:close])
-    try:
-        node, data = _parse_yaml(yaml_text, FAST_LOADER)
-    except yaml.YAMLError:
-        node, data = None, None  # parsed again below, for the pure-Python parser's message
-    try:
-        if data is None:
-            node, data = _parse_yaml(yaml_text, yaml.SafeLoader)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        problem = getattr(e, "problem", None) or str(e)
-        problems.error(
-            path,
-            f"invalid YAML in front matter: {problem}",
-            "fix the YAML; quote text that contains ': ' or starts with a special character, "
-            'e.g. title: "Điều khoản: phạm vi"',
-            mark.line + 2 if mark else 1,
-        )
-        return None
-    if not isinstance(data, dict):
-        problems.error(
-            path,
-            f"front matter must be 'key: value' lines, got {type(data).__name__}",
-            f"write it as {FRONT_MATTER_EXAMPLE!r}",
-            2,
-        )
-        return None
-    key_lines: dict[str, int] = {}
-    for key_node, _ in node.value if node is not None else ():
-        key, line = str(key_node.value), key_node.start_mark.line + 2
-        if key in key_lines:
-            problems.error(
-                path,
-                f"front-matter key {key!r} appears twice (first on line {key_lines[key]})",
-                "keep one of them",
-                line,
-            )
-        key_lines.setdefault(key, line)
-    body = "\n".join(lines[close + 1 :])
-    return FrontMatter(data, key_lines, "\n".join(lines[1:close]), body, close + 2)
-
-
-def _parse_yaml(text: str, loader_class: type) -> tuple[Any, Any]:
-    """The YAML document's node (for key lines) and its data ({} when empty)."""
-    loader = loader_class(text)
-    try:
-        node = loader.get_single_node()
-        return node, loader.construct_document(node) if node is not None else {}
-    finally:
-        loader.dispose()
 
 
 def _source(
@@ -505,15 +411,3 @@ def _check_summary(source: Source, first: bool, draft: bool, problems: ProblemCo
         message += " (required before it is published)"
     report = problems.warning if draft else problems.error
     report(source.path, message, hint, front_matter_line(source.path, "summary"))
-
-
-def front_matter_line(path: Path, key: str) -> int:
-    """The line of `key:` in a file's front matter, or 1 (the opening `---`)."""
-    pattern = re.compile(rf"^{re.escape(key)}\s*:")
-    with path.open(encoding="utf-8", errors="replace") as fp:
-        for number, line in enumerate(fp, 1):
-            if number > 1 and line.rstrip() == "---":
-                break
-            if pattern.match(line):
-                return number
-    return 1
