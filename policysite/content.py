@@ -195,7 +195,8 @@ def _parsed(
     """Decode, split and check one source file, or take what that gave for the same input."""
     if _CONFIGS[0] != config:
         _CONFIGS[:] = [config, _CONFIGS[1] + 1]
-    key = (hashlib.sha256(raw).digest(), document, version, language, _CONFIGS[1])
+    sha256 = hashlib.sha256(raw).hexdigest()  # the cache key, and the Source's own checksum
+    key = (sha256, document, version, language, _CONFIGS[1])
     found = _PARSED.get(str(path))
     if found is None or found[0] != key:
         local = ProblemCollector()
@@ -203,7 +204,7 @@ def _parsed(
         text = _decode(path, raw, local)
         front = parse_front_matter(path, text, local) if text is not None else None
         if front is not None:
-            source = _source(config, document, version, language, path, raw, front, local)
+            source = _source(config, document, version, language, path, sha256, front, local)
         if len(_PARSED) > 4096:
             _PARSED.clear()
         found = _PARSED[str(path)] = (key, source, local.problems)
@@ -233,7 +234,7 @@ def _source(
     version: dt.date,
     language: str,
     path: Path,
-    raw: bytes,
+    sha256: str,
     front: FrontMatter,
     problems: ProblemCollector,
 ) -> Source | None:
@@ -319,7 +320,7 @@ def _source(
         source_sha256=source_sha256,
         body=unicodedata.normalize("NFC", front.body),
         body_line=front.body_line,
-        sha256=hashlib.sha256(raw).hexdigest(),
+        sha256=sha256,
     )
 
 
