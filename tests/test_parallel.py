@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
 import shutil
 from pathlib import Path
@@ -122,8 +123,37 @@ def _square_all(offset: int, chunk: list[int]) -> list[int]:
 def test_map_chunks_returns_results_in_order_from_worker_processes():
     chunks = chunked(list(range(40)), 6)
     expected = [[100 + x * x for x in chunk] for chunk in chunks]
-    assert map_chunks(_square_all, chunks, 100, jobs=3) == expected
+    waited = []
+    assert map_chunks(_square_all, chunks, 100, jobs=3, while_waiting=lambda: waited.append(1)) == (
+        expected
+    )
     assert map_chunks(_square_all, chunks, 100, jobs=1) == expected
+    assert waited == [1]
+
+
+def _fail_on(bad: set[int], chunk: list[int]) -> list[int]:
+    for x in chunk:
+        if x in bad:
+            raise ValueError(f"cannot render item {x}")
+    return chunk
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 3])
+def test_map_chunks_raises_the_error_a_serial_run_would_meet_first(jobs):
+    chunks = chunked(list(range(40)), 8)
+    with pytest.raises(ValueError, match=r"^cannot render item 17$"):
+        map_chunks(_fail_on, chunks, {17, 33}, jobs=jobs)
+
+
+def _die_on(bad: int, chunk: list[int]) -> list[int]:
+    if bad in chunk:
+        os._exit(3)  # a worker killed mid-build (the OOM killer, a segfault)
+    return chunk
+
+
+def test_map_chunks_fails_loudly_when_a_worker_dies():
+    with pytest.raises(RuntimeError, match="a render worker died"):
+        map_chunks(_die_on, chunked(list(range(40)), 8), 22, jobs=2)
 
 
 MARKDOWN_SAMPLES = [
