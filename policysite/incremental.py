@@ -113,13 +113,17 @@ class RenderJob:
     cache_root: Path | None
     previous: dict[str, str]  # page file -> fingerprint of what the output folder holds
     stage: str | None = None  # a fresh folder to write rendered pages into, or None
+    # False: a page written into `stage` comes back as its sha256 rather than its HTML (a
+    # one-shot build needs only the digest, and sending ~13 MB between processes costs).
+    keep_html: bool = True
 
 
 @dataclass
 class Rendered:
-    """Pages rendered by one worker: (file, fingerprint, HTML or None when unchanged)."""
+    """Pages rendered by one worker: (file, fingerprint, HTML), where HTML is None when
+    unchanged and the sha256 (str) of what was written when the job does not keep HTML."""
 
-    pages: list[tuple[str, str, bytes | None]]
+    pages: list[tuple[str, str, bytes | str | None]]
     stats: CacheStats
     used: set[str]  # cache keys asked for, so pruning keeps them
     fresh: dict[str, cache.Entry]  # cache entries computed, for the parent to store
@@ -142,7 +146,7 @@ def _texts(root: Path | None) -> TextCache:
 def render_chunk(job: RenderJob, pages: Sequence[Page]) -> Rendered:
     """Build each page's context; render the template only where the fingerprint changed."""
     texts = _texts(job.cache_root)
-    out: list[tuple[str, str, bytes | None]] = []
+    out: list[tuple[str, str, bytes | str | None]] = []
     made: set[str] = set()
     with cache.using(texts):
         for page in pages:
@@ -153,9 +157,11 @@ def render_chunk(job: RenderJob, pages: Sequence[Page]) -> Rendered:
                 out.append((path, key, None))
             else:
                 html = render.render_context(job.theme, page.language, name, context)
-                if job.stage is not None:
-                    output.write_new(job.stage, path, html, made)
-                out.append((path, key, html))
+                if job.stage is None:
+                    out.append((path, key, html))
+                    continue
+                output.write_new(job.stage, path, html, made)
+                out.append((path, key, html if job.keep_html else manifest.sha256(html)))
     return Rendered(out, texts.stats, *texts.take_news())
 
 
@@ -207,7 +213,13 @@ class BuildResult:
     used: set[str] = field(default_factory=set)  # cache keys this build asked for
     fresh: dict[str, cache.Entry] = field(default_factory=dict)  # cache entries computed
     written: set[str] = field(default_factory=set)  # files already written into the stage
+    # sha256 of the written pages whose bytes are not in `files` (render(keep_html=False))
+    digests: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+
+    def sha256s(self) -> dict[str, str]:
+        """Every output file's sha256, for the build manifest."""
+        return {name: manifest.sha256(data) for name, data in self.files.items()} | self.digests
 
 
 class Builder:
@@ -249,10 +261,18 @@ class Builder:
         self.files, self.page_keys = dict(files), dict(page_keys)
 
     def render(
-        self, load: Callable[[], tuple[Site, Theme]], stage: Path | None = None
+        self,
+        load: Callable[[], tuple[Site, Theme]],
+        stage: Path | None = None,
+        *,
+        keep_html: bool = True,
     ) -> BuildResult:
         """Load the site, render what changed; return every file. Writes nothing, except
-        rendered pages into `stage` (a fresh folder) when given (`BuildResult.written`)."""
+        rendered pages into `stage` (a fresh folder) when given (`BuildResult.written`).
+
+        `keep_html=False`, for a one-shot build: the pages written into `stage` are returned
+        as `BuildResult.digests`, not as bytes, and this builder forgets its state (its next
+        rebuild renders everything)."""
         from policysite import site as pipeline  # site imports this module
 
         site, theme = load()
@@ -260,7 +280,9 @@ class Builder:
         previous = {path: key for path, key in self.page_keys.items() if path in self.files}
         untouched = _untouched(self.site, self.theme, site, theme, pages) & previous.keys()
         todo = [page for page in pages if output_file(page.path) not in untouched]
-        job = RenderJob(site, theme, self.cache_dir, previous, stage and str(stage))
+        job = RenderJob(
+            site, theme, self.cache_dir, previous, stage and str(stage), keep_html or not stage
+        )
         site_wide: dict[str, bytes] = {}
         result = render_pages(
             job,
@@ -270,18 +292,25 @@ class Builder:
         )
         result.pages += [(path, previous[path], None) for path in untouched]
         files: dict[str, bytes] = {}
+        digests: dict[str, str] = {}
         keys: dict[str, str] = {}
         for path, key, html in sorted(result.pages):
-            files[path] = self.files[path] if html is None else html
+            if isinstance(html, str):
+                digests[path] = html
+            else:
+                files[path] = self.files[path] if html is None else html
             keys[path] = key
         files.update(site_wide)
         rendered = sum(html is not None for _, _, html in result.pages)
         written = {p for p, _, html in result.pages if html is not None} if stage else set()
         changed = {path for path, data in files.items() if self.files.get(path) != data}
-        removed = set(self.files) - set(files)
+        changed |= digests.keys()
+        removed = set(self.files) - set(files) - digests.keys()
         # Only a build that got this far becomes the base of the next one: after an error
         # the next build still compares with the last good one.
         self.site, self.theme, self.files, self.page_keys = site, theme, files, keys
+        if digests:  # without the bytes of every page, the next rebuild starts over
+            self.site, self.theme, self.files, self.page_keys = None, None, {}, {}
         self.unsaved_used |= result.used
         self.unsaved_fresh.update(result.fresh)
         return BuildResult(
@@ -295,6 +324,7 @@ class Builder:
             result.used,
             result.fresh,
             written,
+            digests,
         )
 
     def load(self) -> tuple[Site, Theme]:

@@ -174,7 +174,7 @@ def build(
     with _timed(steps, "render"):
         stage = output.new_stage(out_dir)  # the workers write their pages straight into it
         try:
-            result = builder.render(lambda: (site, theme), stage=stage)
+            result = builder.render(lambda: (site, theme), stage=stage, keep_html=False)
         except BaseException:
             output.discard(stage)
             raise
@@ -189,7 +189,7 @@ def build(
         out_dir=out_dir,
         pages=result.pages,
         languages=len(languages),
-        files=len(result.files),
+        files=len(result.files) + len(result.digests),
         steps=steps,
         verbose=verbose,
         lock_updated=lock_updated,
@@ -247,7 +247,7 @@ def _remember(
         timezone=site.config.timezone,
         pages=result.pages,
         languages=languages,
-        outputs={name: manifest.sha256(data) for name, data in result.files.items()},
+        outputs=result.sha256s(),
         page_keys=result.page_keys,
     )
     cache.save(cache_dir, result.used, result.fresh)
