@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,6 +51,10 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
 def _run_build(args: argparse.Namespace) -> int:
     from policysite.site import build
 
+    # One build, then exit: it makes next to no cyclic garbage (measured: the same peak memory
+    # without the collector), and the collector's passes over a heap that only grows (imports,
+    # the site, the texts) cost a cold build about 3 % of its time.
+    gc.disable()
     report = build(
         content_dir=args.content,
         theme_dir=args.theme,
