@@ -25,9 +25,30 @@ def catalog_path(theme_dir: Path, language: str, domain: str = "messages") -> Pa
     return theme_dir / "locale" / language / "LC_MESSAGES" / f"{domain}.po"
 
 
-@functools.cache
+_COMPILED: dict[tuple[Path, int], bytes] = {}  # (.po file, its mtime) -> .mo bytes
+
+
+def compiled() -> dict[tuple[Path, int], bytes]:
+    """The catalogs this process has compiled (policysite.warmup hands them over)."""
+    return dict(_COMPILED)
+
+
+def install_compiled(catalogs: dict[tuple[Path, int], bytes]) -> None:
+    """Take catalogs another process compiled from the same files."""
+    _COMPILED.update(catalogs)
+
+
 def _compile(po_path: Path, mtime_ns: int) -> bytes:
     """Given a .po file, return its compiled .mo bytes (cached per file version)."""
+    found = _COMPILED.get((po_path, mtime_ns))
+    if found is None:
+        if len(_COMPILED) > 64:  # `serve` compiles each saved version of a catalog
+            _COMPILED.clear()
+        found = _COMPILED[po_path, mtime_ns] = _compile_po(po_path)
+    return found
+
+
+def _compile_po(po_path: Path) -> bytes:
     try:
         with po_path.open("rb") as fp:
             catalog = read_po(fp, abort_invalid=True)

@@ -157,20 +157,35 @@ def build(
             rendered=0,
             written=0,
         )
-    from policysite import incremental  # the heavy part: only with work
-    from policysite.content import load_site
-    from policysite.lock import write_lock
-    from policysite.pages import languages_of
-    from policysite.theme import load_theme
+    from policysite import warmup
 
-    builder = incremental.Builder(
-        content_dir, theme_dir, out_dir, date=date, drafts=drafts, jobs=jobs, cache_dir=cache_dir
-    )
-    if previous is not None:
-        _seed(builder, previous, out_dir)
-    with _timed(steps, "load", since=start):
-        site = load_site(content_dir, date=date, drafts=drafts)
-        theme = load_theme(theme_dir)
+    # The theme compiles on another core while this one imports and loads the sources.
+    helper = warmup.start(content_dir, theme_dir) if jobs != 1 else None
+    try:
+        from policysite import incremental  # the heavy part: only with work
+        from policysite.content import load_site
+        from policysite.lock import write_lock
+        from policysite.pages import languages_of
+        from policysite.theme import load_theme
+
+        builder = incremental.Builder(
+            content_dir,
+            theme_dir,
+            out_dir,
+            date=date,
+            drafts=drafts,
+            jobs=jobs,
+            cache_dir=cache_dir,
+        )
+        if previous is not None:
+            _seed(builder, previous, out_dir)
+        with _timed(steps, "load", since=start):
+            site = load_site(content_dir, date=date, drafts=drafts)
+            theme = load_theme(theme_dir)
+    except BaseException:
+        warmup.stop(helper)
+        raise
+    warmup.finish(helper)
     with _timed(steps, "render"):
         stage = output.new_stage(out_dir)  # the workers write their pages straight into it
         try:

@@ -170,6 +170,17 @@ class _SharedCode(jinja2.BytecodeCache):
 _COMPILED = _SharedCode()
 
 
+def compiled() -> dict[tuple[str, str], Any]:
+    """The templates' code this process has compiled (policysite.warmup hands it over)."""
+    return dict(_COMPILED.codes)
+
+
+def install_compiled(codes: dict[tuple[str, str], Any]) -> None:
+    """Take template code another process compiled: Jinja2 uses it only for a template whose
+    file name and source checksum are the same."""
+    _COMPILED.codes.update(codes)
+
+
 @functools.cache
 def _display_language(code: str, language: str) -> str:
     return Locale.parse(code).get_display_name(language)
