@@ -80,26 +80,31 @@ class CollectorApp:
             client[0] if client else "",
         )
         response = await service.handle(request)
-        raw_headers = [_encoded(header) for header in response.headers]
-        raw_headers.append((b"content-length", str(len(response.body)).encode("ascii")))
         await send(
-            {"type": "http.response.start", "status": response.status, "headers": raw_headers}
+            {
+                "type": "http.response.start",
+                "status": response.status,
+                "headers": _raw_headers(response.headers, len(response.body)),
+            }
         )
         await send({"type": "http.response.body", "body": response.body})
 
 
 _WANTED = {name.encode("latin-1"): name for name in REQUEST_HEADERS}
-_ENCODED_CACHE = 256  # response headers kept encoded: a handful of constants and origins
-_encoded_headers: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+_RAW_CACHE = 256  # header lists kept encoded: a handful of responses times a few origins
+_raw: dict[tuple, list[tuple[bytes, bytes]]] = {}
 
 
-def _encoded(header: tuple[str, str]) -> tuple[bytes, bytes]:
-    """The header as ASGI wants it (bytes); the same few recur, so each is encoded once."""
-    raw = _encoded_headers.get(header)
+def _raw_headers(headers: list[tuple[str, str]], length: int) -> list[tuple[bytes, bytes]]:
+    """The headers as ASGI wants them (bytes, with content-length). The same few lists recur
+    (a receipt's body always has the same length), so each is encoded once and shared."""
+    key = (*headers, length)
+    raw = _raw.get(key)
     if raw is None:
-        raw = (header[0].encode("latin-1"), header[1].encode("latin-1"))
-        if len(_encoded_headers) < _ENCODED_CACHE:
-            _encoded_headers[header] = raw
+        raw = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+        raw.append((b"content-length", str(length).encode("ascii")))
+        if len(_raw) < _RAW_CACHE:
+            _raw[key] = raw
     return raw
 
 

@@ -23,7 +23,7 @@ from policysite.collector.addresses import AddressPrivacy, TrustedProxies, reduc
 from policysite.collector.committer import GroupCommitter
 from policysite.collector.policy import PolicyIndex, PolicySource, normalize_origin
 from policysite.collector.ratelimit import RateLimiter
-from policysite.collector.record import ConsentRecord, compute_receipt, utc_timestamp
+from policysite.collector.record import ConsentRecord, seal, utc_timestamp
 from policysite.collector.settings import CollectorSettings
 from policysite.collector.store import Store, StoreUnavailable, open_store
 from policysite.collector.validation import Consent, FieldError, parse_consent_id, validate_consent
@@ -260,7 +260,7 @@ class ConsentService:
             user_agent[:MAX_USER_AGENT] if user_agent else None,
             self._privacy.stored_form(client) if client else None,
         )
-        return ConsentRecord(*fields, compute_receipt(*fields))
+        return seal(*fields)
 
     async def _get_records(self, request: HttpRequest, raw_id: str) -> HttpResponse:
         origin, allowed = self._origin(request, self.policy.current())

@@ -132,10 +132,12 @@ class PostgresStore:
         if conn is not None and not conn.closed and not conn.broken:
             return conn
         try:
-            conn = psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT)
+            # Autocommit: a batch's INSERT is its own transaction, committed (and flushed, see
+            # below) before its result comes back: one round trip, not BEGIN, INSERT, COMMIT.
+            # Multi-statement work (migrations, purge) opens conn.transaction() explicitly.
+            conn = psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT, autocommit=True)
             # A 201 promises durability whatever the server's default is.
             conn.execute("SET synchronous_commit = on")
-            conn.commit()
         except psycopg.Error as error:
             raise StoreUnavailable(str(error).strip()) from error
         self._local.conn = conn
@@ -186,28 +188,30 @@ class PostgresStore:
 
     def insert_batch(self, records: Sequence[ConsentRecord]) -> list[ConsentRecord]:
         conn = self._conn()
-        columns = list(zip(*(record.as_row() for record in records), strict=True))
+        columns = list(zip(*records, strict=True))  # records are tuples in COLUMNS order
         try:
             inserted = conn.execute(_INSERT, [list(column) for column in columns]).rowcount
             if inserted == len(records):
-                stored = list(records)
-            else:  # some keys existed: answer each with what is stored under it
-                found = {
-                    (r.consent_id, r.seq): r
-                    for r in map(
-                        _record,
-                        conn.execute(
-                            f"{_SELECT} WHERE (consent_id, seq) IN"
-                            " (SELECT * FROM unnest(%s::uuid[], %s::int8[]))",
-                            [list(columns[1]), list(columns[2])],
-                        ),
-                    )
-                }
-                stored = [found[(r.consent_id, r.seq)] for r in records]
-            conn.commit()
+                return list(records)
+            # Some keys existed (the new records are committed already): answer each with
+            # what is stored under its key.
+            found = {
+                (r.consent_id, r.seq): r
+                for r in map(
+                    _record,
+                    conn.execute(
+                        f"{_SELECT} WHERE (consent_id, seq) IN"
+                        " (SELECT * FROM unnest(%s::uuid[], %s::int8[]))",
+                        [list(columns[1]), list(columns[2])],
+                    ),
+                )
+            }
         except psycopg.Error as error:
             raise self._failed(conn, error) from error
-        return stored
+        try:
+            return [found[(r.consent_id, r.seq)] for r in records]
+        except KeyError:  # purged between the two statements: the client will retry
+            raise StoreUnavailable("a record changed while it was being read back") from None
 
     def records_for(self, consent_id: str) -> list[ConsentRecord]:
         conn = self._conn()
