@@ -36,7 +36,8 @@ from policysite.pages import Page, site_pages, texts
 from policysite.theme import Theme, compile_templates, load_locales, load_theme
 from policysite.urls import output_file
 
-PAGES_PER_CHUNK = 40  # small enough to balance the cores, large enough to share texts
+PAGES_PER_CHUNK = 10  # pages a worker takes at a time
+FORK_FROM = 80  # pages to render: from there, forking workers costs less than it saves
 
 
 # --- fingerprints ------------------------------------------------------------------------
@@ -181,9 +182,10 @@ def render_pages(
     _texts(job.cache_root).load()  # once, before forking: workers share what it read
     # Forking costs tens of milliseconds: worth it for a full build, not for an edit.
     fresh = sum(output_file(p.path) not in job.previous for p in pages)
-    full = not job.previous or fresh >= 2 * PAGES_PER_CHUNK
-    # A few chunks per core balance the load; each chunk boundary may render a text twice.
-    parts = max(jobs, min(jobs * 3, len(pages) // PAGES_PER_CHUNK)) if jobs > 1 and full else 1
+    full = not job.previous or fresh >= FORK_FROM
+    # Small chunks balance the cores; each worker takes a run of consecutive ones, so its
+    # pages share texts as in a serial build (parallel._Runs).
+    parts = len(pages) // PAGES_PER_CHUNK if jobs > 1 and full else 1
     results = parallel.map_chunks(
         render_chunk, parallel.chunked(pages, parts), job, jobs, while_waiting
     )

@@ -2,18 +2,20 @@
 
 Rendering is CPU-bound Python (Markdown, difflib, Jinja2), so threads would not help: chunks go
 to processes. On Linux the workers are plain forks: they start at once with the loaded site,
-the compiled templates and every imported module already in memory, take chunks from a shared
-pipe as they finish the previous one, and write their results into an in-memory file that the
-parent reads at the end. That is all a build needs of a process pool, without importing
-`concurrent.futures` and `multiprocessing` (a tenth of a cold build's serial start-up) or
-running their queue threads. Elsewhere a spawned `ProcessPoolExecutor` gets the state pickled
-once per worker. Results come back in chunk order, so the output does not depend on the number
-of workers.
+the compiled templates and every imported module already in memory, take chunks from a table
+in shared memory (`_Runs`: each its own run of consecutive chunks, then the others' leftovers),
+and write their results into an in-memory file that the parent reads at the end. That is all
+a build needs of a process pool, without importing `concurrent.futures` and `multiprocessing`
+(a tenth of a cold build's serial start-up) or running their queue threads. Elsewhere a
+spawned `ProcessPoolExecutor` gets the state pickled once per worker. Results come back in
+chunk order, so the output does not depend on the number of workers.
 """
 
 from __future__ import annotations
 
+import fcntl
 import gc
+import mmap
 import os
 import pickle
 import signal
@@ -79,8 +81,53 @@ def map_chunks(
     return _spawned(function, chunks, state, workers, while_waiting)
 
 
-_TASK = struct.Struct("=I")  # a chunk's index in the task pipe
 _FRAME = struct.Struct("=Q")  # the length of one pickled result
+
+
+class _Runs:
+    """Which chunks are left, shared by forked workers: each worker starts with a run of
+    consecutive chunks and takes them from its front; when its run is empty, it takes the
+    last chunk of the longest other run. So each worker renders consecutive pages, which
+    share texts (a diff needs the previous version), yet they all finish together.
+
+    The runs are (next, end) pairs in shared memory, changed under a POSIX record lock,
+    which is held per process: forked workers exclude each other."""
+
+    _PAIR = struct.Struct("=qq")
+
+    def __init__(self, chunks: int, workers: int) -> None:
+        self.workers = workers
+        self.fd = os.memfd_create("policysite-runs", os.MFD_CLOEXEC)
+        os.ftruncate(self.fd, self._PAIR.size * workers)
+        self.memory = mmap.mmap(self.fd, self._PAIR.size * workers)
+        for worker in range(workers):
+            first, end = chunks * worker // workers, chunks * (worker + 1) // workers
+            self._PAIR.pack_into(self.memory, self._PAIR.size * worker, first, end)
+
+    def take(self, worker: int) -> int | None:
+        """The next chunk for `worker`, or None when every run is empty."""
+        fcntl.lockf(self.fd, fcntl.LOCK_EX)
+        try:
+            runs = [
+                self._PAIR.unpack_from(self.memory, self._PAIR.size * w)
+                for w in range(self.workers)
+            ]
+            first, end = runs[worker]
+            if first < end:
+                self._PAIR.pack_into(self.memory, self._PAIR.size * worker, first + 1, end)
+                return first
+            victim = max(range(self.workers), key=lambda w: runs[w][1] - runs[w][0])
+            first, end = runs[victim]
+            if first >= end:
+                return None
+            self._PAIR.pack_into(self.memory, self._PAIR.size * victim, first, end - 1)
+            return end - 1
+        finally:
+            fcntl.lockf(self.fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        self.memory.close()
+        os.close(self.fd)
 
 
 def _forked(
@@ -90,23 +137,18 @@ def _forked(
     workers: int,
     while_waiting: Callable[[], None] | None,
 ) -> list[R]:
-    tasks, task_writer = os.pipe()
-    # Every task is in the pipe before any worker reads: one 4-byte read takes one task.
-    os.write(task_writer, b"".join(_TASK.pack(index) for index in range(len(chunks))))
-    os.close(task_writer)
+    runs = _Runs(len(chunks), workers)
     outputs = [os.memfd_create("policysite-results", os.MFD_CLOEXEC) for _ in range(workers)]
     pids: list[int] = []
     # Objects the workers inherit stay out of their garbage collector: its passes would
     # write to every one of them and so copy every page of memory the fork shares.
     gc.freeze()
     try:
-        for output in outputs:
+        for worker, output in enumerate(outputs):
             pid = os.fork()
             if pid == 0:  # never returns, never runs the parent's clean-ups
-                _work(function, chunks, state, tasks, output)
+                _work(function, chunks, state, runs, worker, output)
             pids.append(pid)
-        os.close(tasks)
-        tasks = -1
         if while_waiting is not None:
             while_waiting()
         failed = [pid for pid in pids if os.waitpid(pid, 0)[1] != 0]
@@ -125,23 +167,26 @@ def _forked(
         for pid in pids:  # interrupted: the workers must not outlive the build
             os.kill(pid, signal.SIGTERM)
             os.waitpid(pid, 0)
-        if tasks >= 0:
-            os.close(tasks)
+        runs.close()
         for output in outputs:
             os.close(output)
         gc.unfreeze()
 
 
 def _work(
-    function: Callable[[Any, T], R], chunks: Sequence[T], state: Any, tasks: int, output: int
+    function: Callable[[Any, T], R],
+    chunks: Sequence[T],
+    state: Any,
+    runs: _Runs,
+    worker: int,
+    output: int,
 ) -> None:
-    """A forked worker: take chunks until the pipe is empty, append each result (or the
-    error that stopped it) to `output`, and exit."""
+    """A forked worker: take chunks until none is left, append each result (or the error
+    that stopped it) to `output`, and exit."""
     status = 1
     try:
         with os.fdopen(output, "wb", closefd=False) as out:
-            while task := os.read(tasks, _TASK.size):
-                (index,) = _TASK.unpack(task)
+            while (index := runs.take(worker)) is not None:
                 try:
                     frame = pickle.dumps((index, True, function(state, chunks[index])), 5)
                 except Exception as error:  # the parent raises it, as a serial build would

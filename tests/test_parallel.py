@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from policysite import markup
-from policysite.parallel import chunked, map_chunks
+from policysite.parallel import _Runs, chunked, map_chunks
 from policysite.site import build
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,6 +129,18 @@ def test_map_chunks_returns_results_in_order_from_worker_processes():
     )
     assert map_chunks(_square_all, chunks, 100, jobs=1) == expected
     assert waited == [1]
+
+
+def test_each_worker_takes_its_own_run_first_then_the_end_of_the_longest_other():
+    runs = _Runs(10, 2)  # worker 0: chunks 0-4, worker 1: chunks 5-9
+    try:
+        assert [runs.take(0) for _ in range(5)] == [0, 1, 2, 3, 4]
+        assert runs.take(1) == 5
+        assert [runs.take(0), runs.take(0)] == [9, 8]  # from the far end: 6, 7 stay in order
+        assert [runs.take(1), runs.take(1)] == [6, 7]
+        assert runs.take(0) is None and runs.take(1) is None
+    finally:
+        runs.close()
 
 
 def _fail_on(bad: set[int], chunk: list[int]) -> list[int]:
