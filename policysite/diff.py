@@ -15,6 +15,7 @@ import difflib
 import functools
 import html
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -150,15 +151,28 @@ def _word_diff(old: str, new: str) -> tuple[Segments, int, int]:
 
 
 def _similar(old: str, new: str) -> bool:
-    """Whether two blocks are one block edited (diff by word) or two different blocks."""
-    matcher = difflib.SequenceMatcher(None, _solid(old), _solid(new), autojunk=False)
-    # The cheap upper bounds decide most pairs; ratio() <= quick_ratio() <= real_quick_ratio()
-    # over the same length, so the answer is the one ratio() alone would give.
-    return (
-        matcher.real_quick_ratio() >= 0.5
-        and matcher.quick_ratio() >= 0.5
-        and matcher.ratio() >= 0.5
-    )
+    """Whether two blocks are one block edited (diff by word) or two different blocks:
+    difflib's ratio() of their words is at least 0.5.
+
+    The cheap upper bounds decide most pairs, as difflib's real_quick_ratio() and
+    quick_ratio() would (ratio() <= quick_ratio() <= real_quick_ratio(), the same formula),
+    but without building a SequenceMatcher, and with each block's word counts made once."""
+    a, b = _solid(old), _solid(new)
+    total = len(a) + len(b)
+    if not total:
+        return True  # difflib: two empty sequences are identical
+    if 2.0 * min(len(a), len(b)) / total < 0.5:
+        return False
+    counts, other = sorted((_counts(old), _counts(new)), key=len)
+    common = sum(min(n, other.get(token, 0)) for token, n in counts.items())
+    if 2.0 * common / total < 0.5:
+        return False
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() >= 0.5
+
+
+@functools.lru_cache(maxsize=8192)
+def _counts(text: str) -> dict[str, int]:
+    return Counter(_solid(text))
 
 
 def _pair_blocks(

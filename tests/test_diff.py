@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from bs4 import BeautifulSoup
+import difflib
 
-from policysite.diff import blocks, diff_html
+from bs4 import BeautifulSoup
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from policysite.diff import _similar, _solid, blocks, diff_html
 from policysite.markup import render_markdown
 
 
@@ -62,3 +66,16 @@ def test_diff_escapes_text():
     result = diff("a &lt;b&gt;\n", "a &lt;c&gt;\n")
     soup = BeautifulSoup(result.html, "html.parser")
     assert soup.find("c") is None and soup.get_text().strip() == "a <- b+ c>"
+
+
+_BLOCK_TEXT = st.lists(
+    st.sampled_from(["dữ", "liệu", "cookie", "quyền", ",", ".", "a", "b"]), max_size=30
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_BLOCK_TEXT, _BLOCK_TEXT)
+def test_block_similarity_is_difflibs_ratio_of_the_words(old, new):
+    old_text, new_text = " ".join(old), " ".join(new)
+    matcher = difflib.SequenceMatcher(None, _solid(old_text), _solid(new_text), autojunk=False)
+    assert _similar(old_text, new_text) == (matcher.ratio() >= 0.5)
