@@ -106,16 +106,16 @@ def _open(browser, url: str, color_scheme: str = "light"):
 PAGES = [
     ("multiversion", "/chinh-sach-bao-mat/"),
     ("multiversion", "/chinh-sach-bao-mat/history/"),
-    ("multiversion", "/chinh-sach-bao-mat/2026-06-01/diff/"),
+    ("multiversion", "/chinh-sach-bao-mat/2026-06-01/diff.html"),
     ("multiversion", "/en/privacy-policy/"),
     ("multiversion", "/en/privacy-policy/history/"),
-    ("multiversion", "/en/privacy-policy/2026-06-01/diff/"),
+    ("multiversion", "/en/privacy-policy/2026-06-01/diff.html"),
     # XIMGO's own policy, and its draft: the cookie table and a diff of real text
     ("shipped", "/chinh-sach-bao-mat/"),
     ("shipped-drafts", "/chinh-sach-bao-mat/2027-01-01/"),
-    ("shipped-drafts", "/chinh-sach-bao-mat/2027-01-01/diff/"),
+    ("shipped-drafts", "/chinh-sach-bao-mat/2027-01-01/diff.html"),
     ("shipped-drafts", "/en/privacy-policy/2027-01-01/"),
-    ("shipped-drafts", "/en/privacy-policy/2027-01-01/diff/"),
+    ("shipped-drafts", "/en/privacy-policy/2027-01-01/diff.html"),
 ]
 
 

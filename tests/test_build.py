@@ -50,11 +50,11 @@ def test_build_writes_every_page_of_multiversion(multiversion, tmp_path):
         f"{vi}/index.html",
         f"{vi}/history/index.html",
         *(f"{vi}/{d}/index.html" for d in ("2026-01-01", "2026-06-01", "2026-11-24", "2026-12-15")),
-        *(f"{vi}/{d}/diff/index.html" for d in ("2026-06-01", "2026-11-24", "2026-12-15")),
+        *(f"{vi}/{d}/diff.html" for d in ("2026-06-01", "2026-11-24", "2026-12-15")),
         f"{en}/index.html",
         f"{en}/history/index.html",
         *(f"{en}/{d}/index.html" for d in ("2026-01-01", "2026-06-01", "2026-12-15")),
-        *(f"{en}/{d}/diff/index.html" for d in ("2026-06-01", "2026-12-15")),
+        *(f"{en}/{d}/diff.html" for d in ("2026-06-01", "2026-12-15")),
         "404.html",
     }
     assert pages <= files

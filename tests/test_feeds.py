@@ -112,7 +112,7 @@ def test_sitemap_lists_pages_with_hreflang_alternates(site):
         "vi": "https://ximgo.com/chinh-sach-bao-mat/",
         "en": "https://ximgo.com/en/privacy-policy/",
     }
-    assert "https://ximgo.com/chinh-sach-bao-mat/2026-11-24/diff/" in urls
+    assert "https://ximgo.com/chinh-sach-bao-mat/2026-11-24/diff.html" in urls
     assert not any("404" in loc for loc in urls)
 
 

@@ -254,10 +254,10 @@ def test_builder_rebuilds_only_pages_that_show_the_edited_text(site):
     result = preview.rebuild({source})
     rendered = {name for name in result.changed if name.endswith(".html")}
     assert f"{VI}/2026-12-15/index.html" in rendered
-    assert f"{VI}/2026-12-15/diff/index.html" in rendered
-    assert f"{VI}/2027-01-01/diff/index.html" in rendered  # the next diff compares with it
+    assert f"{VI}/2026-12-15/diff.html" in rendered
+    assert f"{VI}/2027-01-01/diff.html" in rendered  # the next diff compares with it
     # Pages that cannot show the text are not rendered again.
-    assert not rendered & {f"{VI}/2026-01-01/index.html", f"{VI}/2026-06-01/diff/index.html"}
+    assert not rendered & {f"{VI}/2026-01-01/index.html", f"{VI}/2026-06-01/diff.html"}
     assert result.rendered < result.pages / 2
     assert "policy.json" in result.changed  # the source's sha256
     assert "consent.js" not in result.changed

@@ -86,7 +86,7 @@ def test_parallel_build_of_multiversion_equals_serial(tmp_path, drafts):
     serial = built(content, tmp_path / "serial", jobs=1, drafts=drafts)
     parallel = built(content, tmp_path / "parallel", jobs=2, drafts=drafts)
     assert parallel == serial
-    assert any(name.endswith("diff/index.html") for name in serial)
+    assert any(name.endswith("/diff.html") for name in serial)
 
 
 def test_parallel_build_of_twenty_versions_equals_serial(tmp_path):
@@ -94,7 +94,7 @@ def test_parallel_build_of_twenty_versions_equals_serial(tmp_path):
     serial = built(content, tmp_path / "serial", jobs=1)
     for jobs in (2, 3):
         assert built(content, tmp_path / f"jobs{jobs}", jobs=jobs) == serial
-    diffs = [name for name in serial if name.endswith("/diff/index.html")]
+    diffs = [name for name in serial if name.endswith("/diff.html")]
     assert len(diffs) == 19 + 9  # every vi version after the first; every en one after its first
     assert b"<ins>" in serial[diffs[0]]
 

@@ -28,7 +28,8 @@ def dist(tmp_path_factory) -> Path:
 
 
 def page(dist: Path, path: str) -> BeautifulSoup:
-    return BeautifulSoup((dist / path / "index.html").read_text(), "lxml")
+    file = dist / path if path.endswith(".html") else dist / path / "index.html"
+    return BeautifulSoup(file.read_text(), "lxml")
 
 
 def text(soup, selector: str) -> str:
@@ -37,12 +38,13 @@ def text(soup, selector: str) -> str:
 
 @pytest.mark.parametrize(
     ("path", "lang"),
-    [(VI, "vi"), (f"{VI}/history", "vi"), (f"{VI}/2026-06-01/diff", "vi"), (EN, "en")],
+    [(VI, "vi"), (f"{VI}/history", "vi"), (f"{VI}/2026-06-01/diff.html", "vi"), (EN, "en")],
 )
 def test_every_page_has_lang_canonical_alternates_toc_and_chrome(dist, path, lang):
     soup = page(dist, path)
     assert soup.html["lang"] == lang
-    assert soup.find("link", rel="canonical")["href"] == f"https://ximgo.com/{path}/"
+    url = f"https://ximgo.com/{path}" + ("" if path.endswith(".html") else "/")
+    assert soup.find("link", rel="canonical")["href"] == url
     hreflangs = {link["hreflang"] for link in soup.find_all("link", hreflang=True)}
     assert {"vi", "en", "x-default"} <= hreflangs
     assert soup.select_one("a.skip-link")["href"] == "#main"
@@ -126,7 +128,7 @@ def test_history_lists_versions_with_dates_summaries_and_links(dist):
     assert entries[0].select_one(".reconsent")  # 2026-12-15 has reconsent: true
     assert not entries[1].select_one(".reconsent")
     links = [a["href"] for a in entries[1].select(".entry-links a")]
-    assert links == ["/chinh-sach-bao-mat/2026-11-24/", "/chinh-sach-bao-mat/2026-11-24/diff/"]
+    assert links == ["/chinh-sach-bao-mat/2026-11-24/", "/chinh-sach-bao-mat/2026-11-24/diff.html"]
     assert entries[-1].find("p", string="Phiên bản đầu tiên.")
 
 
@@ -139,7 +141,7 @@ def test_english_history_links_untranslated_versions_to_vietnamese(dist):
 
 
 def test_diff_page_marks_words_with_a_legend(dist):
-    soup = page(dist, f"{VI}/2026-06-01/diff")
+    soup = page(dist, f"{VI}/2026-06-01/diff.html")
     assert soup.select_one(".diff-legend ins") and soup.select_one(".diff-legend del")
     body = soup.select_one(".diff-text")
     assert body.find("ins") or body.find("del")
