@@ -166,6 +166,15 @@ def render_chunk(job: RenderJob, pages: Sequence[Page]) -> Rendered:
     return Rendered(out, texts.stats, *texts.take_news())
 
 
+def prepare(languages: tuple[str, ...]) -> None:
+    """What every worker would otherwise do for itself, done once before forking: Babel's
+    locale data, the Markdown converter and the code salt. Needs neither the site nor the
+    theme, so a build can do it while the theme compiles (policysite.warmup)."""
+    load_locales(languages)
+    markup.prepare()
+    _code_salt()
+
+
 def render_pages(
     job: RenderJob,
     pages: Sequence[Page],
@@ -175,10 +184,7 @@ def render_pages(
     """`render_chunk` over all pages, on up to `jobs` processes; this process runs
     `while_waiting` meanwhile."""
     compile_templates(job.theme, job.site.config.languages)
-    # What every worker would otherwise do for itself: once, before forking.
-    load_locales(job.site.config.languages)
-    markup.prepare()
-    _code_salt()
+    prepare(job.site.config.languages)
     _texts(job.cache_root).load()  # once, before forking: workers share what it read
     # Forking costs tens of milliseconds: worth it for a full build, not for an edit.
     fresh = sum(output_file(p.path) not in job.previous for p in pages)

@@ -182,6 +182,7 @@ def build(
         with _timed(steps, "load", since=start):
             site = load_site(content_dir, date=date, drafts=drafts)
             theme = load_theme(theme_dir)
+            incremental.prepare(site.config.languages)  # while the helper may still compile
     except BaseException:
         warmup.stop(helper)
         raise
