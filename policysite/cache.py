@@ -8,15 +8,19 @@ versions of Python, Python-Markdown and lxml. So an entry can never be stale: a 
 of them is a different key. Nothing depends on mtimes.
 
 On disk (`.policysite-cache/texts.pack` in the working folder, see docs/fast-builds.md) the
-entries live in one marshal file, read once per build and rewritten (atomically: temp file +
-rename) only when the build computed something new. One file instead of one per entry: a
-cold build makes a few thousand sections, and a file each would cost more than rendering.
+entries live in one file of marshal segments, read once per build and replaced (atomically:
+temp file + rename) only when the build computed something new. One file instead of one per
+entry: a cold build makes a few thousand sections, and a file each would cost more than
+rendering. Render workers marshal what they computed into segments themselves (`segment`),
+so a build that only adds entries writes the pack as it was plus the new segments, without
+the parent decoding and encoding megabytes of HTML.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import marshal
 import os
 import sys
@@ -199,14 +203,15 @@ class TextCache:
             self._parts.clear()
         self._memory[key] = value
 
-    def take_news(self) -> tuple[set[str], dict[str, Entry]]:
-        """The keys used and the entries computed since the last call, for `save`."""
+    def take_news(self) -> tuple[set[str], bytes]:
+        """The keys used since the last call, and the entries computed since then as a
+        segment of the pack, for `save`."""
         used, fresh = self.used, self.fresh
         self.used, self.fresh = set(), {}
+        day = _today()
         if self._stored is not None:
-            day = _today()
             self._stored.update((key, (day, entry)) for key, entry in fresh.items())
-        return used, fresh
+        return used, segment(fresh, day)
 
 
 # --- the pack on disk ---------------------------------------------------------------------------
@@ -220,40 +225,65 @@ def _pack(root: Path) -> Path:
     return root / PACK_NAME
 
 
+def segment(fresh: dict[str, Entry], day: int) -> bytes:
+    """Entries computed on `day`, as a segment of the pack (b"" for none)."""
+    if not fresh:
+        return b""
+    return marshal.dumps((_SALT, {key: (day, entry) for key, entry in fresh.items()}))
+
+
 def read_pack(root: Path) -> dict[str, tuple[int, Entry]]:
     """The stored entries (key -> (day last used, entry)); empty if absent, damaged or made
     by other code (a different salt)."""
+    return _read(root)[0]
+
+
+def _read(root: Path) -> tuple[dict[str, tuple[int, Entry]], bytes]:
+    """The stored entries and the pack's bytes (b"" when they are not to be trusted)."""
     try:
-        salt, entries = marshal.loads(_pack(root).read_bytes())
-    except (OSError, EOFError, ValueError, TypeError):
-        return {}
-    return entries if salt == _SALT and isinstance(entries, dict) else {}
+        data = _pack(root).read_bytes()
+    except OSError:
+        return {}, b""
+    entries: dict[str, tuple[int, Entry]] = {}
+    stream = io.BytesIO(data)
+    try:
+        while stream.tell() < len(data):
+            salt, part = marshal.load(stream)
+            if salt != _SALT or not isinstance(part, dict):
+                return {}, b""
+            entries.update(part)
+    except (EOFError, ValueError, TypeError):
+        return {}, b""
+    return entries, data
 
 
-def save(root: Path, used: set[str], fresh: dict[str, Entry], days: int = PRUNE_AFTER_DAYS) -> None:
-    """Merge a build's results into the pack: new entries, and the day of those it used.
-    Entries nothing used for `days` are dropped, so the pack stays the size of what recent
-    builds need. Nothing is written when nothing changed. A cache that cannot be written only
-    makes builds slower, so errors are not the user's problem."""
+def save(root: Path, used: set[str], segments: list[bytes], days: int = PRUNE_AFTER_DAYS) -> None:
+    """Merge a build's results into the pack: new entries (`segments`), and the day of those
+    it used. Entries nothing used for `days` are dropped, so the pack stays the size of what
+    recent builds need. Nothing is written when nothing changed. A cache that cannot be
+    written only makes builds slower, so errors are not the user's problem."""
     today = _today()
-    entries = read_pack(root)
-    changed = bool(fresh)
-    for key in used:
-        stored = entries.get(key)
-        if stored is not None and stored[0] != today:
-            entries[key] = (today, stored[1])
-            changed = True
-    for key, entry in fresh.items():
-        entries[key] = (today, entry)
-    kept = {key: value for key, value in entries.items() if today - value[0] <= days}
-    if not changed and len(kept) == len(entries):
+    entries, data = _read(root)
+    segments = [part for part in segments if part]
+    redated = {key for key in used if key in entries and entries[key][0] != today}
+    expired = {key for key, (day, _) in entries.items() if today - day > days}
+    if redated or expired:  # one segment of everything kept
+        for part in segments:
+            entries.update(marshal.loads(part)[1])
+        for key in redated:
+            entries[key] = (today, entries[key][1])
+        kept = {key: value for key, value in entries.items() if today - value[0] <= days}
+        pack = marshal.dumps((_SALT, kept))
+    elif segments:  # only new entries: the pack as it was, then theirs
+        pack = data + b"".join(segments)
+    else:
         return
     with contextlib.suppress(OSError):
         root.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=root, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as out:
-                out.write(marshal.dumps((_SALT, kept)))
+                out.write(pack)
             os.replace(tmp, _pack(root))
         except OSError:
             Path(tmp).unlink(missing_ok=True)

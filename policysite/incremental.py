@@ -127,7 +127,7 @@ class Rendered:
     pages: list[tuple[str, str, bytes | str | None]]
     stats: CacheStats
     used: set[str]  # cache keys asked for, so pruning keeps them
-    fresh: dict[str, cache.Entry]  # cache entries computed, for the parent to store
+    fresh: bytes  # cache entries computed, as a segment of the pack for the parent to store
 
 
 _TEXTS: dict[Path | None, TextCache] = {}
@@ -195,12 +195,12 @@ def render_pages(
     results = parallel.map_chunks(
         render_chunk, parallel.chunked(pages, parts), job, jobs, while_waiting
     )
-    total = Rendered([], CacheStats(), set(), {})
+    total = Rendered([], CacheStats(), set(), b"")
     for result in results:
         total.pages += result.pages
         total.stats.add(result.stats)
         total.used |= result.used
-        total.fresh.update(result.fresh)
+    total.fresh = b"".join(result.fresh for result in results)  # segments follow each other
     return total
 
 
@@ -219,7 +219,7 @@ class BuildResult:
     removed: set[str] = field(default_factory=set)  # files the previous build had, this not
     stats: CacheStats = field(default_factory=CacheStats)
     used: set[str] = field(default_factory=set)  # cache keys this build asked for
-    fresh: dict[str, cache.Entry] = field(default_factory=dict)  # cache entries computed
+    fresh: bytes = b""  # cache entries computed (pack segments)
     written: set[str] = field(default_factory=set)  # files already written into the stage
     # sha256 of the written pages whose bytes are not in `files` (render(keep_html=False))
     digests: dict[str, str] = field(default_factory=dict)
@@ -261,7 +261,7 @@ class Builder:
         self.files: dict[str, bytes] = {}
         self.page_keys: dict[str, str] = {}
         self.unsaved_used: set[str] = set()  # text cache news not yet in the pack on disk
-        self.unsaved_fresh: dict[str, cache.Entry] = {}
+        self.unsaved_fresh: list[bytes] = []  # pack segments
 
     def seed(self, files: dict[str, bytes], page_keys: dict[str, str]) -> None:
         """Start from a previous build's files and fingerprints (the CLI reads them back
@@ -320,7 +320,7 @@ class Builder:
         if digests:  # without the bytes of every page, the next rebuild starts over
             self.site, self.theme, self.files, self.page_keys = None, None, {}, {}
         self.unsaved_used |= result.used
-        self.unsaved_fresh.update(result.fresh)
+        self.unsaved_fresh.append(result.fresh)
         return BuildResult(
             files,
             keys,
@@ -369,9 +369,9 @@ class Builder:
     def save_cache(self) -> None:
         """Store the Markdown and diffs computed so far in the cache folder's pack, so the
         next session starts warm (not on every rebuild: the pack is megabytes)."""
-        if self.cache_dir is not None and (self.unsaved_fresh or self.unsaved_used):
+        if self.cache_dir is not None and (any(self.unsaved_fresh) or self.unsaved_used):
             cache.save(self.cache_dir, self.unsaved_used, self.unsaved_fresh)
-        self.unsaved_used, self.unsaved_fresh = set(), {}
+        self.unsaved_used, self.unsaved_fresh = set(), []
 
 
 def _untouched(

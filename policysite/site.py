@@ -266,4 +266,4 @@ def _remember(
         outputs=result.sha256s(),
         page_keys=result.page_keys,
     )
-    cache.save(cache_dir, result.used, result.fresh)
+    cache.save(cache_dir, result.used, [result.fresh])
