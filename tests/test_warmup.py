@@ -2,77 +2,94 @@
 
 The helper is an accelerator only: these tests show that what it hands over is really used
 (this process compiles nothing itself), and that a helper that fails changes nothing, not
-even the error message.
+even the error message. Each runs in a fresh interpreter: the helper forks only a process
+with no other thread, and earlier tests in this one may have left some (servers, browsers).
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
-
-import jinja2
-import pytest
-
-from policysite import i18n, theme, warmup
-from policysite.errors import PolicyError
-from policysite.site import build
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT = ROOT / "tests" / "fixtures" / "multiversion" / "content"
 THEME = ROOT / "themes" / "default"
-DATE = dt.date(2026, 11, 25)
+
+HANDOVER = """
+import json, sys
+from pathlib import Path
+import jinja2
+from policysite import i18n, theme, warmup
+
+content, theme_dir = Path(sys.argv[1]), Path(sys.argv[2])
+helper = warmup.start(content, theme_dir)
+warmup.finish(helper)
+report = {
+    "helper": helper is not None,
+    "catalogs": sorted([p.parent.parent.name, p.stem] for p, _ in i18n.compiled()),
+    "templates": len(theme.compiled()),
+    "expected_templates": len(theme.TEMPLATES),
+}
+compiled = []
+original = jinja2.Environment.compile
+def counting(self, source, name=None, filename=None, raw=False, defer_init=False):
+    compiled.append(name)
+    return original(self, source, name, filename, raw, defer_init)
+jinja2.Environment.compile = counting
+try:
+    theme.compile_templates(theme.load_theme(theme_dir), ("vi", "en"))
+except Exception as error:
+    report["error"] = str(error)
+report["compiled_here"] = compiled
+print(json.dumps(report))
+"""
 
 
-@pytest.fixture
-def cold_caches():
-    """This process's template code and catalogs start empty, as in a fresh build."""
-    theme.environment.cache_clear()
-    theme.translations.cache_clear()
-    theme._COMPILED.codes.clear()
-    i18n._COMPILED.clear()
-    yield
-    theme.environment.cache_clear()
-    theme.translations.cache_clear()
+def handover(theme_dir: Path) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", HANDOVER, str(CONTENT), str(theme_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    return json.loads(done.stdout)
 
 
-def test_the_helper_compiles_the_theme_so_this_process_does_not(cold_caches, monkeypatch):
-    helper = warmup.start(CONTENT, THEME)
-    assert helper is not None
-    warmup.finish(helper)
-    catalogs = {(path.parent.parent.name, path.stem) for path, _ in i18n.compiled()}
-    assert catalogs == {("vi", "messages"), ("en", "messages"), ("vi", "widget"), ("en", "widget")}
-    assert len(theme.compiled()) == len(theme.TEMPLATES)
-
-    compiled: list[str] = []
-    original = jinja2.Environment.compile
-
-    def counting(self, source, name=None, filename=None, raw=False, defer_init=False):
-        compiled.append(name)
-        return original(self, source, name, filename, raw, defer_init)
-
-    monkeypatch.setattr(jinja2.Environment, "compile", counting)
-    theme.compile_templates(theme.load_theme(THEME), ("vi", "en"))
-    assert compiled == []
+def test_the_helper_compiles_the_theme_so_this_process_does_not():
+    report = handover(THEME)
+    assert report["helper"] is True
+    assert report["catalogs"] == [
+        ["en", "messages"],
+        ["en", "widget"],
+        ["vi", "messages"],
+        ["vi", "widget"],
+    ]
+    assert report["templates"] == report["expected_templates"]
+    assert report["compiled_here"] == []
 
 
-def test_a_failing_helper_is_ignored_and_the_error_reported_as_in_a_serial_build(
-    tmp_path, cold_caches
-):
+def test_a_failing_helper_is_ignored_and_the_error_reported_as_in_a_serial_build(tmp_path):
     broken = tmp_path / "theme"
     shutil.copytree(THEME, broken)
     page = broken / "templates" / "history.html"
     page.write_text(page.read_text(encoding="utf-8") + "\n{% if %}\n", encoding="utf-8")
 
-    helper = warmup.start(CONTENT, broken)
-    assert helper is not None
-    warmup.finish(helper)  # the helper died on the template: nothing is installed
-    assert theme.compiled() == {}
+    report = handover(broken)
+    assert report["helper"] is True
+    assert report["templates"] == 0  # the helper died on the template: nothing was installed
+    assert "history.html" in report["compiled_here"]  # so this process compiled it itself
+    assert "history.html:32: error" in report["error"]
 
-    messages = []
-    for jobs in (2, 1):
-        with pytest.raises(PolicyError) as error:
-            build(CONTENT, broken, tmp_path / f"out{jobs}", date=DATE, jobs=jobs, cache_dir=None)
-        messages.append(str(error.value))
-    assert messages[0] == messages[1]
-    assert "history.html" in messages[0]
+    outputs = []
+    for jobs in ("2", "1"):
+        out = tmp_path / f"out{jobs}"
+        build = [sys.executable, str(ROOT / "build.py"), "build", "--content", str(CONTENT)]
+        build += ["--theme", str(broken), "--out", str(out), "--jobs", jobs]
+        outputs.append(subprocess.run(build, capture_output=True, text=True, cwd=tmp_path))
+    assert [done.returncode for done in outputs] == [1, 1]
+    assert outputs[0].stderr == outputs[1].stderr
+    assert "history.html:32: error: Expected an expression" in outputs[0].stderr
