@@ -42,15 +42,21 @@ def inspect_site(
         config = load_config(content_dir)
     except PolicyError as e:
         return None, e.problems
+    found = ProblemCollector()
+    sources = _discover(config, content_dir, found)
+    # The lock is checked against the bytes just read (their sha256), not by reading every
+    # published file again; its problems come first, as they concern what is already public.
+    read = {source.path: source.sha256 for group in sources.values() for source in group}
     problems = ProblemCollector()
     try:
-        for problem in lock.verify(content_dir):
+        for problem in lock.verify(content_dir, hashes=read):
             problems.add(problem)
     except PolicyError as e:
         for problem in e.problems:
             problems.add(problem)
+    for problem in found.problems:
+        problems.add(problem)
     today = today_in(config, date)
-    sources = _discover(config, content_dir, problems)
     documents = _assemble(config, sources, drafts, problems)
     site = Site(
         config=config,

@@ -75,15 +75,25 @@ def immutable_hint(path: Path, document: str) -> str:
     )
 
 
-def verify(content_dir: Path, locked: dict[str, str] | None = None) -> list[Problem]:
-    """Return an error for every locked file that changed or disappeared."""
+def verify(
+    content_dir: Path,
+    locked: dict[str, str] | None = None,
+    hashes: dict[Path, str] | None = None,
+) -> list[Problem]:
+    """Return an error for every locked file that changed or disappeared. `hashes`: the
+    sha256 of files already read (by path), so they are not read again."""
     if locked is None:
         locked = read_lock(content_dir)
+    hashes = hashes or {}
     problems: list[Problem] = []
     for relative, sha in sorted(locked.items()):
         path = content_dir / relative
         document = relative.split("/", 1)[0]
-        if not path.is_file():
+        known = hashes.get(path)
+        if known is not None:
+            if known != sha:
+                problems.append(_changed(path, sha, document))
+        elif not path.is_file():
             problems.append(
                 Problem(
                     path,
@@ -92,15 +102,17 @@ def verify(content_dir: Path, locked: dict[str, str] | None = None) -> list[Prob
                 )
             )
         elif file_sha256(path) != sha:
-            problems.append(
-                Problem(
-                    path,
-                    "this version has taken effect and is locked, but its text has changed "
-                    f"(versions.lock records sha256 {sha[:12]}…)",
-                    immutable_hint(path, document),
-                )
-            )
+            problems.append(_changed(path, sha, document))
     return problems
+
+
+def _changed(path: Path, sha: str, document: str) -> Problem:
+    return Problem(
+        path,
+        "this version has taken effect and is locked, but its text has changed "
+        f"(versions.lock records sha256 {sha[:12]}…)",
+        immutable_hint(path, document),
+    )
 
 
 def updated_lock(site: Site, locked: dict[str, str] | None = None) -> str:
