@@ -13,7 +13,6 @@ chunk order, so the output does not depend on the number of workers.
 
 from __future__ import annotations
 
-import fcntl
 import gc
 import mmap
 import os
@@ -23,6 +22,9 @@ import struct
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
+
+if sys.platform == "linux":  # the forked workers' shared runs (elsewhere: a spawned pool)
+    import fcntl
 
 T = TypeVar("T")
 R = TypeVar("R")
