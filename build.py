@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """policysite's command line: `python build.py --help` (also installed as `policysite`)."""
 
-from policysite.cli import main
+from policysite.cli import run
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()

@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gc
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from policysite.errors import PolicyError
 
@@ -158,6 +160,20 @@ def make_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     if not argv or argv[0] not in BUILD_COMMANDS:
         _add_collector(sub)
     return parser
+
+
+def run() -> NoReturn:
+    """The command line's entry point (build.py, the `policysite` script): exit with `main`'s
+    status. After `build`, exit at once: tearing the interpreter down (freeing the site, its
+    texts and every imported library object by object) costs a cold build ~35 ms, about 4 %,
+    and a finished build has nothing left to clean up: its files are written and closed."""
+    argv = sys.argv[1:]
+    status = main(argv)
+    if argv[:1] == ["build"]:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
