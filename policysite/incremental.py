@@ -58,7 +58,7 @@ def fingerprint(theme: Theme, language: str, name: str, context: dict[str, Any])
     pickler.fast = True  # no memo: by value only, so object sharing cannot change the bytes
     pickler.dispatch_table = _REDUCERS
     pickler.dump((_code_salt(), theme.digest, language, name, context))
-    return hashlib.blake2b(buffer.getbuffer(), digest_size=20).hexdigest()
+    return hashlib.sha256(buffer.getbuffer()).hexdigest()
 
 
 @functools.cache
@@ -91,7 +91,7 @@ def _reduce_config(config: SiteConfig) -> tuple:
         pickler = pickle.Pickler(buffer, protocol=5)
         pickler.fast = True
         pickler.dump(config)
-        found = (config, hashlib.blake2b(buffer.getbuffer(), digest_size=20).hexdigest())
+        found = (config, hashlib.sha256(buffer.getbuffer()).hexdigest())
         if len(_CONFIGS) > 16:
             _CONFIGS.clear()
         _CONFIGS[id(config)] = found
