@@ -244,17 +244,24 @@ def _read(root: Path) -> tuple[dict[str, tuple[int, Entry]], bytes]:
         data = _pack(root).read_bytes()
     except OSError:
         return {}, b""
+    entries = _entries(data)
+    return ({}, b"") if entries is None else (entries, data)
+
+
+def _entries(data: bytes) -> dict[str, tuple[int, Entry]] | None:
+    """The entries of one or more segments (a later one wins); None if any is damaged or
+    was made by other code."""
     entries: dict[str, tuple[int, Entry]] = {}
     stream = io.BytesIO(data)
     try:
         while stream.tell() < len(data):
             salt, part = marshal.load(stream)
             if salt != _SALT or not isinstance(part, dict):
-                return {}, b""
+                return None
             entries.update(part)
     except (EOFError, ValueError, TypeError):
-        return {}, b""
-    return entries, data
+        return None
+    return entries
 
 
 def save(root: Path, used: set[str], segments: list[bytes], days: int = PRUNE_AFTER_DAYS) -> None:
@@ -269,7 +276,7 @@ def save(root: Path, used: set[str], segments: list[bytes], days: int = PRUNE_AF
     expired = {key for key, (day, _) in entries.items() if today - day > days}
     if redated or expired:  # one segment of everything kept
         for part in segments:
-            entries.update(marshal.loads(part)[1])
+            entries.update(_entries(part) or {})
         for key in redated:
             entries[key] = (today, entries[key][1])
         kept = {key: value for key, value in entries.items() if today - value[0] <= days}

@@ -157,10 +157,11 @@ def build(
             rendered=0,
             written=0,
         )
-    from policysite import warmup
+    from policysite import parallel, warmup
 
     # The theme compiles on another core while this one imports and loads the sources.
-    helper = warmup.start(content_dir, theme_dir) if jobs != 1 else None
+    cores = jobs or parallel.default_jobs()
+    helper = warmup.start(content_dir, theme_dir) if cores > 1 else None
     try:
         from policysite import incremental  # the heavy part: only with work
         from policysite.content import load_site

@@ -38,9 +38,14 @@ def test_used_entries_are_redated_and_unused_old_ones_dropped_in_one_segment(tmp
     old = cache.segment({"used": ENTRY_A}, today - 3)
     expired = cache.segment({"gone": ENTRY_B}, today - cache.PRUNE_AFTER_DAYS - 1)
     (tmp_path / cache.PACK_NAME).write_bytes(old + expired)
-    new = cache.segment({"new": ENTRY_B}, today)
+    # what two render workers computed, as one build hands it over: segments end to end
+    new = cache.segment({"new": ENTRY_B}, today) + cache.segment({"newer": ENTRY_A}, today)
     cache.save(tmp_path, {"used"}, [new])
-    assert cache.read_pack(tmp_path) == {"used": (today, ENTRY_A), "new": (today, ENTRY_B)}
+    assert cache.read_pack(tmp_path) == {
+        "used": (today, ENTRY_A),
+        "new": (today, ENTRY_B),
+        "newer": (today, ENTRY_A),
+    }
     salt, entries = marshal.loads(pack_bytes(tmp_path))  # one segment: nothing after it
     assert len(marshal.dumps((salt, entries))) == len(pack_bytes(tmp_path))
 
