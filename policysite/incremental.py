@@ -15,91 +15,23 @@ are cheap and always regenerated.
 
 from __future__ import annotations
 
-import copyreg
 import dataclasses
 import datetime as dt
-import functools
-import hashlib
-import io
-import pickle
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from policysite import cache, manifest, markup, output, parallel, render
 from policysite.cache import CacheStats, TextCache
-from policysite.model import Site, SiteConfig, Source, Version
+from policysite.fingerprints import code_salt, fingerprint
+from policysite.model import Site
 from policysite.pages import Page, site_pages, texts
 from policysite.theme import Theme, compile_templates, load_locales, load_theme
 from policysite.urls import output_file
 
 PAGES_PER_CHUNK = 10  # pages a worker takes at a time
 FORK_FROM = 80  # pages to render: from there, forking workers costs less than it saves
-
-
-# --- fingerprints ------------------------------------------------------------------------
-
-
-def fingerprint(theme: Theme, language: str, name: str, context: dict[str, Any]) -> str:
-    """A digest of everything a page's template can see: equal digests, equal HTML.
-
-    A pickle is a lossless, C-speed serialisation of the context (plain data, dates and
-    frozen dataclasses), so equal pickles mean equal contexts; without its memo it is also
-    the same for equal contexts built in different processes. Sources stand in by their file
-    and its sha256 (everything else in them is read from those bytes), and the site's settings
-    by their own digest: pickling them by value on every page cost more than the rest. The
-    code salt covers what turns those bytes into a page: our code and the libraries.
-    """
-    buffer = io.BytesIO()
-    pickler = pickle.Pickler(buffer, protocol=5)
-    pickler.fast = True  # no memo: by value only, so object sharing cannot change the bytes
-    pickler.dispatch_table = _REDUCERS
-    pickler.dump((_code_salt(), theme.digest, language, name, context))
-    return hashlib.sha256(buffer.getbuffer()).hexdigest()
-
-
-@functools.cache
-def _code_salt() -> str:
-    """Our code and the libraries under it, as they were when first asked (forked workers
-    inherit the parent's answer)."""
-    digest = hashlib.sha256(sys.version.encode())
-    for path in manifest.code_files():
-        digest.update(path.read_bytes())
-    digest.update(manifest.libraries().encode())
-    return digest.hexdigest()
-
-
-def _reduce_source(source: Source) -> tuple:
-    return (str, (f"source {source.path} {source.sha256}",))
-
-
-def _reduce_version(version: Version) -> tuple:
-    sources = tuple(version.sources.values())
-    return (tuple, ((version.document, version.date, version.default_language, sources),))
-
-
-_CONFIGS: dict[int, tuple[SiteConfig, str]] = {}
-
-
-def _reduce_config(config: SiteConfig) -> tuple:
-    found = _CONFIGS.get(id(config))
-    if found is None or found[0] is not config:  # not a reused id
-        buffer = io.BytesIO()
-        pickler = pickle.Pickler(buffer, protocol=5)
-        pickler.fast = True
-        pickler.dump(config)
-        found = (config, hashlib.sha256(buffer.getbuffer()).hexdigest())
-        if len(_CONFIGS) > 16:
-            _CONFIGS.clear()
-        _CONFIGS[id(config)] = found
-    return (str, (f"config {found[1]}",))
-
-
-_REDUCERS = copyreg.dispatch_table.copy()
-_REDUCERS.update({Source: _reduce_source, Version: _reduce_version, SiteConfig: _reduce_config})
 
 
 # --- rendering pages, in one process or many ---------------------------------------------------
@@ -172,7 +104,7 @@ def prepare(languages: tuple[str, ...]) -> None:
     theme, so a build can do it while the theme compiles (policysite.warmup)."""
     load_locales(languages)
     markup.prepare()
-    _code_salt()
+    code_salt()
 
 
 def render_pages(
