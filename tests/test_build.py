@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
 
+from policysite.cli import main
 from policysite.errors import PolicyError
 from policysite.site import build
 
@@ -181,3 +185,31 @@ def test_build_of_the_shipped_content(tmp_path):
     assert "thu-thap-thong-tin-nguoi-dung" in ids
     assert (out / "en" / "privacy-policy" / "index.html").is_file()
     assert not (out / "chinh-sach-bao-mat" / "2027-01-01").exists()  # the shipped draft
+
+
+def test_the_cli_main_leaves_the_process_as_it_found_it(multiversion, tmp_path, monkeypatch):
+    """Only the `build` process's entry point (cli.run) turns the garbage collector off and
+    skips the interpreter's teardown; `main` is also called in-process."""
+    monkeypatch.chdir(tmp_path)  # the build's cache folder lives in the working folder
+    arguments = ["build", "--content", str(multiversion), "--theme", str(THEME)]
+    arguments += ["--out", str(tmp_path / "out")]
+    assert main([*arguments, "--date", "2026-11-25", "--jobs", "1"]) == 0
+    assert gc.isenabled()
+    assert (tmp_path / "out" / "policy.json").is_file()
+
+
+def test_the_build_command_exits_with_its_status_and_all_its_output(multiversion, tmp_path):
+    command = [sys.executable, str(ROOT / "build.py"), "build", "--content", str(multiversion)]
+    command += ["--theme", str(THEME), "--out", str(tmp_path / "out"), "--date", "2026-11-25", "-v"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0
+    assert done.stdout.startswith(f"built 17 pages for 2 languages into {tmp_path / 'out'} in ")
+    assert re.search(r"^  write\s+\d\.\d{3} s$", done.stdout, re.M)  # the last line, flushed
+    failed = subprocess.run(
+        [*command[:3], "--content", str(tmp_path / "nowhere")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert failed.returncode == 1
+    assert "content folder not found" in failed.stderr
