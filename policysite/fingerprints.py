@@ -31,11 +31,17 @@ def fingerprint(theme: Theme, language: str, name: str, context: dict[str, Any])
     by their own digest: pickling them by value on every page cost more than the rest. The
     code salt covers what turns those bytes into a page: our code and the libraries.
     """
+    return _digest((code_salt(), theme.digest, language, name, context), _REDUCERS)
+
+
+def _digest(value: object, reducers: dict | None = None) -> str:
+    """sha256 of `value` pickled by value (with `reducers` for the types they name)."""
     buffer = io.BytesIO()
     pickler = pickle.Pickler(buffer, protocol=5)
     pickler.fast = True  # no memo: by value only, so object sharing cannot change the bytes
-    pickler.dispatch_table = _REDUCERS
-    pickler.dump((code_salt(), theme.digest, language, name, context))
+    if reducers is not None:
+        pickler.dispatch_table = reducers
+    pickler.dump(value)
     return hashlib.sha256(buffer.getbuffer()).hexdigest()
 
 
@@ -65,11 +71,7 @@ _CONFIGS: dict[int, tuple[SiteConfig, str]] = {}
 def _reduce_config(config: SiteConfig) -> tuple:
     found = _CONFIGS.get(id(config))
     if found is None or found[0] is not config:  # not a reused id
-        buffer = io.BytesIO()
-        pickler = pickle.Pickler(buffer, protocol=5)
-        pickler.fast = True
-        pickler.dump(config)
-        found = (config, hashlib.sha256(buffer.getbuffer()).hexdigest())
+        found = (config, _digest(config))
         if len(_CONFIGS) > 16:
             _CONFIGS.clear()
         _CONFIGS[id(config)] = found
