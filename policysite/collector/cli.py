@@ -91,10 +91,12 @@ def add_collector_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_collector(args: argparse.Namespace) -> int:
     import asyncio  # here, not at the top: every `build` parses this module's arguments
+    import dataclasses
 
     import uvicorn
 
     from policysite.collector.service import open_service
+    from policysite.collector.writer import start_writer
 
     if args.workers < 1:
         raise PolicyError(f"--workers must be at least 1, got {args.workers}")
@@ -108,21 +110,29 @@ def run_collector(args: argparse.Namespace) -> int:
     # Fail here, with a clean message, rather than in every worker; this also migrates once.
     service = open_service(db, args.site, extra_origins=args.allow_origin, settings=settings)
     asyncio.run(service.close())
+    # On SQLite, one process commits for every worker (writer.py); workers are left to HTTP.
+    writer = start_writer(db) if service.store.kind == "sqlite" else None
+    if writer is not None:
+        settings = dataclasses.replace(settings, writer_socket=writer.socket)
     os.environ.update(settings.to_env())
     os.environ[ENV_DB] = db
     os.environ[ENV_SITE] = str(args.site)
     os.environ[ENV_ORIGINS] = ",".join(args.allow_origin)
-    uvicorn.run(
-        "policysite.collector.asgi:app",
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        lifespan="on",
-        proxy_headers=False,  # service.py reads X-Forwarded-For itself, for serve too
-        access_log=False,  # an access log would keep every raw client IP (SPEC §5)
-        server_header=False,
-        log_level=args.log_level,
-    )
+    try:
+        uvicorn.run(
+            "policysite.collector.asgi:app",
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            lifespan="on",
+            proxy_headers=False,  # service.py reads X-Forwarded-For itself, for serve too
+            access_log=False,  # an access log would keep every raw client IP (SPEC §5)
+            server_header=False,
+            log_level=args.log_level,
+        )
+    finally:
+        if writer is not None:
+            writer.stop()  # after the workers: they have had every answer they wait for
     return 0
 
 

@@ -20,7 +20,7 @@ from json.encoder import encode_basestring
 from pathlib import Path
 
 from policysite.collector.addresses import AddressPrivacy, TrustedProxies, reduce_ip
-from policysite.collector.committer import GroupCommitter
+from policysite.collector.committer import GroupCommitter, RemoteCommitter
 from policysite.collector.policy import PolicyIndex, PolicySource, normalize_origin
 from policysite.collector.ratelimit import RateLimiter
 from policysite.collector.record import ConsentRecord, seal, utc_timestamp
@@ -102,7 +102,15 @@ class ConsentService:
     ) -> None:
         self.store = store
         self.policy = policy
-        self._committer = GroupCommitter(store, settings.max_pending)
+        self._committer: GroupCommitter | RemoteCommitter
+        if settings.writer_socket and store.kind == "sqlite":
+            self._committer = RemoteCommitter(
+                settings.writer_socket,
+                lambda: GroupCommitter(store, settings.max_pending),
+                settings.max_pending,
+            )
+        else:
+            self._committer = GroupCommitter(store, settings.max_pending)
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="consent-reader")
         self._limiter = RateLimiter(settings.rate_per_second, settings.burst)
         self._proxies = TrustedProxies(settings.forwarded_allow_ips)
@@ -137,7 +145,7 @@ class ConsentService:
         if self._closed:
             return
         self._closed = True
-        await asyncio.to_thread(self._committer.close)
+        await self._committer.aclose()
         self._readers.shutdown(wait=True)
         self.store.close()
 

@@ -21,6 +21,7 @@ ENV_RATE = "POLICYSITE_RATE_LIMIT"  # "600/min", "5/s", "1000/h"; "0" or "off" d
 ENV_BURST = "POLICYSITE_RATE_BURST"
 ENV_FORWARDED = "FORWARDED_ALLOW_IPS"  # the variable uvicorn reads for the same purpose
 ENV_HMAC = "POLICYSITE_IP_HMAC_KEY"  # set: store a keyed hash of the IP instead of its network
+ENV_WRITER = "POLICYSITE_COLLECTOR_WRITER"  # the SQLite writer's socket; `collector` sets it
 
 _RATE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*")
 _PER = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60}
@@ -52,6 +53,7 @@ class CollectorSettings:
     forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1", "::1")
     ip_hmac_key: str | None = None
     max_pending: int = 50_000  # queued writes before new ones get 503 (back-pressure)
+    writer_socket: str | None = None  # the SQLite writer process to commit through (writer.py)
 
     def __post_init__(self) -> None:
         parse_rate(self.rate_limit)
@@ -87,6 +89,7 @@ class CollectorSettings:
                 split_list(forwarded) if forwarded is not None else default.forwarded_allow_ips
             ),
             ip_hmac_key=env.get(ENV_HMAC) or None,
+            writer_socket=env.get(ENV_WRITER) or None,
         )
 
     def to_env(self) -> dict[str, str]:
@@ -97,6 +100,8 @@ class CollectorSettings:
         }
         if self.ip_hmac_key:
             env[ENV_HMAC] = self.ip_hmac_key
+        if self.writer_socket:
+            env[ENV_WRITER] = self.writer_socket
         return env
 
 

@@ -129,3 +129,40 @@ def make_record(received_at: str, *, seq: int = 1, version: str = "2026-11-24", 
               canonical_choices(granted), None, "/chinh-sach-bao-mat/", "Firefox/140",
               "203.0.113.0/24")  # fmt: skip
     return ConsentRecord(*fields, receipt=compute_receipt(*fields))
+
+
+class WriterThread:
+    """The SQLite writer (policysite.collector.writer) serving `db` from a thread of the test.
+
+    settings() gives collector settings that commit through it; stop() ends it once the
+    collectors using it are closed.
+    """
+
+    def __init__(self, db: str, socket_path: str) -> None:
+        import socket
+        import threading
+
+        from policysite.collector.store import open_store
+        from policysite.collector.writer import Writer
+
+        self.socket = socket_path
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(socket_path)
+        listener.listen()
+        self.writer = Writer(open_store(db), listener)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.writer.run()
+        finally:
+            self.writer.close()
+
+    def settings(self) -> CollectorSettings:
+        return CollectorSettings(rate_limit="0", writer_socket=self.socket)
+
+    def stop(self) -> None:
+        self.writer.stop()
+        self.thread.join(timeout=10)
+        assert not self.thread.is_alive(), "the writer did not stop"

@@ -1,0 +1,230 @@
+"""The SQLite writer process (policysite.collector.writer): every worker's batches committed by
+one process, with the same answers as committing in the worker, and a worker that commits
+itself when the writer is gone."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from collector_fixtures.support import SITE, Collector, WriterThread, body
+from conftest import free_port, wait_for_port
+
+from policysite.collector.settings import CollectorSettings
+from policysite.collector.wire import frame, take_frames
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def db(tmp_path) -> str:
+    return str(tmp_path / "var" / "consents.sqlite3")
+
+
+@pytest.fixture
+def writer(db, tmp_path):
+    from policysite.collector.store import open_store
+
+    open_store(db).close()  # created and migrated, as `collector` does before starting it
+    started = WriterThread(db, str(tmp_path / "writer.sock"))
+    yield started
+    started.stop()
+
+
+def stored(db: str) -> list[tuple[str, int, str]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT consent_id, seq, receipt FROM consents ORDER BY id").fetchall()
+
+
+def test_a_consent_is_committed_by_the_writer_and_acknowledged_after(db, writer):
+    client = Collector(db, settings=writer.settings())
+    try:
+        data = body()
+        response = client.post(data)
+        assert response.status_code == 201
+        assert stored(db) == [(data["consent_id"], 1, response.json()["receipt"])]
+        assert writer.writer.committed == 1  # the writer committed it, not the worker
+    finally:
+        client.close()
+
+
+def test_two_workers_share_the_writer_and_a_repeat_gets_the_stored_receipt(db, writer):
+    first, second = (Collector(db, settings=writer.settings()) for _ in range(2))
+    try:
+        data = body()
+        created = first.post(data)
+        repeat = second.post(data)  # the widget retried through the other worker
+        assert (created.status_code, repeat.status_code) == (201, 200)
+        assert repeat.json() == created.json()
+        conflict = second.post({**data, "choices": {**data["choices"], "analytics": False}})
+        assert conflict.status_code == 409
+        assert conflict.json()["field"] == "seq"
+        assert len(stored(db)) == 1
+    finally:
+        first.close()
+        second.close()
+
+
+@pytest.mark.parametrize("damage", ["file read-only", "folder read-only"])
+def test_the_writer_answers_503_while_the_store_is_unwritable_then_resumes(db, writer, damage):
+    client = Collector(db, settings=writer.settings())
+    target = db if damage == "file read-only" else os.path.dirname(db)
+    mode = os.stat(target).st_mode & 0o777
+    try:
+        assert client.post(body()).status_code == 201
+        os.chmod(target, mode & ~0o222)
+        try:
+            refused = client.post(body())
+        finally:
+            os.chmod(target, mode)
+        assert (refused.status_code, refused.headers["retry-after"]) == (503, "5")
+        assert client.post(body()).status_code == 201
+        assert len(stored(db)) == 2
+        assert writer.writer.committed == 2
+    finally:
+        client.close()
+
+
+def test_a_worker_commits_itself_once_the_writer_is_gone(db, writer):
+    client = Collector(db, settings=writer.settings())
+    try:
+        assert client.post(body()).status_code == 201
+        writer.writer.close()  # every connection dropped, as when the process is killed
+        writer.stop()
+        later = body()
+        response = client.post(later)
+        assert response.status_code == 201  # nothing of it had been sent: committed here
+        assert stored(db)[-1][:2] == (later["consent_id"], 1)
+        assert len(stored(db)) == 2
+        assert writer.writer.committed == 1
+    finally:
+        client.close()
+
+
+def test_a_worker_commits_itself_when_no_writer_listens(db, tmp_path):
+    settings = CollectorSettings(rate_limit="0", writer_socket=str(tmp_path / "nobody.sock"))
+    client = Collector(db, settings=settings)
+    try:
+        data = body()
+        assert client.post(data).status_code == 201
+        assert [row[:2] for row in stored(db)] == [(data["consent_id"], 1)]
+    finally:
+        client.close()
+
+
+def test_frames_come_out_whole_however_the_bytes_arrive():
+    payloads = [(0, [("a", 1, None, True)]), (1, []), (2, 3, "é" * 300), (3, 0, None)]
+    data = b"".join(frame(payload) for payload in payloads)
+    for step in (1, 3, 7, len(data)):
+        inbox, seen = bytearray(), []
+        for start in range(0, len(data), step):
+            inbox += data[start : start + step]
+            seen += take_frames(inbox)
+        assert seen == payloads
+        assert inbox == b""
+
+
+def test_a_frame_that_is_not_marshal_data_is_refused():
+    inbox = bytearray(len(b"\xff\x00").to_bytes(4, "big") + b"\xff\x00")
+    with pytest.raises((ValueError, EOFError, TypeError)):
+        take_frames(inbox)
+
+
+# --- the process that `collector` starts ---------------------------------------------------
+
+
+def _children(pid: int) -> dict[int, str]:
+    """The live child processes of `pid`: {pid: command line}."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found[int(entry.name)] = command
+    return found
+
+
+def _listening_path(pid: int) -> Path:
+    """The path of the Unix socket that process `pid` listens on (from /proc/net/unix)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    for line in Path("/proc/net/unix").read_text().splitlines()[1:]:
+        fields = line.split()
+        if len(fields) == 8 and fields[6] in inodes:
+            return Path(fields[7])
+    raise AssertionError(f"process {pid} listens on no Unix socket with a path")
+
+
+def _gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_collector_runs_one_writer_and_stops_it_with_itself(tmp_path, workers):
+    import http.client
+    import json
+
+    db = tmp_path / "var" / "consents.sqlite3"
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "build.py", "collector", "--port", str(port), "--site", str(SITE),
+         "--workers", str(workers), "--rate-limit", "0", "--db", str(db)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        wait_for_port(port, timeout=30)
+        writers = {
+            pid: command
+            for pid, command in _children(process.pid).items()
+            if "policysite.collector.writer" in command
+        }
+        assert len(writers) == 1, _children(process.pid)
+        (writer_pid,) = writers
+        folder = _listening_path(writer_pid).parent
+        assert folder.name.startswith("policysite-writer-")
+        assert folder.stat().st_mode & 0o777 == 0o700  # only this user may hand it records
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        data = body()
+        connection.request("POST", "/api/consent", body=json.dumps(data),
+                           headers={"content-type": "application/json"})  # fmt: skip
+        assert connection.getresponse().status == 201
+        connection.close()
+        process.send_signal(signal.SIGTERM)  # as systemd stops it: the main process only
+        process.wait(timeout=40)
+        assert _gone(writer_pid, timeout=10), "the writer outlived the collector"
+        assert not folder.exists()
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("SELECT consent_id FROM consents").fetchall() == [
+                (data["consent_id"],)
+            ]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
