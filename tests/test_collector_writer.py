@@ -228,3 +228,32 @@ def test_collector_runs_one_writer_and_stops_it_with_itself(tmp_path, workers):
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_checkpoints_run_beside_the_commits_and_the_wal_starts_over(db, tmp_path, monkeypatch):
+    from policysite.collector import writer as writer_module
+
+    monkeypatch.setattr(writer_module, "CHECKPOINT_SECONDS", 0.01)
+    monkeypatch.setattr(writer_module, "RESTART_FRAMES", 8)
+    from policysite.collector.store import open_store
+
+    open_store(db).close()
+    started = WriterThread(db, str(tmp_path / "writer.sock"))
+    client = Collector(db, settings=started.settings())
+    try:
+        sent = [body() for _ in range(200)]
+        for data in sent:  # one commit each: about 3 WAL frames (4 KiB pages) each
+            assert client.post(data).status_code == 201
+        time.sleep(0.1)  # a few checkpoint periods
+        wal = os.path.getsize(db + "-wal")
+        # The database file alone (no WAL) already holds the records: checkpoints ran.
+        copy = tmp_path / "main-file-only.sqlite3"
+        copy.write_bytes(Path(db).read_bytes())
+        with sqlite3.connect(copy) as conn:
+            in_file = {row[0] for row in conn.execute("SELECT consent_id FROM consents")}
+        assert len(in_file) >= 150
+    finally:
+        client.close()
+        started.stop()
+    # Without restarts the WAL would hold every commit's frames: 200 × 3 × 4 KiB ≈ 2.4 MB.
+    assert wal < 1_000_000, f"the WAL grew to {wal} bytes: it never started over"

@@ -33,8 +33,8 @@ class Outcome:
     error: str = ""
 
 
-def ceiling(outcomes: list[Outcome], workers: int) -> WrkResult | None:
-    return next((o.result for o in outcomes if o.name == "empty" and o.workers == workers), None)
+def ceiling(outcomes: list[Outcome], workers: int, name: str = "empty") -> WrkResult | None:
+    return next((o.result for o in outcomes if o.name == name and o.workers == workers), None)
 
 
 def peer(outcomes: list[Outcome]) -> WrkResult | None:
@@ -115,6 +115,9 @@ def verdicts(outcomes: list[Outcome]) -> list[str]:
         ]
         shaky = [o.name for o in outcomes if o.result and o.workers == best.workers
                  and o.name in ("empty", store) and o.foreign > DISTURBED]  # fmt: skip
+        awaiting = ceiling(outcomes, best.workers, "awaiting")
+        if awaiting and awaiting.created:
+            marks.append(f"{r.per_second / awaiting.per_second:.0%} of awaiting")
         if shaky:
             marks.append(f"UNRELIABLE: others' CPU disturbed {' and '.join(shaky)}")
         lines.append(f"best {store}: {best.workers} worker(s): " + "; ".join(marks))

@@ -3,6 +3,7 @@
 Targets, each under the same wrk load (valid, unique consent POSTs, bench/collector/load.py):
 
     empty       a raw ASGI app under uvicorn answering 201 without a store: the ceiling
+    awaiting    the same, waiting for one future first: the ceiling of any endpoint that waits
     sqlite      ours, `build.py collector` on a fresh SQLite file (WAL, synchronous=FULL)
     postgres    ours on a private throwaway PostgreSQL cluster (fsync on), a fresh database
     gunicorn    the peer: gunicorn sync workers, SQLite FULL, one INSERT + COMMIT per request
@@ -47,7 +48,7 @@ OUT = ROOT / "bench/_work/collector"
 FIXTURE_SITE = ROOT / "tests/collector_fixtures/site"
 SITE_DATE = "2026-11-25"
 SETTLE_LIMIT = 10.0
-TARGETS = ("empty", "sqlite", "postgres", "gunicorn")
+TARGETS = ("empty", "awaiting", "sqlite", "postgres", "gunicorn")
 IDLE_LIMIT = 5.0  # seconds to wait for other sessions' load to pass before a target
 
 RowCounter = Callable[[], int] | None
@@ -106,6 +107,8 @@ def started(
     counter: RowCounter = None
     if name == "empty":
         command = servers.uvicorn_empty(port, workers)
+    elif name == "awaiting":
+        command = servers.uvicorn_empty(port, workers, "awaiting_app")
     elif name == "sqlite":
         db = scratch / f"consents-{workers}.sqlite3"
         command = servers.collector(port, workers, str(db), site)
@@ -180,7 +183,7 @@ def build_site(scratch: Path) -> Path:
 
 
 def plan(args: argparse.Namespace) -> list[tuple[str, int]]:
-    ours = [(name, w) for w in args.workers for name in ("empty", "sqlite", "postgres")]
+    ours = [(name, w) for w in args.workers for name in TARGETS[:-1]]
     every = [*ours, ("gunicorn", args.peer_workers)]
     return [(name, w) for name, w in every if name in args.targets]
 

@@ -82,11 +82,12 @@ def _stop(process: subprocess.Popen) -> None:
         return
 
 
-def uvicorn_empty(port: int, workers: int) -> list[str]:
-    """The ceiling, served with the options `build.py collector` gives uvicorn (its proxy
-    handling is off too: the collector reads X-Forwarded-For itself, and only when trusted)."""
+def uvicorn_empty(port: int, workers: int, app: str = "app") -> list[str]:
+    """The ceiling (empty_app.py's `app`, or `awaiting_app`), served with the options
+    `build.py collector` gives uvicorn (its proxy handling is off too: the collector reads
+    X-Forwarded-For itself, and only when trusted)."""
     return [
-        sys.executable, "-m", "uvicorn", "--app-dir", str(HERE), "empty_app:app",
+        sys.executable, "-m", "uvicorn", "--app-dir", str(HERE), f"empty_app:{app}",
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
         "--lifespan", "on", "--no-access-log", "--no-server-header", "--no-proxy-headers",
         "--log-level", "warning",

@@ -30,13 +30,15 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from policysite.collector.committer import write_batch
 from policysite.collector.record import ConsentRecord
-from policysite.collector.store import Store, StoreUnavailable, open_store
+from policysite.collector.store import StoreUnavailable, open_store
+from policysite.collector.store.sqlite import SQLiteStore
 from policysite.collector.wire import (
     FAILED,
     STORED,
@@ -51,6 +53,8 @@ log = logging.getLogger("policysite.collector")
 
 POLL_SECONDS = 0.5  # how soon a writer whose parent died notices it
 STOP_GRACE = 30.0  # seconds a stopping writer still serves connected workers
+CHECKPOINT_SECONDS = 0.25  # how often committed WAL frames are copied into the database
+RESTART_FRAMES = 4096  # WAL frames (4 KiB pages) past which the WAL is made to start over
 SEND_TIMEOUT = 5.0  # a worker that reads no answer for this long is dropped (its batches: 503)
 READY = "ready"
 
@@ -62,7 +66,7 @@ class _Batch:
     records: list[ConsentRecord]
 
 
-def commit(store: Store, batches: Sequence[_Batch]) -> dict[socket.socket, list[tuple]]:
+def commit(store: SQLiteStore, batches: Sequence[_Batch]) -> dict[socket.socket, list[tuple]]:
     """Commit every batch in one transaction; return the answers to send, by socket.
 
     Each answer is (batch number, status, detail), as wire.py describes.
@@ -92,13 +96,16 @@ def commit(store: Store, batches: Sequence[_Batch]) -> dict[socket.socket, list[
 class Writer:
     """The writer's loop: gather what the workers sent, commit it, answer, repeat."""
 
-    def __init__(self, store: Store, listener: socket.socket) -> None:
+    def __init__(self, store: SQLiteStore, listener: socket.socket) -> None:
         self.store = store
         self._listener = listener
         self._selector = selectors.DefaultSelector()
         self._inboxes: dict[socket.socket, bytearray] = {}
         self._stopping = False
         self.committed = 0  # records committed, for tests and logs
+        self._committing = threading.Lock()  # held around each commit
+        self._done = threading.Event()
+        store.defer_checkpoints()  # _checkpoints() makes them, beside the commits
         listener.setblocking(False)
         self._selector.register(listener, selectors.EVENT_READ)
 
@@ -108,11 +115,21 @@ class Writer:
 
     def run(self, parent: int | None = None) -> None:
         """Serve until stop(), or until `parent` (a pid) is no longer this process's parent."""
+        checkpoints = threading.Thread(target=self._checkpoints, name="checkpoints", daemon=True)
+        checkpoints.start()
+        try:
+            self._serve(parent)
+        finally:
+            self._done.set()
+            checkpoints.join()
+
+    def _serve(self, parent: int | None) -> None:
         deadline: float | None = None
         while deadline is None or (self._inboxes and time.monotonic() < deadline):
             batches = self._receive()
             if batches:
-                answers = commit(self.store, batches)
+                with self._committing:
+                    answers = commit(self.store, batches)
                 first_status = next(iter(answers.values()))[0][1]  # one commit: one outcome
                 if first_status in (STORED_AS_SENT, STORED):
                     self.committed += sum(len(batch.records) for batch in batches)
@@ -123,6 +140,23 @@ class Writer:
             ):
                 deadline = time.monotonic() + STOP_GRACE
                 self._stop_listening()
+
+    def _checkpoints(self) -> None:
+        """Copy the WAL into the database file beside the commits, not inside one of them.
+
+        A PASSIVE checkpoint never waits for the writer, but commits land while it runs, and
+        the WAL only starts over when a commit begins with every frame copied. So when the
+        WAL is long, a second, short checkpoint copies the frames committed meanwhile, while
+        no commit runs.
+        """
+        while not self._done.wait(CHECKPOINT_SECONDS):
+            try:
+                frames, _ = self.store.checkpoint()
+                if frames >= RESTART_FRAMES:
+                    with self._committing:
+                        self.store.checkpoint()
+            except StoreUnavailable as error:
+                log.warning("checkpoint of %s failed (retried): %s", self.store.where, error)
 
     def _stop_listening(self) -> None:
         """Refuse new workers: they commit their records themselves (RemoteCommitter)."""
@@ -265,6 +299,11 @@ def main(argv: list[str] | None = None) -> int:
     except PolicyError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    if not isinstance(store, SQLiteStore):
+        store.close()
+        print("error: --db: the writer is for a SQLite file; PostgreSQL takes writes from "
+              "every worker itself", file=sys.stderr)  # fmt: skip
+        return 2
     with _listening(args.socket) as listener:
         writer = Writer(store, listener)
         signal.signal(signal.SIGTERM, lambda *_: writer.stop())
