@@ -257,3 +257,15 @@ def test_checkpoints_run_beside_the_commits_and_the_wal_starts_over(db, tmp_path
         started.stop()
     # Without restarts the WAL would hold every commit's frames: 200 × 3 × 4 KiB ≈ 2.4 MB.
     assert wal < 1_000_000, f"the WAL grew to {wal} bytes: it never started over"
+
+
+def test_start_writer_refuses_what_it_cannot_serve_with_a_clear_error(tmp_path):
+    from policysite.collector.writer import start_writer
+    from policysite.errors import PolicyError
+
+    with pytest.raises(PolicyError, match="did not start"):
+        start_writer("postgresql://nobody@127.0.0.1:1/none", timeout=20)
+    not_a_folder = tmp_path / "a-file"
+    not_a_folder.write_text("")
+    with pytest.raises(PolicyError, match="did not start"):
+        start_writer(str(not_a_folder / "consents.sqlite3"), timeout=20)

@@ -303,10 +303,16 @@ class _Link:
             self.close("the consent writer closed the connection")
             return
         self._inbox += data
-        for number, status, detail in take_frames(self._inbox):
-            items = self._sent.pop(number)
-            self.waiting -= len(items)
-            _settle(items, status, detail)
+        try:
+            answers = take_frames(self._inbox)
+        except (ValueError, EOFError, TypeError):
+            self.close("the consent writer sent something that is not an answer")
+            return
+        for number, status, detail in answers:
+            items = self._sent.pop(number, None)
+            if items is not None:
+                self.waiting -= len(items)
+                _settle(items, status, detail)
 
     def close(self, why: str) -> None:
         """Stop using the connection; the batches still unanswered get StoreUnavailable."""
