@@ -16,6 +16,7 @@ from collector_fixtures.support import (
     SHA_EN,
     SHA_NEXT_VI,
     SHA_VI,
+    SITE,
     Collector,
     body,
     write_policy,
@@ -364,3 +365,31 @@ def test_collector_takes_settings_from_environment_by_default(db, monkeypatch):
         assert [client.post(body()).status_code for _ in range(3)] == [201, 201, 429]
     finally:
         client.close()
+
+
+def test_lifespan_opens_the_service_and_freezes_what_lives_as_long_as_the_worker(db):
+    import asyncio
+    import gc
+
+    from policysite.collector.asgi import create_app
+
+    app = create_app(db, SITE, settings=CollectorSettings(rate_limit="0"))
+    messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+    sent: list[dict] = []
+    frozen: list[int] = []
+
+    async def receive() -> dict:
+        return next(messages)
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+        frozen.append(gc.get_freeze_count())
+
+    gc.unfreeze()
+    try:
+        asyncio.run(app({"type": "lifespan"}, receive, send))
+    finally:
+        gc.unfreeze()
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert frozen[0] > 1000  # the modules and the service: a full collection skips them
+    assert app.service is None  # closed at shutdown

@@ -9,6 +9,7 @@ decision is in service.py.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -51,6 +52,9 @@ class CollectorApp:
                 except PolicyError as error:
                     await send({"type": "lifespan.startup.failed", "message": str(error)})
                     return
+                # What exists now lives as long as the worker: a full collection walking it
+                # all stopped every request in flight for ~10 ms; now it walks requests only.
+                gc.freeze()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self.service is not None:
