@@ -13,8 +13,7 @@ Without --socket it listens in a new folder under $TMPDIR that only this user ca
 (whoever can write to the socket can add records), prints "ready <socket>" and removes the
 folder when it exits. It stops on SIGTERM, or when the process that started it is gone, once
 the workers connected to it have hung up (at most STOP_GRACE seconds later): they may still be
-finishing requests that wait for its answers.
-The frames are wire.py's.
+finishing requests that wait for its answers. The frames are wire.py's.
 """
 
 from __future__ import annotations
