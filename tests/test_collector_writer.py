@@ -269,3 +269,28 @@ def test_start_writer_refuses_what_it_cannot_serve_with_a_clear_error(tmp_path):
     not_a_folder.write_text("")
     with pytest.raises(PolicyError, match="did not start"):
         start_writer(str(not_a_folder / "consents.sqlite3"), timeout=20)
+
+
+def test_a_killed_writers_socket_folder_is_removed_by_the_next_one(tmp_path):
+    import socket
+
+    from policysite.collector.writer import FOLDER_PREFIX, remove_stale_folders
+
+    stale, live, unbound, abandoned = (
+        tmp_path / f"{FOLDER_PREFIX}{name}" for name in ("a", "b", "c", "d")
+    )
+    for folder in (stale, live, unbound, abandoned):
+        folder.mkdir(mode=0o700)
+    os.utime(abandoned, (time.time() - 3600, time.time() - 3600))  # never got its socket
+    dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    dead.bind(str(stale / "writer.sock"))  # bound, then its process "died": nobody listens
+    dead.close()
+    listening = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listening.bind(str(live / "writer.sock"))
+    listening.listen()
+    try:
+        remove_stale_folders(str(tmp_path))
+    finally:
+        listening.close()
+    assert not stale.exists() and not abandoned.exists()
+    assert live.exists() and unbound.exists()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import getpass
 import logging
 import os
 import selectors
@@ -33,6 +34,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from policysite.collector.committer import write_batch
 from policysite.collector.record import ConsentRecord
@@ -268,10 +270,42 @@ def start_writer(db: str, timeout: float = 30.0) -> WriterProcess:
     return WriterProcess(process, path)
 
 
+FOLDER_PREFIX = "policysite-writer-"
+
+
+def remove_stale_folders(parent: str | None = None) -> None:
+    """Remove the socket folders of writers that were killed (kill -9 cannot clean up).
+
+    A folder is stale when its socket refuses connections (no process listens on it), or
+    when it has stayed without a socket for a minute. A live writer's folder, and one whose
+    writer is about to bind its socket, are left alone.
+    """
+    for folder in Path(parent or tempfile.gettempdir()).glob(FOLDER_PREFIX + "*"):
+        sock_path = folder / "writer.sock"
+        if folder.owner() != getpass.getuser():
+            continue
+        if not sock_path.exists():
+            with contextlib.suppress(OSError):
+                if time.time() - folder.stat().st_mtime > 60:
+                    folder.rmdir()
+            continue
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(str(sock_path))
+        except ConnectionRefusedError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            pass
+        finally:
+            probe.close()
+
+
 @contextlib.contextmanager
 def _listening(path: str | None) -> Iterator[socket.socket]:
     """A listening Unix socket at `path`, or in a new private folder removed afterwards."""
-    folder = None if path else tempfile.mkdtemp(prefix="policysite-writer-")  # mode 0700
+    if not path:
+        remove_stale_folders()
+    folder = None if path else tempfile.mkdtemp(prefix=FOLDER_PREFIX)  # mode 0700
     path = path or os.path.join(folder, "writer.sock")  # type: ignore[arg-type]
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
