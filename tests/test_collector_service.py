@@ -367,7 +367,7 @@ def test_collector_takes_settings_from_environment_by_default(db, monkeypatch):
         client.close()
 
 
-def test_lifespan_opens_the_service_and_freezes_what_lives_as_long_as_the_worker(db):
+def test_lifespan_opens_the_service_and_tunes_the_garbage_collector(db):
     import asyncio
     import gc
 
@@ -384,12 +384,17 @@ def test_lifespan_opens_the_service_and_freezes_what_lives_as_long_as_the_worker
     async def send(message: dict) -> None:
         sent.append(message)
         frozen.append(gc.get_freeze_count())
+        thresholds.append(gc.get_threshold())
 
+    thresholds: list[tuple[int, int, int]] = []
+    before = gc.get_threshold()
     gc.unfreeze()
     try:
         asyncio.run(app({"type": "lifespan"}, receive, send))
     finally:
         gc.unfreeze()
+        gc.set_threshold(*before)
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert frozen[0] > 1000  # the modules and the service: a full collection skips them
+    assert thresholds[0] == (20_000, *before[1:])  # young collections far apart
     assert app.service is None  # closed at shutdown

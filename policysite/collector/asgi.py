@@ -52,9 +52,7 @@ class CollectorApp:
                 except PolicyError as error:
                     await send({"type": "lifespan.startup.failed", "message": str(error)})
                     return
-                # What exists now lives as long as the worker: a full collection walking it
-                # all stopped every request in flight for ~10 ms; now it walks requests only.
-                gc.freeze()
+                _tune_garbage_collector()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self.service is not None:
@@ -92,6 +90,23 @@ class CollectorApp:
             }
         )
         await send({"type": "http.response.body", "body": response.body})
+
+
+YOUNG_COLLECTION_EVERY = 20_000  # allocations between young collections (CPython: 700)
+
+
+def _tune_garbage_collector() -> None:
+    """Make the cyclic garbage collector cheap for a worker that answers many requests at once.
+
+    What exists once the worker has started lives as long as it does: a full collection
+    walked it all and stopped every request in flight for ~10 ms, so it is frozen. And the
+    requests waiting for their commit (tens at a time) survived each young collection, to be
+    scanned again at the next: collecting every 20,000 allocations instead of 700 measured
+    3-30 % more stored consents a second with one worker.
+    """
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_EVERY, older, oldest)
 
 
 _WANTED = {name.encode("latin-1"): name for name in REQUEST_HEADERS}
