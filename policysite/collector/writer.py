@@ -56,6 +56,8 @@ POLL_SECONDS = 0.5  # how soon a writer whose parent died notices it
 STOP_GRACE = 30.0  # seconds a stopping writer still serves connected workers
 CHECKPOINT_SECONDS = 0.25  # how often committed WAL frames are copied into the database
 RESTART_FRAMES = 4096  # WAL frames (4 KiB pages) past which the WAL is made to start over
+CATCH_UP_FRAMES = 64  # frames few enough to copy while commits wait (a millisecond or two)
+CATCH_UP_PASSES = 8  # at most, before those commits wait anyway
 SEND_TIMEOUT = 5.0  # a worker that reads no answer for this long is dropped (its batches: 503)
 READY = "ready"
 
@@ -147,15 +149,20 @@ class Writer:
 
         A PASSIVE checkpoint never waits for the writer, but commits land while it runs, and
         the WAL only starts over when a commit begins with every frame copied. So when the
-        WAL is long, a second, short checkpoint copies the frames committed meanwhile, while
-        no commit runs.
+        WAL is long, more passes copy what was committed during the one before (less each
+        time), and a last, short one runs while no commit does.
         """
         while not self._done.wait(CHECKPOINT_SECONDS):
             try:
                 frames, _ = self.store.checkpoint()
-                if frames >= RESTART_FRAMES:
-                    with self._committing:
-                        self.store.checkpoint()
+                if frames < RESTART_FRAMES:
+                    continue
+                for _ in range(CATCH_UP_PASSES):
+                    previous, (frames, _) = frames, self.store.checkpoint()
+                    if frames - previous <= CATCH_UP_FRAMES:
+                        break
+                with self._committing:
+                    self.store.checkpoint()
             except StoreUnavailable as error:
                 log.warning("checkpoint of %s failed (retried): %s", self.store.where, error)
 
