@@ -262,8 +262,14 @@ class WriterProcess:
 
 def start_writer(db: str, timeout: float = 30.0) -> WriterProcess:
     """Start the writer for the SQLite file `db` and wait until it listens; PolicyError if not."""
+    # The package's folder first on its path: `python build.py collector` also runs from a
+    # checkout that is not installed, and from another working folder.
+    package_root = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
     process = subprocess.Popen(
-        [sys.executable, "-m", "policysite.collector.writer", "--db", db], stdout=subprocess.PIPE
+        [sys.executable, "-m", "policysite.collector.writer", "--db", db],
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": path},
     )
     assert process.stdout is not None
     with selectors.DefaultSelector() as selector:
