@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import getpass
 import logging
 import os
 import selectors
@@ -265,11 +264,11 @@ def start_writer(db: str, timeout: float = 30.0) -> WriterProcess:
     # The package's folder first on its path: `python build.py collector` also runs from a
     # checkout that is not installed, and from another working folder.
     package_root = str(Path(__file__).resolve().parents[2])
-    path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+    python_path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
     process = subprocess.Popen(
         [sys.executable, "-m", "policysite.collector.writer", "--db", db],
         stdout=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": path},
+        env={**os.environ, "PYTHONPATH": python_path},
     )
     assert process.stdout is not None
     with selectors.DefaultSelector() as selector:
@@ -295,11 +294,15 @@ def remove_stale_folders(parent: str | None = None) -> None:
     """
     for folder in Path(parent or tempfile.gettempdir()).glob(FOLDER_PREFIX + "*"):
         sock_path = folder / "writer.sock"
-        if folder.owner() != getpass.getuser():
+        try:
+            info = folder.stat()
+        except OSError:
+            continue
+        if info.st_uid != os.getuid():
             continue
         if not sock_path.exists():
-            with contextlib.suppress(OSError):
-                if time.time() - folder.stat().st_mtime > 60:
+            if time.time() - info.st_mtime > 60:
+                with contextlib.suppress(OSError):
                     folder.rmdir()
             continue
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
