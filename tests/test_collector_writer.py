@@ -294,3 +294,54 @@ def test_a_killed_writers_socket_folder_is_removed_by_the_next_one(tmp_path):
         listening.close()
     assert not stale.exists() and not abandoned.exists()
     assert live.exists() and unbound.exists()
+
+
+@pytest.mark.parametrize("committer", ["in-process", "writer process"])
+def test_back_pressure_answers_503_while_the_store_is_stuck_then_commits(db, tmp_path, committer):
+    """max_pending records waiting for a commit: the next request gets 503 at once, and those
+    waiting get their 201 once the store moves again (here: the writers' lock is held)."""
+    import asyncio
+    import fcntl
+    import json
+
+    import httpx
+
+    from policysite.collector.store import open_store
+
+    open_store(db).close()
+    started = WriterThread(db, str(tmp_path / "w.sock")) if committer != "in-process" else None
+    settings = CollectorSettings(
+        rate_limit="0", max_pending=2, writer_socket=started.socket if started else None
+    )
+    client = Collector(db, settings=settings)
+    lock = os.open(db + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)  # as a long `consents purge` would: no commit can start
+
+    async def scenario() -> tuple[list[int], int]:
+        transport = httpx.ASGITransport(app=client.app, client=("203.0.113.7", 51000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://c") as http:
+
+            async def post() -> int:
+                response = await http.post(
+                    "/api/consent", content=json.dumps(body()),
+                    headers={"content-type": "application/json"},
+                )  # fmt: skip
+                return response.status_code
+
+            waiting = [asyncio.ensure_future(post()) for _ in range(2)]
+            await asyncio.sleep(0.3)
+            assert not any(task.done() for task in waiting)
+            refused = await asyncio.wait_for(post(), timeout=5)
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            return list(await asyncio.wait_for(asyncio.gather(*waiting), timeout=10)), refused
+
+    try:
+        committed, refused = client.loop.run_until_complete(scenario())
+    finally:
+        os.close(lock)
+        client.close()
+        if started:
+            started.stop()
+    assert refused == 503
+    assert committed == [201, 201]
+    assert len(stored(db)) == 2
