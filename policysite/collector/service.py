@@ -11,6 +11,7 @@ Order of checks for POST /api/consent: Origin (403) → rate limit (429) → con
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -102,15 +103,12 @@ class ConsentService:
     ) -> None:
         self.store = store
         self.policy = policy
-        self._committer: GroupCommitter | RemoteCommitter
-        if settings.writer_socket and store.kind == "sqlite":
-            self._committer = RemoteCommitter(
-                settings.writer_socket,
-                lambda: GroupCommitter(store, settings.max_pending),
-                settings.max_pending,
-            )
-        else:
-            self._committer = GroupCommitter(store, settings.max_pending)
+        local = functools.partial(GroupCommitter, store, settings.max_pending)
+        self._committer: GroupCommitter | RemoteCommitter = (
+            RemoteCommitter(settings.writer_socket, local, settings.max_pending)
+            if settings.writer_socket and store.kind == "sqlite"
+            else local()
+        )
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="consent-reader")
         self._limiter = RateLimiter(settings.rate_per_second, settings.burst)
         self._proxies = TrustedProxies(settings.forwarded_allow_ips)

@@ -68,8 +68,11 @@ class _Batch:
     records: list[ConsentRecord]
 
 
-def commit(store: SQLiteStore, batches: Sequence[_Batch]) -> dict[socket.socket, list[tuple]]:
-    """Commit every batch in one transaction; return the answers to send, by socket.
+def commit(
+    store: SQLiteStore, batches: Sequence[_Batch]
+) -> tuple[dict[socket.socket, list[tuple]], bool]:
+    """Commit every batch in one transaction; return the answers to send, by socket, and
+    whether the commit succeeded.
 
     Each answer is (batch number, status, detail), as wire.py describes.
     """
@@ -92,7 +95,7 @@ def commit(store: SQLiteStore, batches: Sequence[_Batch]) -> dict[socket.socket,
                 answer = (batch.number, STORED, [tuple(record) for record in mine])
         start += len(batch.records)
         answers.setdefault(batch.sock, []).append(answer)
-    return answers
+    return answers, outcome is None
 
 
 class Writer:
@@ -131,9 +134,8 @@ class Writer:
             batches = self._receive()
             if batches:
                 with self._committing:
-                    answers = commit(self.store, batches)
-                first_status = next(iter(answers.values()))[0][1]  # one commit: one outcome
-                if first_status in (STORED_AS_SENT, STORED):
+                    answers, committed = commit(self.store, batches)
+                if committed:
                     self.committed += sum(len(batch.records) for batch in batches)
                 for sock, mine in answers.items():
                     self._answer(sock, mine)
