@@ -17,13 +17,14 @@ from typing import Any
 from babel.core import Locale, UnknownLocaleError
 
 from policysite.consent_config import consent_settings
+from policysite.controller_config import controller_settings
 from policysite.errors import PolicyError, Problem, ProblemCollector
 from policysite.model import SiteConfig
 from policysite.tomlcheck import DOCS, Checker, TomlSource
 
 CONFIG_NAME = "site.toml"
 
-TOP_KEYS = ("name", "base_url", "timezone", "languages", "documents", "consent")
+TOP_KEYS = ("name", "base_url", "timezone", "languages", "documents", "consent", "controller")
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 DOCUMENT_RE = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
@@ -43,7 +44,7 @@ def load_config(content_dir: Path) -> SiteConfig:
                 path,
                 "site.toml not found",
                 f"create {path} with the site's name, base_url, timezone, languages, "
-                f"[documents] and [consent] ({DOCS})",
+                f"[documents], [consent] and [controller] ({DOCS})",
             )
         )
     raw = path.read_bytes()
@@ -87,9 +88,10 @@ def _validate(path: Path, data: dict[str, Any], check: Checker) -> SiteConfig | 
     languages = _languages(data, check)
     slugs = _documents(data, languages, check)
     consent = consent_settings(data, languages, slugs, base_url, check)
+    controller = controller_settings(data, languages, check)
     if check.problems.errors:
         return None
-    assert name and base_url and timezone and languages and consent
+    assert name and base_url and timezone and languages and consent and controller
     return SiteConfig(
         path=path,
         name=name,
@@ -99,6 +101,7 @@ def _validate(path: Path, data: dict[str, Any], check: Checker) -> SiteConfig | 
         timezone=timezone,
         slugs=slugs,
         consent=consent,
+        controller=controller,
     )
 
 

@@ -38,6 +38,17 @@ class ConsentSettings:
 
 
 @dataclass(frozen=True)
+class Controller:
+    """site.toml's [controller]: who is responsible for the data, shown on every policy page."""
+
+    name: dict[str, str]  # language -> legal name ("Công ty TNHH XIMGO")
+    address: dict[str, str]  # language -> postal address
+    email: str
+    phone: str | None = None
+    dpo_email: str | None = None  # the data-protection contact, when it is not `email`
+
+
+@dataclass(frozen=True)
 class SiteConfig:
     path: Path  # the site.toml file
     name: str
@@ -47,6 +58,7 @@ class SiteConfig:
     timezone: str  # "Asia/Ho_Chi_Minh"
     slugs: dict[str, dict[str, str]]  # document -> language -> URL slug
     consent: ConsentSettings
+    controller: Controller
 
     @property
     def content_dir(self) -> Path:

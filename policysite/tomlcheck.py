@@ -104,3 +104,47 @@ class Checker:
             )
             return None
         return value.strip()
+
+    def text(
+        self, table: dict[str, Any], key: str, where: str, section: str, languages: tuple[str, ...]
+    ) -> dict[str, str] | None:
+        """A required text: one string for every language, or a table of one per language
+        (`name = { vi = "…", en = "…" }`). Returns language -> text, or None after reporting."""
+        value = table.get(key)
+        line = self.source.line_of(key, section)
+        example = ", ".join(f'{lang} = "…"' for lang in languages)
+        if value is None:
+            self.error(
+                f"{where} is missing {key!r}",
+                f'add {key} = "…" (or {key} = {{ {example} }})',
+                self.source.header_line(section),
+            )
+            return None
+        if isinstance(value, str) and value.strip():
+            return dict.fromkeys(languages, value.strip())
+        if not isinstance(value, dict):
+            self.error(
+                f"{key!r} in {where} must be a non-empty string or a text per language, "
+                f"got {value!r}",
+                f"write {key} = {{ {example} }}",
+                line,
+            )
+            return None
+        texts: dict[str, str] = {}
+        for language in value:
+            if language not in languages:
+                self.error(
+                    f"{key!r} in {where} has an unknown language. {expected(languages, language)}",
+                    line=line,
+                )
+        for language in languages:
+            text = value.get(language)
+            if not isinstance(text, str) or not text.strip():
+                self.error(
+                    f"{key!r} in {where} has no {language} text",
+                    f"write {key} = {{ {example} }}",
+                    line,
+                )
+            else:
+                texts[language] = text.strip()
+        return texts if len(texts) == len(languages) else None

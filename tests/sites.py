@@ -37,6 +37,11 @@ lifetime = { vi = "180 ngày", en = "180 days" }
 
 [[consent.categories]]
 id = "analytics"
+
+[controller]
+name = { vi = "Công ty TNHH XIMGO", en = "XIMGO Company Limited" }
+address = "Hà Nội, Việt Nam"
+email = "privacy@ximgo.com"
 """
 
 VI_BODY = """

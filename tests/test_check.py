@@ -178,6 +178,7 @@ def test_a_config_error_stops_check_early_with_the_reason(tmp_path, theme):
         "languages must be a non-empty list, the default language first",
         "site.toml has no [documents]",
         "site.toml has no [consent] table",
+        "site.toml has no [controller] table",
     ]
 
 

@@ -151,3 +151,66 @@ def test_today_is_the_date_in_the_site_time_zone_unless_overridden(tmp_path):
     today = today_in(config)
     after = dt.datetime.now(zoneinfo.ZoneInfo("Asia/Ho_Chi_Minh")).date()
     assert today in (before, after)
+
+
+def test_the_shipped_controller_is_ximgo_in_both_languages():
+    controller = load_config(ROOT / "content").controller
+    assert controller.name == {"vi": "Công ty TNHH XIMGO", "en": "XIMGO Company Limited"}
+    assert controller.email == "privacy@ximgo.com"
+    assert controller.address["vi"] == "Hà Nội, Việt Nam"
+    assert (controller.phone, controller.dpo_email) == (None, None)
+
+
+def test_controller_text_is_one_string_or_one_per_language(tmp_path):
+    text = SITE_TOML.replace(
+        'email = "privacy@ximgo.com"',
+        'email = "privacy@ximgo.com"\nphone = "+84 24 1234 5678"\ndpo_email = "dpo@ximgo.com"',
+    )
+    controller = load_config(write_site(tmp_path, {}, text)).controller
+    assert controller.address == {"vi": "Hà Nội, Việt Nam", "en": "Hà Nội, Việt Nam"}
+    assert controller.name["en"] == "XIMGO Company Limited"
+    assert (controller.phone, controller.dpo_email) == ("+84 24 1234 5678", "dpo@ximgo.com")
+
+
+def test_missing_controller_table_says_what_to_add(tmp_path):
+    text = SITE_TOML[: SITE_TOML.index("[controller]")]
+    assert problems_of(tmp_path, text) == [
+        f"{tmp_path}/content/site.toml: error: site.toml has no [controller] table\n"
+        "  → [controller] names who is responsible for personal data: add it with name, "
+        'address and email = "…" (optional: phone, dpo_email); see docs/content-model.md'
+    ]
+
+
+def test_missing_controller_fields_are_each_named_with_the_table_line(tmp_path):
+    text = SITE_TOML[: SITE_TOML.index("name = { vi")] + 'phone = "call us"\n'
+    assert problems_of(tmp_path, text) == [
+        f"{tmp_path}/content/site.toml:26: error: [controller] is missing 'name'\n"
+        '  → add name = "…" (or name = { vi = "…", en = "…" })',
+        f"{tmp_path}/content/site.toml:26: error: [controller] is missing 'address'\n"
+        '  → add address = "…" (or address = { vi = "…", en = "…" })',
+        f"{tmp_path}/content/site.toml:26: error: [controller] is missing 'email'\n"
+        '  → add email = "…"',
+        f"{tmp_path}/content/site.toml:27: error: 'phone' in [controller] must be a telephone "
+        "number such as '+84 24 1234 5678', got 'call us'\n  → see docs/content-model.md",
+    ]
+
+
+def test_controller_values_are_checked(tmp_path):
+    text = (
+        SITE_TOML.replace(
+            'address = "Hà Nội, Việt Nam"', 'address = { vi = "Hà Nội", fr = "Hanoï" }'
+        )
+        .replace('"privacy@ximgo.com"', '"mailto:privacy@ximgo.com"')
+        .replace("[controller]", "[controller]\nfax = 1")
+    )
+    assert problems_of(tmp_path, text) == [
+        f"{tmp_path}/content/site.toml:27: error: unknown key 'fax' in [controller]. Expected one "
+        "of: name, address, email, phone, dpo_email but received: 'fax'\n  → remove 'fax'",
+        f"{tmp_path}/content/site.toml:29: error: 'address' in [controller] has an unknown "
+        "language. Expected one of: vi, en but received: 'fr'\n  → see docs/content-model.md",
+        f"{tmp_path}/content/site.toml:29: error: 'address' in [controller] has no en text\n"
+        '  → write address = { vi = "…", en = "…" }',
+        f"{tmp_path}/content/site.toml:30: error: 'email' in [controller] must be an email "
+        "address such as 'privacy@ximgo.com', got 'mailto:privacy@ximgo.com'\n"
+        "  → see docs/content-model.md",
+    ]
