@@ -136,6 +136,15 @@ class TextCache:
         if self._stored is None:
             self._stored = read_pack(self.root) if self.root is not None else {}
 
+    def add_segment(self, data: bytes) -> None:
+        """Take the entries another process computed (a render worker's segment), so this
+        one reads them instead of computing them again."""
+        entries = _entries(data) if data else None
+        if entries:
+            self.load()
+            assert self._stored is not None
+            self._stored.update(entries)
+
     def markdown(self, request: TextRequest) -> Rendered:
         """Given a text to render, return it rendered, from the cache when possible."""
         found = self._memory.get(request)

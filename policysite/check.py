@@ -12,7 +12,7 @@ import datetime as dt
 import difflib
 import functools
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 from policysite import lock, urls
@@ -24,6 +24,10 @@ from policysite.model import Site, Source, Version
 
 SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 SITE_FILES = ("/", "/policy.json", "/sitemap.xml", "/consent.js", "/consent.css", "/404.html")
+# What Markdown needs to make a link: [text](url), a reference definition, <url> or raw HTML.
+LINK_MARKS = ("](", "]:", "<")
+
+RenderedOf = Callable[[Source], Rendered]  # a source's text as HTML, however it is obtained
 
 
 def check(content_dir: Path, theme_dir: Path, date: dt.date | None = None) -> list[Problem]:
@@ -33,10 +37,16 @@ def check(content_dir: Path, theme_dir: Path, date: dt.date | None = None) -> li
     problems += inspect_site(content_dir, date=date, drafts=False)[1]
     site, _ = inspect_site(content_dir, date=date, drafts=True)
     if site is not None:
-        problems += missing_translations(site)
-        problems += stale_translations(site)
-        problems += broken_links(site)
+        problems += site_problems(site)
     return sorted(problems, key=lambda p: p.severity != "error")
+
+
+def site_problems(site: Site, rendered: RenderedOf | None = None) -> list[Problem]:
+    """The checks of a loaded site that loading does not make: translations, links, anchors.
+    `build` runs them too, on its own site and with the Markdown it rendered (`rendered`),
+    so it reports exactly what `check` reports (docs/editing.md)."""
+    rendered = rendered or _rendered_alone
+    return missing_translations(site) + stale_translations(site) + broken_links(site, rendered)
 
 
 def check_theme(theme_dir: Path) -> list[Problem]:
@@ -140,9 +150,19 @@ def stale_translations(site: Site) -> list[Problem]:
 # --- links and anchors --------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class _Page:
-    ids: frozenset[str] | None  # heading ids, or None when the page has no text to check
+    """A path the build makes; the heading ids of the version it shows are read on first
+    use, since only a link with an anchor to it needs them."""
+
+    def __init__(self, source: Source | None = None, rendered: RenderedOf | None = None):
+        self.source, self.rendered = source, rendered
+
+    @functools.cached_property
+    def ids(self) -> frozenset[str] | None:
+        """The page's heading ids, or None when the page has no text to check."""
+        if self.source is None or self.rendered is None:
+            return None
+        return frozenset(self.rendered(self.source).ids) | RESERVED_IDS
 
 
 def _source_for(version: Version, language: str) -> Source:
@@ -155,21 +175,22 @@ def _rendered(body: str) -> Rendered:
     return render_markdown(body)
 
 
-def _ids(source: Source) -> frozenset[str]:
-    return frozenset(_rendered(source.body).ids) | RESERVED_IDS
+def _rendered_alone(source: Source) -> Rendered:
+    return _rendered(source.body)
 
 
-def site_pages(site: Site, *, drafts: bool) -> dict[str, _Page]:
+def site_pages(site: Site, *, drafts: bool, rendered: RenderedOf | None = None) -> dict[str, _Page]:
     """Every path a build makes, with the heading ids of the pages that show a version."""
     config = site.config
-    pages: dict[str, _Page] = {path: _Page(None) for path in SITE_FILES}
+    rendered = rendered or _rendered_alone
+    pages: dict[str, _Page] = {path: _Page() for path in SITE_FILES}
     for language in config.languages:
-        pages[urls.language_root(config, language)] = _Page(None)
-        pages[urls.feed_path(config, language)] = _Page(None)
+        pages[urls.language_root(config, language)] = _Page()
+        pages[urls.feed_path(config, language)] = _Page()
     for document in site.documents.values():
         versions = [v for v in document.versions if drafts or not v.draft]
         for language in config.languages:
-            pages[urls.history_path(config, document.id, language)] = _Page(None)
+            pages[urls.history_path(config, document.id, language)] = _Page()
             shown = [
                 v
                 for v in versions
@@ -181,15 +202,15 @@ def site_pages(site: Site, *, drafts: bool) -> dict[str, _Page]:
             if current is None:
                 current = next((v for v in reversed(versions) if v.date <= site.today), None)
             if current is not None:
-                page = _Page(_ids(_source_for(current, language)))
+                page = _Page(_source_for(current, language), rendered)
                 pages[urls.document_path(config, document.id, language)] = page
             for index, version in enumerate(versions):
                 if language not in version.sources:
                     continue
                 path = urls.version_path(config, document.id, language, version.date)
-                pages[path] = _Page(_ids(version.sources[language]))
+                pages[path] = _Page(version.sources[language], rendered)
                 if index:
-                    pages[urls.diff_path(config, document.id, language, version.date)] = _Page(None)
+                    pages[urls.diff_path(config, document.id, language, version.date)] = _Page()
     return pages
 
 
@@ -204,22 +225,24 @@ def _link_line(source: Source, href: str) -> int:
     return source.body_line
 
 
-def broken_links(site: Site) -> list[Problem]:
+def broken_links(site: Site, rendered: RenderedOf | None = None) -> list[Problem]:
     """Errors for links to site paths or anchors that a build would not have."""
+    rendered = rendered or _rendered_alone
     problems: list[Problem] = []
-    published = site_pages(site, drafts=False)
-    with_drafts = site_pages(site, drafts=True)
+    published = site_pages(site, drafts=False, rendered=rendered)
+    with_drafts = site_pages(site, drafts=True, rendered=rendered)
     for document in site.documents.values():
         for version in document.versions:
             for source in version.sources.values():
+                if not any(mark in source.body for mark in LINK_MARKS):
+                    continue  # no link to check: its HTML need not even be read
                 pages = with_drafts if version.draft or source.draft else published
-                problems += _check_links(source, pages)
+                problems += _check_links(source, pages, rendered(source))
     return problems
 
 
-def _check_links(source: Source, pages: dict[str, _Page]) -> list[Problem]:
+def _check_links(source: Source, pages: dict[str, _Page], rendered: Rendered) -> list[Problem]:
     problems: list[Problem] = []
-    rendered = _rendered(source.body)
     own_ids = frozenset(rendered.ids) | RESERVED_IDS
     for href in rendered.links:
         if SCHEME_RE.match(href) or href.startswith("//"):

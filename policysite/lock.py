@@ -10,6 +10,7 @@ file is plain text, sorted, one line per file, so a diff in review shows exactly
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import re
 from pathlib import Path
 
@@ -115,13 +116,27 @@ def _changed(path: Path, sha: str, document: str) -> Problem:
     )
 
 
-def updated_lock(site: Site, locked: dict[str, str] | None = None) -> str:
-    """Return the lock text: what was locked plus every non-draft file now in effect."""
+def real_today(site: Site) -> dt.date:
+    """The real day in the site's time zone, whatever `--date` the site was loaded for."""
+    from policysite.config import today_in
+
+    return today_in(site.config)
+
+
+def updated_lock(
+    site: Site, locked: dict[str, str] | None = None, *, today: dt.date | None = None
+) -> str:
+    """Return the lock text: what was locked plus every non-draft file in effect on `today`.
+
+    `today` defaults to the real day, never to the `--date` the site was loaded for: a
+    preview of a later date must not lock a version that has not yet taken effect
+    (docs/editing.md)."""
     content_dir = site.config.content_dir
     entries = dict(read_lock(content_dir) if locked is None else locked)
+    today = real_today(site) if today is None else today
     for document in site.documents.values():
         for version in document.versions:
-            if version.draft or version.date > site.today:
+            if version.draft or version.date > today:
                 continue
             for source in version.sources.values():
                 if not source.draft:
@@ -130,13 +145,14 @@ def updated_lock(site: Site, locked: dict[str, str] | None = None) -> str:
     return HEADER + "".join(f"{path} {sha}\n" for path, sha in sorted(entries.items()))
 
 
-def write_lock(content_dir: Path, site: Site) -> bool:
-    """Write versions.lock when its text changes; return whether it was written.
+def write_lock(content_dir: Path, site: Site, *, today: dt.date | None = None) -> bool:
+    """Write versions.lock when its text changes; return whether it was written. `today`:
+    the day whose versions in force are locked (default: the real day, see `updated_lock`).
 
     Repeated builds leave the file (and its mtime) untouched.
     """
     path = lock_path(content_dir)
-    text = updated_lock(site)
+    text = updated_lock(site, today=today)
     if path.is_file() and path.read_text("utf-8") == text:
         return False
     tmp = path.with_name(path.name + ".tmp")

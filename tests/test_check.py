@@ -81,7 +81,7 @@ def test_published_locked_translations_are_not_reported_stale_forever(tmp_path, 
         },
     )
     assert [p.message.split(":")[0] for p in check(content, theme, NOV25)] == ["stale translation"]
-    write_lock(content, load_site(content, date=NOV25))
+    write_lock(content, load_site(content, date=NOV25), today=NOV25)
     assert check(content, theme, NOV25) == []
 
 

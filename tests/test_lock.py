@@ -35,7 +35,7 @@ def content(tmp_path):
 
 def test_write_lock_records_every_published_file_sorted_with_a_header(content):
     site = load_site(content, date=NOV25)
-    assert write_lock(content, site) is True
+    assert write_lock(content, site, today=NOV25) is True
     privacy = content / "privacy"
     assert (content / "versions.lock").read_text("utf-8") == (
         HEADER
@@ -47,16 +47,16 @@ def test_write_lock_records_every_published_file_sorted_with_a_header(content):
 
 def test_repeated_builds_leave_the_lock_untouched(content):
     site = load_site(content, date=NOV25)
-    write_lock(content, site)
+    write_lock(content, site, today=NOV25)
     lock = content / "versions.lock"
     before = lock.stat().st_mtime_ns
-    assert write_lock(content, load_site(content, date=NOV25)) is False
+    assert write_lock(content, load_site(content, date=NOV25), today=NOV25) is False
     assert lock.stat().st_mtime_ns == before
 
 
 def test_the_lock_grows_when_an_upcoming_version_takes_effect(content):
-    write_lock(content, load_site(content, date=NOV25))
-    assert write_lock(content, load_site(content, date=dt.date(2026, 12, 15))) is True
+    write_lock(content, load_site(content, date=NOV25), today=NOV25)
+    assert write_lock(content, load_site(content, date=dt.date(2026, 12, 15)), today=dt.date(2026, 12, 15)) is True
     assert sorted(read_lock(content)) == [
         "privacy/2026-11-24.en.md",
         "privacy/2026-11-24.vi.md",
@@ -65,7 +65,7 @@ def test_the_lock_grows_when_an_upcoming_version_takes_effect(content):
 
 
 def test_editing_a_locked_version_fails_the_load_with_what_to_do(content):
-    write_lock(content, load_site(content, date=NOV25))
+    write_lock(content, load_site(content, date=NOV25), today=NOV25)
     path = content / "privacy" / "2026-11-24.vi.md"
     recorded = sha(path)
     path.write_text(path.read_text("utf-8").replace("này.", "này!"), "utf-8")
@@ -81,7 +81,7 @@ def test_editing_a_locked_version_fails_the_load_with_what_to_do(content):
 
 
 def test_deleting_a_locked_version_is_reported(content):
-    write_lock(content, load_site(content, date=NOV25))
+    write_lock(content, load_site(content, date=NOV25), today=NOV25)
     path = content / "privacy" / "2026-11-24.en.md"
     path.unlink()
     problems = verify(content)
@@ -91,7 +91,7 @@ def test_deleting_a_locked_version_is_reported(content):
 
 
 def test_upcoming_versions_and_drafts_stay_editable(content):
-    write_lock(content, load_site(content, date=NOV25))
+    write_lock(content, load_site(content, date=NOV25), today=NOV25)
     upcoming = content / "privacy" / "2026-12-15.vi.md"
     upcoming.write_text(vi(summary="Đã sửa."), "utf-8")
     draft = content / "privacy" / "2026-10-01.vi.md"
@@ -117,7 +117,7 @@ def test_the_multiversion_fixture_lock_is_current_for_its_date(tmp_path):
     content = tmp_path / "content"
     shutil.copytree(FIXTURES / "multiversion" / "content", content)
     site = load_site(content, date=NOV25)
-    assert updated_lock(site) == (content / "versions.lock").read_text("utf-8")
+    assert updated_lock(site, today=NOV25) == (content / "versions.lock").read_text("utf-8")
 
 
 def test_write_lock_that_cannot_write_is_a_policy_error_naming_the_file(content):
@@ -125,7 +125,7 @@ def test_write_lock_that_cannot_write_is_a_policy_error_naming_the_file(content)
     # folder where the temporary file must go.
     (content / "versions.lock.tmp").mkdir()
     with pytest.raises(PolicyError) as error:
-        write_lock(content, load_site(content, date=NOV25))
+        write_lock(content, load_site(content, date=NOV25), today=NOV25)
     assert str(error.value) == (
         f"{content}/versions.lock: error: cannot write versions.lock: Is a directory\n"
         f"  → make {content} writable (and remove versions.lock.tmp if it is in the way), "
