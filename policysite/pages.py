@@ -1,6 +1,9 @@
 """Which pages a site has (SPEC §3), and who has what: texts per language, the version each
 current page shows, a version's status, and a page's translations.
 
+Each language's root (`/`, `/en/`) is the site's home: with one document it sends visitors
+to that document (`home_redirects`), with several it lists them (docs/build-output.md).
+
 Every page asks the same questions of one site, so the answers are worked out once per site
 (`site_index`).
 """
@@ -16,7 +19,7 @@ from policysite.model import Site, Version
 
 @dataclass(frozen=True)
 class Page:
-    kind: str  # "current" | "version" | "history" | "diff" | "404"
+    kind: str  # "home" | "current" | "version" | "history" | "diff" | "404"
     path: str  # site path, e.g. "/chinh-sach-bao-mat/2026-11-24/"
     language: str
     document: str = ""
@@ -86,9 +89,27 @@ def status(site: Site, version: Version) -> str:
     return "in_force" if site_index(site).in_force[version.document] is version else "superseded"
 
 
+def changed_on(site: Site, version: Version) -> dt.date | None:
+    """The day the version's status last changed, as far as the sources tell: the day it
+    took effect, or the day its successor did. None while it is upcoming or a draft: the
+    sources do not say when it was announced, and a build date would change every day."""
+    if version.draft or version.date > site.today:
+        return None
+    versions = site.documents[version.document].versions
+    later = versions[site_index(site).positions[version.document][version.date] + 1 :]
+    successor = next((v for v in later if not v.draft and v.date <= site.today), None)
+    return successor.date if successor is not None else version.date
+
+
+def home_redirects(site: Site) -> bool:
+    """With one document the home sends visitors to it; with several it lists them."""
+    return len(site.documents) == 1
+
+
 def site_pages(site: Site) -> list[Page]:
     """Every HTML page of the site, in a stable order."""
-    config, pages = site.config, []
+    config = site.config
+    pages = [Page("home", urls.language_root(config, lang), lang) for lang in config.languages]
     for document in sorted(site.documents):
         for lang in languages_of(site, document):
             versions = texts(site, document, lang)
@@ -117,6 +138,8 @@ def alternates(site: Site, page: Page) -> dict[str, str]:
     config, doc = site.config, page.document
     if page.kind == "404":
         return {}
+    if page.kind == "home":
+        return {lang: urls.language_root(config, lang) for lang in config.languages}
     if page.kind in {"current", "history"}:
         make = urls.document_path if page.kind == "current" else urls.history_path
         return {lang: make(config, doc, lang) for lang in languages_of(site, doc)}

@@ -13,6 +13,7 @@ from markupsafe import Markup
 
 from policysite import urls
 from policysite.cache import DiffRequest, TextRequest, texts_cache
+from policysite.home import home_context
 from policysite.i18n import long_date
 from policysite.markup import Rendered
 from policysite.model import Site, Version
@@ -239,6 +240,7 @@ _CONTEXTS = {
     "history": ("history.html", _history_context),
     "diff": ("diff.html", _diff_context),
     "404": ("404.html", _not_found_context),
+    "home": ("home.html", home_context),
 }
 
 
