@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from policysite.errors import PolicyError
+from policysite.errors import PolicyError, Problem
 
 
 def iso_date(text: str) -> dt.date:
@@ -51,19 +51,36 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_build(args: argparse.Namespace) -> int:
+    """Build; print what `check` would warn about, then the report. On errors, print them
+    and every warning as `check` does, and say that --out was left as it was."""
     from policysite.site import build
 
-    report = build(
-        content_dir=args.content,
-        theme_dir=args.theme,
-        out_dir=args.out,
-        date=args.date,
-        drafts=args.drafts,
-        verbose=args.verbose,
-        jobs=args.jobs,
-    )
+    try:
+        report = build(
+            content_dir=args.content,
+            theme_dir=args.theme,
+            out_dir=args.out,
+            date=args.date,
+            drafts=args.drafts,
+            verbose=args.verbose,
+            jobs=args.jobs,
+        )
+    except PolicyError as error:
+        _print_problems(error.problems)
+        print(f"build failed: {args.out} was left as it was", file=sys.stderr)
+        return 1
+    for warning in report.warnings:
+        print(warning, file=sys.stderr)
     print(report)
     return 0
+
+
+def _print_problems(problems: Sequence[Problem]) -> None:
+    """Each problem, then the count line `check` ends with."""
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    errors = sum(p.severity == "error" for p in problems)
+    print(f"{errors} error(s), {len(problems) - errors} warning(s)", file=sys.stderr)
 
 
 def _add_check(sub: argparse._SubParsersAction) -> None:
@@ -78,12 +95,8 @@ def _run_check(args: argparse.Namespace) -> int:
     from policysite.check import check
 
     problems = check(content_dir=args.content, theme_dir=args.theme, date=args.date)
-    for problem in problems:
-        print(problem, file=sys.stderr)
-    errors = sum(p.severity == "error" for p in problems)
-    warnings = len(problems) - errors
-    print(f"{errors} error(s), {warnings} warning(s)", file=sys.stderr)
-    return 1 if errors else 0
+    _print_problems(problems)
+    return 1 if any(p.severity == "error" for p in problems) else 0
 
 
 def _add_new_version(sub: argparse._SubParsersAction) -> None:

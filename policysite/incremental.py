@@ -22,10 +22,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from policysite import cache, manifest, markup, output, parallel, render
+from policysite import cache, check, manifest, markup, output, parallel, render
 from policysite.cache import CacheStats, TextCache
+from policysite.errors import PolicyError, Problem
 from policysite.fingerprints import code_salt, fingerprint
-from policysite.model import Site
+from policysite.model import Site, Source
 from policysite.pages import Page, site_pages, texts
 from policysite.theme import Theme, compile_templates, load_locales, load_theme
 from policysite.urls import output_file
@@ -60,6 +61,7 @@ class Rendered:
     stats: CacheStats
     used: set[str]  # cache keys asked for, so pruning keeps them
     fresh: bytes  # cache entries computed, as a segment of the pack for the parent to store
+    forked: bool = False  # computed in other processes: this one's text cache lacks `fresh`
 
 
 _TEXTS: dict[Path | None, TextCache] = {}
@@ -133,7 +135,32 @@ def render_pages(
         total.stats.add(result.stats)
         total.used |= result.used
     total.fresh = b"".join(result.fresh for result in results)  # segments follow each other
+    total.forked = parts > 1
     return total
+
+
+def texts_of(site: Site, theme: Theme, root: Path | None, segments: bytes) -> check.RenderedOf:
+    """A source's text as the build rendered it, for the link checks: from this process's
+    text cache, which first takes the `segments` that render workers computed (only when a
+    check asks, so a site without links never decodes them)."""
+    texts = _TEXTS.get(root) or _texts(root)
+    pending = [segments] if segments else []
+
+    def rendered(source: Source) -> markup.Rendered:
+        while pending:
+            texts.add_segment(pending.pop())
+        versions = site.documents[source.document].versions
+        version = next(v for v in versions if v.date == source.version)
+        return texts.markdown(render.text_request(site, theme, version, source.language))
+
+    return rendered
+
+
+def site_problems(site: Site, theme: Theme, root: Path | None, segments: bytes) -> list[Problem]:
+    """Everything `check` reports about this site, errors first (docs/editing.md): the
+    loader's warnings, then translations and links, with the Markdown this build rendered."""
+    found = [*site.warnings, *check.site_problems(site, texts_of(site, theme, root, segments))]
+    return sorted(found, key=lambda p: p.severity != "error")
 
 
 # --- the builder ------------------------------------------------------------------------------
@@ -156,6 +183,7 @@ class BuildResult:
     # sha256 of the written pages whose bytes are not in `files` (render(keep_html=False))
     digests: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    warnings: list[Problem] = field(default_factory=list)  # what `check` would warn about
 
     def sha256s(self) -> dict[str, str]:
         """Every output file's sha256, for the build manifest."""
@@ -231,6 +259,11 @@ class Builder:
             lambda: site_wide.update(pipeline.site_wide_files(site, theme, pages)),
         )
         result.pages += [(path, previous[path], None) for path in untouched]
+        problems = site_problems(
+            site, theme, self.cache_dir, result.fresh if result.forked else b""
+        )
+        if any(problem.severity == "error" for problem in problems):
+            raise PolicyError(problems)  # before anything is written or remembered
         files: dict[str, bytes] = {}
         digests: dict[str, str] = {}
         keys: dict[str, str] = {}
@@ -265,6 +298,7 @@ class Builder:
             result.fresh,
             written,
             digests,
+            warnings=problems,
         )
 
     def load(self) -> tuple[Site, Theme]:

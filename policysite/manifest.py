@@ -3,9 +3,11 @@
 Every input of a build is hashed: the content folder (sources, site.toml, versions.lock), the
 theme, the widget sources, policysite's own code, the installed library versions, the
 --drafts flag. After a build, the record of its output folder says what the inputs were, what
-it wrote (sha256 of every output file), the "today" it built for and each page's context
-fingerprint. When the inputs are the same, for the same day, and the output folder holds
-exactly the files the record lists, the build has nothing to do.
+it wrote (sha256 of every output file), the "today" it built for, the real day it locked
+versions for (they differ under --date), each page's context fingerprint and the warnings it
+printed. When the inputs are the same, for the same days, and the output folder holds
+exactly the files the record lists, the build has nothing to do but print those warnings
+again.
 
 File contents decide. A stat line (size, mtime, ctime, inode: what git's index keeps) only
 saves re-reading a file that nothing has touched since it was hashed; a file changed within
@@ -14,7 +16,7 @@ hand. A folder's stat line stands for its list of entries the same way.
 
 This module is all `build` imports before it knows there is work to do, so it uses only what
 Python has loaded at start-up anyway: no json, no hashlib (until a file must be hashed), no
-zoneinfo (unless --date is missing). The record is a marshal file under the cache folder.
+zoneinfo (to know the real day). The record is a marshal file under the cache folder.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-FORMAT = 2
+FORMAT = 3
 CACHE_NAME = ".policysite-cache"  # the cache folder: build records and the text pack
 CODE_DIR = Path(__file__).resolve().parent
 WIDGET_DIR = CODE_DIR.parent / "widget"
@@ -204,13 +206,16 @@ def save(
     inputs: dict[str, Line],
     inputs_ns: int,
     today: str,
+    real_today: str,
     timezone: str,
     pages: int,
     languages: int,
     outputs: dict[str, str],
     page_keys: dict[str, str],
+    warnings: list[str],
 ) -> None:
-    """Record what a build wrote into `out_dir` from `inputs` (read at `inputs_ns`)."""
+    """Record what a build wrote into `out_dir` from `inputs` (read at `inputs_ns`).
+    `real_today`: the day whose versions it locked; `warnings`: what it printed."""
     path, out = _record_path(cache_dir, out_dir)
     lines = _output_lines(out_dir, outputs)
     if lines is None:
@@ -223,12 +228,14 @@ def save(
         "inputs": inputs,
         "inputs_ns": inputs_ns,
         "today": today,
+        "real_today": real_today,
         "timezone": timezone,
         "pages": pages,
         "languages": languages,
         "outputs": files,
         "folders": folders,
         "page_keys": page_keys,
+        "warnings": warnings,
         "taken_ns": time.time_ns(),
     }
     _write(path, record)
@@ -325,9 +332,13 @@ def up_to_date(
     date: dt.date | None,
 ) -> bool:
     """Whether a build with these inputs (read from `inputs_ns` on) would write exactly what
-    `out_dir` holds."""
-    today = today_for(record, date)
-    if today is None or today.isoformat() != record["today"]:
+    `out_dir` holds, and lock the same versions: a `--date` build on a later real day may
+    have a version to lock that took effect in between."""
+    real = today_for(record, None)
+    today = real if date is None else date
+    if real is None or real.isoformat() != record["real_today"]:
+        return False
+    if today.isoformat() != record["today"]:
         return False
     if not same_inputs(inputs, record["inputs"]):
         return False
@@ -339,10 +350,12 @@ def up_to_date(
             inputs=inputs,
             inputs_ns=inputs_ns,
             today=record["today"],
+            real_today=record["real_today"],
             timezone=record["timezone"],
             pages=record["pages"],
             languages=record["languages"],
             outputs=outputs_of(record),
             page_keys=record["page_keys"],
+            warnings=record["warnings"],
         )
     return same

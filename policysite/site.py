@@ -49,6 +49,7 @@ class BuildReport(NamedTuple):
     rendered: int | None = None  # pages whose template was rendered; None: all of them
     written: int | None = None  # files written; None: all of them
     cache: CacheStats | None = None  # Markdown and diffs taken from the cache or computed
+    warnings: tuple[str, ...] = ()  # what `check` warns about, as printed (docs/editing.md)
 
     @property
     def seconds(self) -> float:
@@ -156,6 +157,7 @@ def build(
             up_to_date=True,
             rendered=0,
             written=0,
+            warnings=tuple(previous["warnings"]),
         )
     from policysite import parallel, warmup
 
@@ -164,6 +166,7 @@ def build(
     helper = warmup.start(content_dir, theme_dir) if cores > 1 else None
     try:
         from policysite import incremental  # the heavy part: only with work
+        from policysite.config import today_in
         from policysite.content import load_site
         from policysite.lock import write_lock
         from policysite.pages import languages_of
@@ -182,6 +185,7 @@ def build(
             _seed(builder, previous, out_dir)
         with _timed(steps, "load", since=start):
             site = load_site(content_dir, date=date, drafts=drafts)
+            real_today = today_in(site.config)
             theme = load_theme(theme_dir)
             incremental.prepare(site.config.languages)  # while the helper may still compile
     except BaseException:
@@ -197,11 +201,13 @@ def build(
             raise
     with _timed(steps, "write"):
         output.finish(stage, out_dir, result.files, written=result.written)
-        # Only a publishing build records versions as published; a preview must not.
-        lock_updated = False if drafts else write_lock(content_dir, site)
+        # Only a publishing build records versions as published, and only those in force on
+        # the real day: neither a preview with drafts nor one of another --date may.
+        lock_updated = False if drafts else write_lock(content_dir, site, today=real_today)
     languages = {lang for doc in site.documents for lang in languages_of(site, doc)}
+    warnings = tuple(str(problem) for problem in result.warnings)
     if cache_dir:
-        _remember(cache_dir, out_dir, inputs, inputs_ns, site, result, len(languages))
+        _remember(cache_dir, out_dir, inputs, inputs_ns, site, real_today, result, len(languages))
     return BuildReport(
         out_dir=out_dir,
         pages=result.pages,
@@ -212,6 +218,7 @@ def build(
         lock_updated=lock_updated,
         rendered=result.rendered,
         cache=result.stats,
+        warnings=warnings,
     )
 
 
@@ -241,6 +248,7 @@ def _remember(
     inputs: dict[str, manifest.Line],
     inputs_ns: int,
     site: Site,
+    real_today: dt.date,
     result: BuildResult,
     languages: int,
 ) -> None:
@@ -261,10 +269,12 @@ def _remember(
         inputs=inputs,
         inputs_ns=inputs_ns,
         today=site.today.isoformat(),
+        real_today=real_today.isoformat(),
         timezone=site.config.timezone,
         pages=result.pages,
         languages=languages,
         outputs=result.sha256s(),
         page_keys=result.page_keys,
+        warnings=[str(problem) for problem in result.warnings],
     )
     cache.save(cache_dir, result.used, [result.fresh])

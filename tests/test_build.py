@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zoneinfo
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,19 @@ ROOT = Path(__file__).resolve().parent.parent
 THEME = ROOT / "themes" / "default"
 MULTIVERSION = ROOT / "tests" / "fixtures" / "multiversion"
 DATE = dt.date(2026, 11, 25)
+FUTURE = dt.date(2027, 2, 1)
+REAL_TODAY = dt.datetime.now(zoneinfo.ZoneInfo("Asia/Ho_Chi_Minh")).date()
+FUTURE_VI = """---
+title: Chính sách bảo mật
+summary: Bản sắp có hiệu lực.
+---
+
+Bản sắp có hiệu lực.
+
+## 1. Điều khoản
+
+Khi sử dụng XIMGO, bạn đồng ý với chính sách này.
+"""
 
 
 def copy_site(source: Path, tmp_path: Path) -> Path:
@@ -60,6 +74,8 @@ def test_build_writes_every_page_of_multiversion(multiversion, tmp_path):
         *(f"{en}/{d}/index.html" for d in ("2026-01-01", "2026-06-01", "2026-12-15")),
         *(f"{en}/{d}/diff.html" for d in ("2026-06-01", "2026-12-15")),
         "404.html",
+        "index.html",  # the site's home, and each language's
+        "en/index.html",
     }
     assert pages <= files
     assert {"sitemap.xml", "feed.xml", "en/feed.xml", "policy.json", "_headers"} <= files
@@ -82,12 +98,42 @@ def test_build_is_byte_identical_for_the_same_sources_and_date(multiversion, tmp
     assert tree(tmp_path / "one") == tree(tmp_path / "two")
 
 
-def test_build_date_switches_the_version_in_force(multiversion, tmp_path):
+def test_build_date_switches_the_version_in_force_but_never_locks_it(multiversion, tmp_path):
     run(multiversion, tmp_path / "dist", date=dt.date(2026, 12, 15))
     page = (tmp_path / "dist" / "chinh-sach-bao-mat" / "index.html").read_text()
-    assert '<time datetime="2026-12-15">15 tháng 12, 2026</time>' in page
+    assert '<time datetime="2026-12-15">' in page
     lock = (multiversion / "versions.lock").read_text()
-    assert "2026-12-15.vi.md" in lock
+    assert ("2026-12-15.vi.md" in lock) == (dt.date(2026, 12, 15) <= REAL_TODAY)
+
+
+def test_a_previewed_future_version_stays_editable(multiversion, tmp_path, monkeypatch):
+    """Preview a future date, edit the version in force then, build for today: exit 0."""
+    monkeypatch.chdir(tmp_path)  # the cache folder, as a user's
+    future = multiversion / "privacy" / "2027-02-01.vi.md"
+    future.write_text(FUTURE_VI, "utf-8")
+    args = ["build", "--content", str(multiversion), "--theme", str(THEME)]
+    args += ["--out", str(tmp_path / "dist")]
+    assert main([*args, "--date", FUTURE.isoformat()]) == 0
+    page = (tmp_path / "dist" / "chinh-sach-bao-mat" / "index.html").read_text()
+    assert "Bản sắp có hiệu lực." in page
+    future.write_text(FUTURE_VI.replace("sắp có hiệu lực", "đã sửa"), "utf-8")
+    assert main([*args, "--date", FUTURE.isoformat()]) == 0  # still a preview: still editable
+    assert main(args) == 0
+    assert "2027-02-01" not in (multiversion / "versions.lock").read_text()
+
+
+def test_a_normal_build_locks_the_versions_in_force_today(multiversion, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (multiversion / "versions.lock").unlink()
+    args = ["build", "--content", str(multiversion), "--theme", str(THEME)]
+    assert main([*args, "--out", str(tmp_path / "dist")]) == 0
+    locked = (multiversion / "versions.lock").read_text()
+    assert "privacy/2026-11-24.vi.md" in locked and "privacy/2026-01-01.en.md" in locked
+    assert ("privacy/2026-12-15.vi.md" in locked) == (dt.date(2026, 12, 15) <= REAL_TODAY)
+    assert "2027-01-01" not in locked  # a draft
+    # A no-change rebuild is skipped, and a preview of another date locks nothing more.
+    assert main([*args, "--out", str(tmp_path / "dist"), "--date", "2027-06-01"]) == 0
+    assert (multiversion / "versions.lock").read_text() == locked
 
 
 def test_failed_build_leaves_previous_dist_untouched(multiversion, tmp_path):
@@ -110,7 +156,7 @@ def test_drafts_appear_only_with_drafts_and_are_marked(multiversion, tmp_path):
     soup = BeautifulSoup(page.read_text(), "lxml")
     assert soup.select_one(".notice-draft").get_text(" ", strip=True).startswith("Bản nháp.")
     assert soup.find("meta", attrs={"name": "robots"})["content"] == "noindex"
-    assert "2027-01-01" not in (tmp_path / "dist" / "sitemap.xml").read_text()
+    assert "/2027-01-01/" not in (tmp_path / "dist" / "sitemap.xml").read_text()  # no draft URL
     # A preview never records versions as published.
     assert (multiversion / "versions.lock").read_bytes() == lock_before
 
@@ -203,7 +249,7 @@ def test_the_build_command_exits_with_its_status_and_all_its_output(multiversion
     command += ["--theme", str(THEME), "--out", str(tmp_path / "out"), "--date", "2026-11-25", "-v"]
     done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0
-    assert done.stdout.startswith(f"built 17 pages for 2 languages into {tmp_path / 'out'} in ")
+    assert done.stdout.startswith(f"built 19 pages for 2 languages into {tmp_path / 'out'} in ")
     assert re.search(r"^  write\s+\d\.\d{3} s$", done.stdout, re.M)  # the last line, flushed
     failed = subprocess.run(
         [*command[:3], "--content", str(tmp_path / "nowhere")],
