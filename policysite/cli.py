@@ -204,3 +204,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `… | head -1`: the reader has all it wanted
+        _silence_stdout()
+        return SIGPIPE_STATUS
+
+
+SIGPIPE_STATUS = 141  # 128 + SIGPIPE: what a shell reports for coreutils in the same place
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null: what is still buffered for the closed pipe would raise
+    BrokenPipeError again when Python flushes it at exit (docs/editing.md; Python's
+    signal docs, "Note on SIGPIPE")."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)

@@ -51,6 +51,11 @@ class PolicyError(Exception):
         self.problems: list[Problem] = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
 
+    def __reduce__(self) -> tuple[type[PolicyError], tuple[list[Problem]]]:
+        """Pickled with its problems, not its text: a render worker's error reaches the
+        build with each file and line (policysite.parallel)."""
+        return (PolicyError, (self.problems,))
+
 
 class ProblemCollector:
     """Gather problems while loading; raise them all at once with `raise_if_errors()`."""

@@ -28,6 +28,7 @@ from policysite.errors import PolicyError, Problem
 from policysite.fingerprints import code_salt, fingerprint
 from policysite.model import Site, Source
 from policysite.pages import Page, site_pages, texts
+from policysite.template_errors import raise_template_problem
 from policysite.theme import Theme, compile_templates, load_locales, load_theme
 from policysite.urls import output_file
 
@@ -85,16 +86,21 @@ def render_chunk(job: RenderJob, pages: Sequence[Page]) -> Rendered:
     made: set[str] = set()
     with cache.using(texts):
         for page in pages:
-            name, context = render.page_context(job.site, job.theme, page)
-            key = fingerprint(job.theme, page.language, name, context)
             path = output_file(page.path)
-            if job.previous.get(path) == key:
+            try:
+                name, context = render.page_context(job.site, job.theme, page)
+                key = fingerprint(job.theme, page.language, name, context)
+                html = None
+                if job.previous.get(path) != key:
+                    html = render.render_context(job.theme, page.language, name, context)
+            except Exception as error:  # a mistake in a template: its file and line
+                raise_template_problem(error, job.theme.dir / "templates", path)
+                raise
+            if html is None:
                 out.append((path, key, None))
+            elif job.stage is None:
+                out.append((path, key, html))
             else:
-                html = render.render_context(job.theme, page.language, name, context)
-                if job.stage is None:
-                    out.append((path, key, html))
-                    continue
                 output.write_new(job.stage, path, html, made)
                 out.append((path, key, html if job.keep_html else manifest.sha256(html)))
     return Rendered(out, texts.stats, *texts.take_news())

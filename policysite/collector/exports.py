@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import json
+from collections.abc import Iterator
 from typing import TextIO
 
-from policysite.collector.record import COLUMNS
+from policysite.collector.record import COLUMNS, ConsentRecord
 from policysite.collector.store import Store
 
 
@@ -18,9 +20,17 @@ def export(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
 ) -> int:
-    """Write the records with since <= received_at < until to `out`; return how many."""
+    """Write the records with since <= received_at < until to `out`; return how many.
+
+    The records' cursor is closed before this returns or raises (a reader that closed the
+    pipe early, `… | head -1`, makes a write raise BrokenPipeError), so the store can be
+    closed right after, not when the garbage collector gets to the generator."""
+    with contextlib.closing(store.iter_records(since, until)) as records:
+        return _write(records, out, fmt)
+
+
+def _write(records: Iterator[ConsentRecord], out: TextIO, fmt: str) -> int:
     count = 0
-    records = store.iter_records(since, until)
     if fmt == "csv":
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(COLUMNS)
