@@ -37,6 +37,8 @@ def _innermost_template_frame(tb: TracebackType | None, templates: Path) -> tupl
 def template_problem(error: Exception, templates: Path, page: str) -> Problem | None:
     """The problem `error`, raised while rendering `page` (its output file), is in a
     template of the folder `templates`; None when no template is to blame."""
+    if isinstance(error, PolicyError):  # raised on purpose, e.g. by asset(): already told
+        return None
     where = f" (while making {page})"
     if isinstance(error, jinja2.TemplateSyntaxError):
         path = Path(error.filename) if error.filename else templates / (error.name or "?")
