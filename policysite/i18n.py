@@ -73,12 +73,24 @@ def load_translations(theme_dir: Path, language: str, domain: str = "messages") 
     return Translations(io.BytesIO(mo), domain=domain)
 
 
+# The msgid of the long date's pattern in the theme's `messages` catalogs: each language's
+# msgstr is a Babel (CLDR) date pattern, so the theme decides how dates read in running text
+# (vi: "'ngày' d 'tháng' M 'năm' y", the legal form "ngày 24 tháng 11 năm 2026").
+def N_(message: str) -> str:
+    """Marks a msgid for pybabel extract (themes/default/babel.cfg) without translating it."""
+    return message
+
+
+LONG_DATE = N_("MMMM d, y")
+
+
 # Babel parses the locale on every call; a build formats the same few hundred dates again and
 # again (pages, history, feeds), so keep the results.
 @functools.lru_cache(maxsize=4096)
-def long_date(date: dt.date, language: str) -> str:
-    """ "24 tháng 11, 2026" in vi, "November 24, 2026" in en (Babel's CLDR long format)."""
-    return format_date(date, "long", locale=language)
+def long_date(date: dt.date, language: str, pattern: str = "long") -> str:
+    """The date in running text: `pattern` is the theme's (`gettext(LONG_DATE)`), else
+    Babel's CLDR long format ("24 tháng 11, 2026" in vi, "November 24, 2026" in en)."""
+    return format_date(date, pattern, locale=language)
 
 
 @functools.cache

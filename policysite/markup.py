@@ -31,7 +31,9 @@ from markdown.treeprocessors import Treeprocessor
 from policysite.sections import Piece
 
 # Ids of the page chrome (templates): a heading must never take one of them.
-RESERVED_IDS = frozenset({"main", "toc", "toc-title", "cookie-settings", "notices", "top"})
+RESERVED_IDS = frozenset(
+    {"main", "toc", "toc-title", "cookie-settings", "notices", "top", "data-controller"}
+)
 
 _SECTION_NUMBER = re.compile(r"^\s*(?:\d+(?:\.\d+)*[.)]|\d+(?:\.\d+)+|[IVX]+[.)])\s+(?=\S)")
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
@@ -104,7 +106,12 @@ class _CookieTable(Preprocessor):
 
 
 class _Permalinks(Treeprocessor):
-    """After toc has set ids: add a visible "#" link to each heading, named for screen readers."""
+    """After toc has set ids: add a "#" link to each heading, named for screen readers.
+
+    The heading's accessible name is its title once (its own aria-label), and the link holds
+    no text: its "#" is drawn by CSS and its name is an aria-label, so neither is read as part
+    of the heading nor copied with the title.
+    """
 
     def __init__(self, md: markdown.Markdown) -> None:
         super().__init__(md)
@@ -115,13 +122,13 @@ class _Permalinks(Treeprocessor):
         self.ids = [h.attrib["id"] for h in root.iter() if h.tag in _HEADINGS and "id" in h.attrib]
         for heading in root.iter():
             if heading.tag in {"h2", "h3", "h4", "h5", "h6"} and "id" in heading.attrib:
-                title = "".join(heading.itertext()).strip()
+                title = " ".join("".join(heading.itertext()).split())
+                heading.set("aria-label", title)
                 link = etree.SubElement(heading, "a", {"class": ANCHOR_CLASS})
                 link.set("href", f"#{heading.attrib['id']}")
-                mark = etree.SubElement(link, "span", {"aria-hidden": "true"})
-                mark.text = "#"
-                name = etree.SubElement(link, "span", {"class": "visually-hidden"})
-                name.text = f"{self.label}: {title}"
+                etree.SubElement(
+                    link, "span", {"role": "img", "aria-label": f"{self.label}: {title}"}
+                )
 
 
 # Python-Markdown tries every inline pattern on every run of text, and that is most of its

@@ -14,7 +14,7 @@ from markupsafe import Markup
 from policysite import urls
 from policysite.cache import DiffRequest, TextRequest, texts_cache
 from policysite.home import home_context
-from policysite.i18n import long_date
+from policysite.i18n import LONG_DATE, long_date
 from policysite.markup import Rendered
 from policysite.model import Site, Version
 from policysite.pages import Page, alternates, languages_of, shown, site_index, status
@@ -137,6 +137,7 @@ def _policy_context(site: Site, theme: Theme, page: Page) -> dict[str, Any]:
             [
                 *rendered.toc,
                 (2, "cookie-settings", translations(theme, lang).gettext("Cookie settings")),
+                (2, "data-controller", translations(theme, lang).gettext("Contact")),
             ]
         ),
         "translated": lang != config.default_language,
@@ -188,7 +189,10 @@ def _history_context(site: Site, theme: Theme, page: Page) -> dict[str, Any]:
             }
         )
     title = shown(site, doc, lang).sources[lang].title
-    toc = [(2, e["id"], long_date(e["version"].date, lang)) for e in entries]
+    pattern = translations(theme, lang).gettext(LONG_DATE)
+    dates = [long_date(e["version"].date, lang, pattern) for e in entries]
+    # A heading, not running text: "Ngày 24 tháng 11 năm 2026".
+    toc = [(2, e["id"], d[:1].upper() + d[1:]) for e, d in zip(entries, dates, strict=True)]
     return {"title": title, "entries": entries, "toc": _nest(toc)}
 
 

@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 _UNSAFE = ("<", "]:", "[^", "```", "~~~")  # substring tests: far cheaper than one regex
 _COOKIE_MARKER = re.compile(r"^[ \t]*\{\{\s*cookie_table\s*\}\}[ \t]*$")
-_HEADING_TAG = re.compile(r'<h([1-6]) id="([^"]*)">')
+_HEADING_TAG = re.compile(r'<h([1-6])([^>]*?) id="([^"]*)"')
 _ANCHOR_TAG = re.compile(r'<a class="heading-anchor" href="#([^"]*)">')
 
 
@@ -111,7 +111,7 @@ def _rename(html: str, renamed: dict[str, str]) -> str:
     """Rename heading ids and their "#" links in one pass (a chain a→b, b→c stays right)."""
 
     def heading(match: re.Match[str]) -> str:
-        return f'<h{match[1]} id="{renamed.get(match[2], match[2])}">'
+        return f'<h{match[1]}{match[2]} id="{renamed.get(match[3], match[3])}"'
 
     def anchor(match: re.Match[str]) -> str:
         return f'<a class="heading-anchor" href="#{renamed.get(match[1], match[1])}">'

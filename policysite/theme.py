@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import posixpath
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +23,7 @@ from babel.support import NullTranslations
 from markupsafe import Markup
 
 from policysite.errors import PolicyError, Problem
-from policysite.i18n import language_name, load_translations, long_date
+from policysite.i18n import LONG_DATE, language_name, load_translations, long_date
 
 TEMPLATES = (
     "base.html",
@@ -33,6 +35,7 @@ TEMPLATES = (
     "cookie_table.html",
     "notices.html",
     "toc.html",
+    "contact.html",
 )
 ASSET_PREFIX = "/assets/"
 
@@ -82,16 +85,38 @@ def load_theme(theme_dir: Path) -> Theme:
             whole.update(f"{path.relative_to(theme_dir).as_posix()}\0".encode())
             whole.update(hashlib.sha256(path.read_bytes()).digest())
     static = theme_dir / "static"
-    for path in sorted(static.rglob("*")) if static.is_dir() else []:
-        if path.is_file():
-            data = path.read_bytes()
-            relative = path.relative_to(static).as_posix()
-            stem, dot, suffix = relative.rpartition(".")
-            digest = hashlib.sha256(data).hexdigest()[:8]
-            hashed = f"{stem}.{digest}.{suffix}" if dot else f"{relative}.{digest}"
-            assets.append((relative, ASSET_PREFIX + hashed))
-            files.append((ASSET_PREFIX[1:] + hashed, data))
+    paths = [p for p in sorted(static.rglob("*")) if p.is_file()] if static.is_dir() else []
+    # Stylesheets last: their url(…) references name the other files' hashed paths.
+    for path in sorted(paths, key=lambda p: p.suffix == ".css"):
+        data = path.read_bytes()
+        relative = path.relative_to(static).as_posix()
+        if path.suffix == ".css":
+            data = _hashed_urls(data, relative, dict(assets))
+        stem, dot, suffix = relative.rpartition(".")
+        digest = hashlib.sha256(data).hexdigest()[:8]
+        hashed = f"{stem}.{digest}.{suffix}" if dot else f"{relative}.{digest}"
+        assets.append((relative, ASSET_PREFIX + hashed))
+        files.append((ASSET_PREFIX[1:] + hashed, data))
     return Theme(theme_dir, tuple(assets), tuple(files), whole.hexdigest())
+
+
+_CSS_URL = re.compile(rb"""url\(\s*(["']?)([^"')\s]+)\1\s*\)""")
+
+
+def _hashed_urls(css: bytes, relative: str, hashed: dict[str, str]) -> bytes:
+    """A stylesheet with each url(…) of another static file (relative to the stylesheet, as
+    `fonts/x.woff2`) replaced by that file's hashed path, so the stylesheet's own hash
+    changes with theirs. Other URLs (data:, absolute, unknown) are left as they are."""
+    folder = posixpath.dirname(relative)
+
+    def replace(match: re.Match[bytes]) -> bytes:
+        target = match.group(2).decode()
+        if target.startswith(("/", "data:", "#")) or "://" in target:
+            return match.group(0)
+        found = hashed.get(posixpath.normpath(posixpath.join(folder, target)))
+        return b"url(" + found.encode() + b")" if found else match.group(0)
+
+    return _CSS_URL.sub(replace, css)
 
 
 @functools.lru_cache(maxsize=16)
@@ -117,9 +142,10 @@ def environment(theme: Theme, language: str) -> jinja2.Environment:
     # gettext, with its result kept per string, and `_` without the alias in between.
     fast = _fast_gettext(translations(theme, language).gettext)
     env.globals.update(gettext=fast, _=fast)
-    env.filters["long_date"] = lambda date: long_date(date, language)
+    pattern = translations(theme, language).gettext(LONG_DATE)  # the theme's date format
+    env.filters["long_date"] = lambda date: long_date(date, language, pattern)
     env.filters["time_tag"] = lambda date: Markup('<time datetime="{}">{}</time>').format(
-        date.isoformat(), long_date(date, language)
+        date.isoformat(), long_date(date, language, pattern)
     )
     env.globals.update(
         asset=theme.asset,

@@ -226,7 +226,7 @@ def test_build_of_the_shipped_content(tmp_path):
     run(content, out)
     page = BeautifulSoup((out / "chinh-sach-bao-mat" / "index.html").read_text(), "lxml")
     assert page.html["lang"] == "vi"
-    assert "24 tháng 11, 2026" in page.select_one(".policy-meta").get_text()
+    assert "ngày 24 tháng 11 năm 2026" in page.select_one(".policy-meta").get_text()
     ids = [h["id"] for h in page.select(".policy-text h2")]
     assert "thu-thap-thong-tin-nguoi-dung" in ids
     assert (out / "en" / "privacy-policy" / "index.html").is_file()

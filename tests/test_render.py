@@ -72,15 +72,17 @@ def test_headings_have_ascii_vietnamese_ids_and_permalinks(dist):
     assert soup.find("h2", id="dieu-khoan")
     heading = soup.find("h2", id="thu-thap-thong-tin-nguoi-dung")
     assert heading.find("a", class_="heading-anchor")["href"] == "#thu-thap-thong-tin-nguoi-dung"
-    assert "Liên kết tới mục này" in heading.get_text()
+    assert heading.get_text() == heading["aria-label"] == "2. Thu thập thông tin người dùng"
+    label = heading.find("span", role="img")["aria-label"]
+    assert label == "Liên kết tới mục này: 2. Thu thập thông tin người dùng"
 
 
 def test_current_page_announces_the_upcoming_version(dist):
     soup = page(dist, VI)
     notice = soup.select_one(".notice-upcoming")
-    assert "Có hiệu lực từ ngày 15 tháng 12, 2026" in " ".join(notice.get_text().split())
+    assert "Có hiệu lực từ ngày 15 tháng 12 năm 2026" in " ".join(notice.get_text().split())
     assert notice.find("a")["href"] == "/chinh-sach-bao-mat/2026-12-15/"
-    assert "Có hiệu lực từ ngày 24 tháng 11, 2026" in text(soup, ".policy-meta")
+    assert "Có hiệu lực từ ngày 24 tháng 11 năm 2026" in text(soup, ".policy-meta")
     en = page(dist, EN).select_one(".notice-upcoming")
     assert "Takes effect on December 15, 2026" in " ".join(en.get_text().split())
 
@@ -113,10 +115,10 @@ def test_history_lists_versions_with_dates_summaries_and_links(dist):
     soup = page(dist, f"{VI}/history")
     entries = soup.select(".history-entry")
     assert [e.h2.get_text() for e in entries] == [
-        "15 tháng 12, 2026",
-        "24 tháng 11, 2026",
-        "1 tháng 6, 2026",
-        "1 tháng 1, 2026",
+        "Ngày 15 tháng 12 năm 2026",
+        "Ngày 24 tháng 11 năm 2026",
+        "Ngày 1 tháng 6 năm 2026",
+        "Ngày 1 tháng 1 năm 2026",
     ]
     statuses = [e.select_one(".status").get_text(strip=True) for e in entries]
     assert statuses == [
@@ -149,7 +151,9 @@ def test_diff_page_marks_words_with_a_legend(dist):
         label = mark.find("span", class_="visually-hidden").get_text()
         assert label.strip() in {"Đã thêm:", "Đã xoá:"}
     intro = soup.select_one("main p").get_text(" ")
-    assert "1 tháng 6, 2026" in intro and "1 tháng 1, 2026" in intro
+    assert " ".join(intro.split()) == (
+        "Phiên bản ngày 1 tháng 6 năm 2026 so với phiên bản ngày 1 tháng 1 năm 2026 ."
+    )
 
 
 def test_cookie_table_marker_renders_the_declared_cookies(dist):
@@ -202,3 +206,28 @@ def test_message_catalogs_are_complete_and_up_to_date():
     ]
     assert untranslated == []
     assert {m.id if isinstance(m.id, str) else m.id[0] for m in vi if m.id} == template
+
+
+def test_every_policy_page_names_the_controller_and_how_to_reach_them(dist):
+    vi_page, en_page = page(dist, VI), page(dist, f"{EN}/2026-06-01")
+    for soup, heading, name in (
+        (vi_page, "Liên hệ", "Công ty TNHH XIMGO"),
+        (en_page, "Contact", "XIMGO Company Limited"),
+    ):
+        block = soup.select_one("section#data-controller")
+        assert block.h2.get_text() == heading
+        assert block.p.get_text().startswith(name + " ")
+        assert block.select_one(".contact-card a[href='mailto:privacy@ximgo.com']")
+        assert soup.select_one("nav.toc a[href='#data-controller']").get_text() == heading
+        footer = " ".join(soup.select_one(".footer-controller").get_text().split())
+        assert footer == f"© {name} · privacy@ximgo.com"
+    assert [dt.get_text() for dt in vi_page.select(".contact-list dt")] == ["Địa chỉ", "Email"]
+
+
+def test_dates_in_running_text_take_each_languages_legal_form(dist):
+    assert text(page(dist, VI), ".policy-meta").startswith(
+        "Có hiệu lực từ ngày 24 tháng 11 năm 2026"
+    )
+    assert text(page(dist, f"{EN}/2026-06-01"), ".policy-meta").startswith(
+        "Effective from June 1, 2026"
+    )

@@ -16,7 +16,7 @@
  * page load, and a last try with navigator.sendBeacon goes out when the page is hidden. The
  * collector is idempotent on (consent_id, seq), so a decision is recorded exactly once.
  */
-((C) => {
+(C => {
   const D = document,
     W = window,
     N = navigator,
@@ -35,8 +35,8 @@
         layer.push(arguments); // gtag.js reads Arguments objects, not arrays
       });
   let stored,
-    current = null,
-    banner,
+    cur = null, // the choice in force
+    bar, // the banner
     dialog,
     boxes,
     opener;
@@ -46,42 +46,46 @@
   W.policyConsent = { get, open };
   // Reading document.cookie blocks on the browser process (1-2 ms in Chromium); the Cookie
   // Store API, where there is one (secure contexts), reads it off the main thread.
-  W.cookieStore ? cookieStore.get(C.cookie).then((c) => start(c ? c.value : ""), () => start()) : start();
+  W.cookieStore ? cookieStore.get(C.cookie).then(c => start(c ? c.value : ""), () => start()) : start();
 
   function start(value) {
     stored = read(value);
-    current = valid(stored) ? stored : null;
+    cur = valid(stored) ? stored : null;
     D.readyState == "loading" ? D.addEventListener("DOMContentLoaded", init) : init();
   }
 
   function init() {
-    if (current) apply(current.choices);
+    if (cur) apply(cur.choices);
     else {
-      banner = h("div", { className: "pc pc-b", role: "region", "aria-label": _("Cookie") },
+      bar = h("div", { class: "pc pc-b", role: "region", "aria-label": _("Cookie") },
         h("p", {},
           _("Chúng tôi dùng cookie cần thiết để trang web hoạt động và, nếu bạn đồng ý, cookie phân tích và quảng cáo. Bạn có thể đổi ý bất cứ lúc nào."),
           " ",
           h("a", { href: T.policy }, _("Chính sách bảo mật"))),
         gpc && h("p", {}, _("Cookie quảng cáo bị tắt theo tín hiệu Global Privacy Control.")),
         buttons(_("Tùy chỉnh"), open));
-      // First in the tab order; position: fixed, so it moves no content (CLS 0).
-      D.body.prepend(banner);
+      // First in the tab order, or where the page marks its place (after a skip link);
+      // position: fixed, so it moves no content (CLS 0).
+      (D.querySelector("[data-consent-banner]") || D.body).prepend(bar);
+      // WCAG 2.4.11: --pc-h on <html> is the banner's height, for the page to keep that band
+      // clear (bottom padding, scroll-padding) so that nothing focused hides under it.
+      new ResizeObserver(() => D.documentElement.style.setProperty("--pc-h", bar.offsetHeight + "px")).observe(bar);
     }
     // Undelivered decisions are retried here. Only a visitor who chose can have any, and the
     // first localStorage access costs milliseconds: a first visit leaves it alone.
     stored && store().forEach(send);
-    D.addEventListener("click", (e) => {
+    D.addEventListener("click", e => {
       if (e.target.closest("[data-consent-open]")) {
         e.preventDefault();
         open();
       }
     });
-    W.addEventListener("pagehide", () => failed.forEach((b) => N.sendBeacon(C.url, new Blob([b], { type: "text/plain" }))));
+    W.addEventListener("pagehide", () => failed.forEach(b => N.sendBeacon(C.url, b)));
   }
 
   /** The choice in force, or null while the visitor has to choose. A copy: callers cannot change it. */
   function get() {
-    return current && structuredClone(current);
+    return cur && structuredClone(cur);
   }
 
   /** Open the preferences (the footer's data-consent-open control, or the API). */
@@ -89,7 +93,7 @@
     if (!D.body || dialog?.open) return;
     dialog || build();
     const c = read()?.choices || {};
-    boxes.forEach((b) => (b.checked = b.disabled || !!c[b.name]));
+    boxes.forEach(b => (b.checked = b.disabled || !!c[b.name]));
     opener = D.activeElement;
     dialog.showModal();
   }
@@ -98,39 +102,41 @@
     // A category is described by its cookies' purposes, from site.toml.
     const names = { necessary: _("Cần thiết"), analytics: _("Phân tích"), advertising: _("Quảng cáo") };
     boxes = cats.map(([id, required]) => h("input", { type: "checkbox", name: id, disabled: !!required }));
-    dialog = h("dialog", { className: "pc pc-d", "aria-label": _("Cài đặt cookie") },
+    dialog = h("dialog", {
+        class: "pc pc-d",
+        "aria-label": _("Cài đặt cookie"),
+        // showModal makes the page inert, but Tab would still leave for the browser's own UI.
+        onkeydown: e => {
+          const f = dialog.querySelectorAll("input:enabled,button,summary"),
+            i = e.shiftKey ? 0 : f.length - 1; // the control Tab would leave the dialog from
+          if (e.key == "Tab" && D.activeElement == f[i]) {
+            e.preventDefault();
+            f[f.length - 1 - i].focus();
+          }
+        },
+        // Chromium leaves focus on <body> when a modal dialog closes; give it back.
+        onclose: () => opener?.focus()
+      },
       h("h2", {}, _("Cài đặt cookie")),
       h("p", {}, _("Cookie cần thiết luôn bật.")),
       gpc && h("p", {}, _("Cookie quảng cáo bị tắt theo tín hiệu Global Privacy Control.")),
       ...cats.map(([id, , cookies], i) =>
-        h("div", { className: "pc-c" },
+        h("div", { class: "pc-c" },
           h("label", {}, boxes[i], names[id]),
           h("details", {},
             h("summary", {}, _("Danh sách cookie")),
-            h("ul", {}, ...cookies.map((k) => h("li", {}, h("code", {}, k[0]), " (" + k[1] + ", " + k[3] + "): " + k[2])))))),
-      buttons(_("Lưu lựa chọn"), () => decide(Object.fromEntries(boxes.map((b) => [b.name, b.checked])), "custom")),
-      h("button", { className: "pc-x", "aria-label": _("Đóng"), onclick: () => dialog.close() }, "×"));
-    // showModal makes the page inert, but Tab would still leave for the browser's own UI.
-    dialog.addEventListener("keydown", (e) => {
-      const f = dialog.querySelectorAll("input:enabled,button,summary"),
-        first = f[0],
-        last = f[f.length - 1];
-      if (e.key == "Tab" && D.activeElement == (e.shiftKey ? first : last)) {
-        e.preventDefault();
-        (e.shiftKey ? last : first).focus();
-      }
-    });
-    // Chromium leaves focus on <body> when a modal dialog closes; give it back.
-    dialog.addEventListener("close", () => opener?.focus());
+            h("ul", {}, ...cookies.map(k => h("li", {}, h("code", {}, k[0]), " (" + k[1] + ", " + k[3] + "): " + k[2])))))),
+      buttons(_("Lưu lựa chọn"), () => decide(Object.fromEntries(boxes.map(b => [b.name, b.checked])), "custom")),
+      h("button", { class: "pc-x", "aria-label": _("Đóng"), onclick: () => dialog.close() }, "×"));
     D.body.append(dialog);
   }
 
   /** Accept and reject, side by side with the same weight (SPEC §4), then a third button. */
   function buttons(text, onclick) {
     // With GPC, advertising stays off until the visitor turns it on in the preferences.
-    const all = (on) => Object.fromEntries(cats.map(([id, required]) => [id, !!required || (on && !(gpc && id == "advertising"))])),
+    const all = on => Object.fromEntries(cats.map(([id, required]) => [id, !!required || (on && !(gpc && id == "advertising"))])),
       button = (text, onclick) => h("button", { onclick }, text); // in no form: no type needed
-    return h("div", { className: "pc-bs" },
+    return h("div", { class: "pc-bs" },
       button(_("Chấp nhận tất cả"), () => decide(all(true), "accept_all")),
       button(_("Từ chối tất cả"), () => decide(all(false), "reject_all")),
       button(text, onclick));
@@ -140,7 +146,7 @@
   function decide(choices, action) {
     const now = Date.now(),
       old = read() || {}, // read again: another tab may have decided since this page loaded
-      c = (current = {
+      c = (cur = {
         id: old.id || crypto.randomUUID(),
         seq: (old.seq || 0) + 1,
         version: C.version,
@@ -167,15 +173,15 @@
     store(queue);
     queue.forEach(send); // with any decision left over from a visit without the cookie
     apply(choices);
-    banner?.remove();
+    bar?.remove();
     dialog?.close();
   }
 
   /** The stored choice, from the cookie `id.seq.version.necessary+!advertising….created.updated`
    * (its value, or read now). */
-  function read(value = (D.cookie.split("; ").find((c) => c.startsWith(C.cookie + "=")) || "=").split("=")[1]) {
+  function read(value = (D.cookie.split("; ").find(c => c.startsWith(C.cookie + "=")) || "=").split("=")[1]) {
     const [id, seq, version, list, created, updated] = value.split(".");
-    return updated ? { id, seq: +seq, version, choices: Object.fromEntries(list.split("+").map((k) => [k.replace("!", ""), k[0] != "!"])), created: parseInt(created, 36), updated: parseInt(updated, 36) } : null;
+    return updated ? { id, seq: +seq, version, choices: Object.fromEntries(list.split("+").map(k => [k.replace("!", ""), k[0] != "!"])), created: parseInt(created, 36), updated: parseInt(updated, 36) } : null;
   }
 
   /** A choice stands until it expires, a version with reconsent supersedes it, or a category is new. */
@@ -188,8 +194,8 @@
   function apply(choices) {
     gtag("consent", "update", signals(choices));
     W.fbq?.("consent", choices.advertising ? "grant" : "revoke");
-    D.querySelectorAll("script[type='text/plain'][data-consent]").forEach((s) => {
-      if (!s.dataset.consent.split(" ").every((id) => choices[id])) return; // all of "a b"
+    D.querySelectorAll("script[type='text/plain'][data-consent]").forEach(s => {
+      if (!s.dataset.consent.split(" ").every(id => choices[id])) return; // all of "a b"
       const n = D.createElement("script");
       for (const a of s.attributes) a.name != "type" && n.setAttribute(a.name, a.value);
       n.nonce = s.nonce; // the attribute reads "" once CSP hides it; the property keeps it
@@ -201,7 +207,7 @@
   }
 
   function signals(choices) {
-    const g = (id) => (choices[id] ? "granted" : "denied"),
+    const g = id => (choices[id] ? "granted" : "denied"),
       ad = g("advertising");
     return { ad_storage: ad, ad_user_data: ad, ad_personalization: ad, analytics_storage: g("analytics") };
   }
@@ -218,7 +224,7 @@
 
   function send(body) {
     fetch(C.url, { method: "POST", body, keepalive: true }).then(
-      (r) => (r.status < 500 && r.status != 429 ? store(store().filter((b) => b != body)) : failed.push(body)),
+      r => (r.status < 500 && r.status != 429 ? store(store().filter(b => b != body)) : failed.push(body)),
       () => failed.push(body)
     );
   }
@@ -227,7 +233,7 @@
   function h(tag, props, ...kids) {
     const e = D.createElement(tag);
     for (const k in props) k in e ? (e[k] = props[k]) : e.setAttribute(k, props[k]);
-    kids.forEach((k) => k && e.append(k));
+    kids.forEach(k => k && e.append(k));
     return e;
   }
 })(__CONFIG__);
