@@ -89,7 +89,8 @@ class PreviewBuild:
     def __init__(self) -> None:
         self.builder: Builder | None = None
 
-    def __call__(self, options: ServeOptions) -> None:
+    def __call__(self, options: ServeOptions) -> list[Problem]:
+        """Build or rebuild; return what `check` warns about (errors raise PolicyError)."""
         if self.builder is None:
             from policysite.incremental import Builder
             from policysite.site import CACHE_DIR
@@ -103,9 +104,10 @@ class PreviewBuild:
                 cache_dir=CACHE_DIR,
             )
         first = not self.builder.files
-        self.builder.rebuild()
+        result = self.builder.rebuild()
         if first:
             self.builder.save_cache()
+        return result.warnings
 
     def close(self) -> None:
         if self.builder is not None:
@@ -139,7 +141,7 @@ def log(message: str) -> None:
 # --- the preview: last build's outcome ----------------------------------------------------
 
 
-BuildSite = Callable[[ServeOptions], None]
+BuildSite = Callable[[ServeOptions], "list[Problem] | None"]  # the build's warnings
 OpenCollector = Callable[[ServeOptions, list[str]], "ConsentService"]
 
 
@@ -157,6 +159,7 @@ class Preview:
         self.options = options
         self.origins = origins
         self.failure: str | None = None
+        self.problems: list[Problem] = []  # the last build's errors, or its warnings
         self.service: ConsentService | None = None
         self.service_problem = "the collector opens after the first successful build"
         self._build_site = build_site or PreviewBuild()
@@ -169,13 +172,13 @@ class Preview:
         """Build once; remember the error text instead of raising. Return the seconds taken."""
         start = time.perf_counter()
         try:
-            self._build_site(self.options)
+            warnings = self._build_site(self.options)
         except PolicyError as error:
-            self.failure = problems_text(error)
+            self.failure, self.problems = problems_text(error), error.problems
         except Exception:  # a bug in the build: show it, keep serving, recover on next save
-            self.failure = traceback.format_exc()
+            self.failure, self.problems = traceback.format_exc(), []
         else:
-            self.failure = None
+            self.failure, self.problems = None, list(warnings or [])
         return time.perf_counter() - start
 
     async def rebuild(self, changed: set[Path]) -> None:
@@ -196,6 +199,8 @@ class Preview:
         names = ", ".join(sorted(_shown(path) for path in changed)) or "start"
         if self.failure is None:
             log(f"rebuilt in {seconds * 1000:.0f} ms ({names})")
+            if self.problems:
+                log("\n".join(str(problem) for problem in self.problems))
         else:
             log(f"build failed ({names}):\n{self.failure}")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -18,20 +19,80 @@ from livereload.server import LiveScriptInjector
 from livereload.watcher import Watcher
 from tornado import web
 
+from policysite.errors import Problem
+
 if TYPE_CHECKING:
     from policysite.serve import Preview
 
 
-def error_page(message: str) -> bytes:
-    """The page every path shows while the build is broken. It carries no inline script or
-    style (CSP); the livereload script is injected like on any page, so it recovers by itself."""
+SEVERITY = {"error": ("lỗi", "error"), "warning": ("cảnh báo", "warning")}
+THEME_STYLE = "/_serve/style.css"  # the theme's stylesheet, while no build has hashed it yet
+
+
+def stylesheet(site: Path) -> str:
+    """The theme's hashed style.css of the last build in `site`, else THEME_STYLE."""
+    built = sorted((site / "assets").glob("style.*.css"), key=lambda p: p.stat().st_mtime_ns)
+    return f"/assets/{built[-1].name}" if built else THEME_STYLE
+
+
+def _problem_item(problem: Problem) -> str:
+    vi, en = SEVERITY.get(problem.severity, (problem.severity, problem.severity))
+    where = html.escape(problem.location() or "—")
+    hint = f'\n<p class="problem-hint">→ {html.escape(problem.hint)}</p>' if problem.hint else ""
+    kind = "notice" if problem.severity == "error" else "notice notice-translation"
+    return (
+        f'<li class="{kind}"><p><code>{where}</code> · <strong>{vi}</strong> '
+        f'<span lang="en">({en})</span></p>\n<p>{html.escape(problem.message)}</p>{hint}</li>'
+    )
+
+
+def problems_page(
+    problems: Sequence[Problem], text: str, style: str, *, failed: bool = True
+) -> bytes:
+    """The page every path shows while the build is broken (`failed`), or the list of the
+    last build's warnings: each problem with its file and line, in Vietnamese with English,
+    under the theme's stylesheet. `text` is what the CLI prints (or a traceback, for a bug
+    of ours). No inline script or style (CSP); the livereload script is injected like on
+    any page, so it reloads by itself once the files are fixed (docs/serve.md)."""
+    if failed:
+        title, title_en = "Bản dựng bị lỗi", "The build failed"
+        intro = "Sửa các tệp dưới đây rồi lưu: trang này tự tải lại."
+        intro_en = "Fix the files below and save: this page reloads by itself."
+    else:
+        title, title_en = "Cảnh báo của bản dựng", "Build warnings"
+        intro = "Bản xem trước vẫn chạy; nên sửa các điểm này trước khi xuất bản."
+        intro_en = "The preview works; fix these before publishing."
+    items = "\n".join(_problem_item(problem) for problem in problems)
+    listed = f'<ol class="problems">\n{items}\n</ol>\n' if items else ""
     return (
         "<!doctype html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        "<title>Build failed · policysite serve</title></head>\n"
-        "<body><main><h1>The build failed</h1>\n"
-        "<p>Fix the file below and save: this page reloads by itself.</p>\n"
-        f'<pre id="build-error">{html.escape(message)}</pre></main></body></html>\n'
+        '<html lang="vi"><head><meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{title} · {title_en} · policysite serve</title>\n"
+        f'<link rel="stylesheet" href="{html.escape(style)}">\n'
+        "</head>\n"
+        '<body><div class="wrap"><main id="main">\n'
+        f'<h1>{title} <span lang="en">· {title_en}</span></h1>\n'
+        f'<p>{intro}<br><span lang="en">{intro_en}</span></p>\n'
+        f"{listed}"
+        '<details><summary>Văn bản như dòng lệnh in ra <span lang="en">(as the command line '
+        "prints it)</span></summary>\n"
+        f'<pre id="build-error">{html.escape(text)}</pre></details>\n'
+        "</main></div></body></html>\n"
+    ).encode()
+
+
+def error_page(message: str) -> bytes:
+    """The error page for a message without problems (a bug's traceback)."""
+    return problems_page([], message, THEME_STYLE)
+
+
+def warnings_notice(count: int) -> bytes:
+    """What every preview page shows at the top while the last build had warnings."""
+    return (
+        '<aside class="notice" role="status"><p><a href="/_serve/problems">'
+        f'{count} cảnh báo của bản dựng <span lang="en">({count} build warning(s))</span>'
+        "</a></p></aside>"
     ).encode()
 
 
@@ -65,11 +126,25 @@ class PageHandler(web.StaticFileHandler):
 
     async def prepare(self) -> None:
         await self.preview.settled()
-        if self.preview.failure is not None:
-            self.set_status(500)
+        path, site = self.request.path, Path(self.root)
+        if path == THEME_STYLE:
+            style = self.preview.options.theme / "static" / "style.css"
+            self.set_header("Content-Type", "text/css; charset=utf-8")
+            self.finish(style.read_bytes() if style.is_file() else b"")
+        elif path == "/_serve/problems" or self.preview.failure is not None:
+            if path.startswith("/assets/") and (site / path.lstrip("/")).is_file():
+                return  # the stylesheet of the error page, and what it loads
+            failed = self.preview.failure is not None
+            self.set_status(500 if failed else 200)
             self.set_header("Content-Type", "text/html; charset=utf-8")
-            self.finish(b"" if self.request.method == "HEAD" else error_page(self.preview.failure))
-        elif self.request.path == "/" and (home := first_page(Path(self.root))):
+            page = problems_page(
+                self.preview.problems,
+                self.preview.failure or "\n".join(map(str, self.preview.problems)),
+                stylesheet(site),
+                failed=failed,
+            )
+            self.finish(b"" if self.request.method == "HEAD" else page)
+        elif path == "/" and (home := first_page(site)):
             self.redirect(home)
 
     def compute_etag(self) -> str | None:
@@ -85,6 +160,30 @@ class PageHandler(web.StaticFileHandler):
             self.finish(not_found.read_bytes())
         else:
             super().write_error(status_code, **kwargs)
+
+
+class InjectPreview(LiveScriptInjector):
+    """livereload's script before </head>; and, while the last build had warnings, a notice
+    linking to them right after <body> (on pages, not on the problems page itself)."""
+
+    preview: Preview
+
+    def transform_first_chunk(
+        self, status_code: int, headers: Any, chunk: bytes, finishing: bool
+    ) -> tuple[int, Any, bytes]:
+        status_code, headers, chunk = super().transform_first_chunk(
+            status_code, headers, chunk, finishing
+        )
+        warnings = len(self.preview.problems) if self.preview.failure is None else 0
+        body = chunk.find(b"<body")
+        end = chunk.find(b">", body) + 1 if body >= 0 else 0
+        html_page = "html" in headers.get("Content-Type", "") and b'id="build-error"' not in chunk
+        if warnings and end and html_page:
+            notice = warnings_notice(warnings)
+            chunk = chunk[:end] + notice + chunk[end:]
+            if "Content-Length" in headers:
+                headers["Content-Length"] = str(int(headers["Content-Length"]) + len(notice))
+        return status_code, headers, chunk
 
 
 @web.stream_request_body
@@ -134,7 +233,7 @@ class ApiHandler(web.RequestHandler):
 def make_app(preview: Preview, port: int) -> web.Application:
     """Route livereload, the collector and the site; inject the livereload script into pages."""
     script = f'<script src="/livereload.js?port={port}"></script>'.encode()
-    inject = type("InjectLiveReload", (LiveScriptInjector,), {"script": script})
+    inject = type("InjectLiveReload", (InjectPreview,), {"script": script, "preview": preview})
     LiveReloadHandler.live_css = False  # asset names carry hashes: reload the whole page
     LiveReloadHandler.watcher = Watcher()  # reload_waiters() logs its (empty) .filepath
     site = str(preview.options.out.resolve())

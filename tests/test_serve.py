@@ -29,12 +29,13 @@ from typing import Any
 
 import httpx
 import pytest
+from bs4 import BeautifulSoup
 from conftest import ROOT, free_port, wait_for_port
 from tornado.websocket import websocket_connect
 
 from policysite.errors import PolicyError, Problem
 from policysite.serve import PreviewBuild, ServeOptions, run
-from policysite.serve_http import error_page
+from policysite.serve_http import error_page, problems_page, warnings_notice
 from policysite.site import build
 from policysite.watch import watch_sources
 
@@ -119,11 +120,29 @@ def test_watch_sources_ignores_the_output_folder_inside_a_tree(tmp_path):
 # --- the error page -----------------------------------------------------------------------
 
 
-def test_error_page_shows_the_message_escaped_without_inline_code():
-    page = error_page("content/privacy/x.md:2: error: bad <yaml> & more\n  → fix it").decode()
-    assert "content/privacy/x.md:2: error: bad &lt;yaml&gt; &amp; more\n  → fix it" in page
-    assert "<script" not in page and "style" not in page
+def test_error_page_lists_each_problem_escaped_in_vi_and_en_without_inline_code():
+    problems = [
+        Problem(Path("content/privacy/x.md"), "bad <yaml> & more", "fix it", 2),
+        Problem(Path("content/privacy/y.md"), "stale", "update it", 5, "warning"),
+    ]
+    text = "\n".join(map(str, problems))
+    page = problems_page(problems, text, "/assets/style.0123abcd.css").decode()
+    soup = BeautifulSoup(page, "lxml")
+    assert soup.html["lang"] == "vi"
+    assert soup.h1.get_text(" ", strip=True) == "Bản dựng bị lỗi · The build failed"
+    items = [li.get_text(" ", strip=True) for li in soup.select("ol.problems > li")]
+    assert items == [
+        "content/privacy/x.md:2 · lỗi (error) bad <yaml> & more → fix it",
+        "content/privacy/y.md:5 · cảnh báo (warning) stale → update it",
+    ]
+    assert soup.select_one("#build-error").get_text() == text
+    assert [link["href"] for link in soup.find_all("link", rel="stylesheet")] == [
+        "/assets/style.0123abcd.css"
+    ]
+    assert soup.find("script") is None and soup.find("style") is None
+    assert soup.find(style=True) is None
     assert "</head>" in page  # where the livereload script goes
+    assert error_page("Traceback <x>").decode().count("Traceback &lt;x&gt;") == 1
 
 
 # --- the session's build: one incremental Builder -------------------------------------------
@@ -338,14 +357,22 @@ def test_serve_serves_the_built_pages_with_the_script_injected(served):
     assert response.status_code == 200
     built = (served["root"] / "out" / DRAFT_URL.strip("/") / "index.html").read_bytes()
     script = f'<script src="/livereload.js?port={served["port"]}"></script>'.encode()
-    assert response.content == built.replace(b"</head>", script + b"</head>", 1)
+    # The site has warnings (a stale and a missing translation): a notice links to them.
+    problems = httpx.get(served["base"] + "/_serve/problems")
+    assert problems.status_code == 200
+    warnings = BeautifulSoup(problems.text, "lxml").select("ol.problems > li")
+    assert len(warnings) == 2
+    assert "stale translation" in warnings[-1].get_text() or "stale" in problems.text
+    body = built.index(b">", built.index(b"<body")) + 1
+    expected = built[:body] + warnings_notice(2) + built[body:]
+    assert response.content == expected.replace(b"</head>", script + b"</head>", 1)
     assert "XIMGO tôn trọng quyền riêng tư" in response.text
 
 
-def test_serve_sends_the_site_root_to_the_first_documents_page(served):
+def test_serve_serves_the_sites_home_which_leads_to_the_document(served):
     response = httpx.get(served["base"] + "/")
-    assert response.status_code == 302
-    assert response.headers["location"] == "/chinh-sach-bao-mat/"
+    assert response.status_code == 200  # the build's own home page, index.html
+    assert 'href="/chinh-sach-bao-mat/"' in response.text or "/chinh-sach-bao-mat/" in response.text
 
 
 def test_serve_answers_the_collector_and_stores_the_consent(served):
@@ -413,8 +440,19 @@ def test_serve_shows_the_cli_error_and_recovers_when_the_file_is_fixed(served, t
             timeout=60,
         )
         assert cli.returncode == 1
+        printed = cli.stderr.strip().splitlines()
+        assert printed[-2:] == [
+            "1 error(s), 0 warning(s)",
+            f"build failed: {tmp_path / 'dist'} was left as it was",
+        ]
         shown = re.search(r'<pre id="build-error">(.*?)</pre>', page.text, re.S)
-        assert shown and html.unescape(shown.group(1)) == cli.stderr.strip()
+        assert shown and html.unescape(shown.group(1)) == "\n".join(printed[:-2])
+        soup = BeautifulSoup(page.text, "lxml")
+        (item,) = soup.select("ol.problems > li")
+        assert item.code.get_text() == f"{source}:4"  # where YAML noticed the open list
+        style = soup.find("link", rel="stylesheet")["href"]
+        assert re.fullmatch(r"/assets/style\.[0-9a-f]{8}\.css", style)
+        assert httpx.get(base + style).headers["content-type"].startswith("text/css")
         assert served["process"].poll() is None  # still serving
     finally:
         source.write_text(original, encoding="utf-8")
@@ -506,3 +544,54 @@ def test_serve_refuses_a_preview_folder_inside_the_sources(tmp_path):
     assert f"sits inside {content}, which the build reads" in done.stderr
     assert "Traceback" not in done.stderr
     assert sorted(p.relative_to(content) for p in content.rglob("*")) == before
+
+
+def test_serve_shows_template_and_link_errors_with_file_and_line_then_recovers(tmp_path):
+    content, theme = tmp_path / "content", tmp_path / "theme"
+    shutil.copytree(FIXTURE, content)
+    shutil.copytree(ROOT / "themes" / "default", theme)
+    port = free_port()
+    command = [sys.executable, "build.py", "serve", "--port", str(port), "--date", "2026-11-25"]
+    command += ["--content", str(content), "--theme", str(theme), "--out", str(tmp_path / "out")]
+    command += ["--db", str(tmp_path / "consents.sqlite3")]
+    base, url = f"http://127.0.0.1:{port}", DRAFT_URL
+    template = theme / "templates" / "policy.html"
+    original = template.read_text("utf-8")
+    draft = content / DRAFT
+    text = draft.read_text("utf-8")
+
+    def problems() -> list[str]:
+        response = httpx.get(base + url)
+        if response.status_code != 500:
+            return []
+        soup = BeautifulSoup(response.text, "lxml")
+        return [li.get_text(" ", strip=True) for li in soup.select("ol.problems > li")]
+
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    with subprocess.Popen(command, cwd=ROOT, **quiet) as serve:
+        try:
+            wait_for_port(port, timeout=60)
+            template.write_text(original.replace("{{ title }}", "{{ version.nope.deeper }}", 1))
+            line = next(
+                n for n, t in enumerate(template.read_text().splitlines(), 1) if "nope" in t
+            )
+            shown = poll(problems, "the template error is shown")
+            assert shown[0].startswith(f"{template}:{line} · lỗi (error) undefined value: ")
+            assert "Traceback" not in httpx.get(base + url).text
+            template.write_text(original)
+            poll(lambda: httpx.get(base + url).status_code == 200, "the fixed theme is served")
+            draft.write_text(text + "\n[sai](/khong-co/) [neo](#khong-co)\n", "utf-8")
+            lines = len(draft.read_text("utf-8").splitlines())
+            shown = poll(lambda: len(problems()) >= 2 and problems(), "the link errors")
+            assert shown[:2] == [
+                f"{draft}:{lines} · lỗi (error) broken link '/khong-co/': no such page on the "
+                "site → link to a page the site has",
+                f"{draft}:{lines} · lỗi (error) broken anchor in '#khong-co': the page has no "
+                "heading #khong-co → link to a heading's id: its title in lowercase ASCII with "
+                "dashes",
+            ]
+            draft.write_text(text, "utf-8")
+            poll(lambda: httpx.get(base + url).status_code == 200, "the fixed text is served")
+        finally:
+            serve.terminate()
+            serve.wait(10)
