@@ -1,9 +1,9 @@
-"""Site-wide files: Atom feeds, sitemap, policy.json, `_headers`, `_redirects`, nginx example.
+"""Site-wide files: Atom feeds, sitemap, robots.txt, policy.json, and (from
+policysite.deploy) `_headers`, `_redirects` and the nginx example.
 
 Everything here is a pure function of the Site, written with sorted iteration and no wall
-clock, so the same sources and `--date` give the same bytes (SPEC §3). The security headers
-live once, in `SECURITY_HEADERS` and `CACHE_RULES`; `_headers` and the nginx example are both
-generated from them, so the two cannot drift (tests compare deploy/nginx.conf to `nginx_conf`).
+clock, so the same sources and `--date` give the same bytes (docs/build-output.md).
+`python -m policysite.feeds` prints the nginx example for content/site.toml.
 """
 
 from __future__ import annotations
@@ -17,40 +17,28 @@ from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 
 from policysite import urls
+from policysite.deploy import (  # noqa: F401  (SECURITY_HEADERS, CACHE_RULES: re-exported)
+    CACHE_RULES,
+    SECURITY_HEADERS,
+    headers_file,
+    nginx_conf,
+    redirects_file,
+)
 from policysite.i18n import long_date
 from policysite.model import Site, SiteConfig, Version
-from policysite.pages import languages_of, status, texts
+from policysite.pages import (
+    Page,
+    changed_on,
+    home_redirects,
+    languages_of,
+    site_index,
+    site_pages,
+    status,
+)
 
 ATOM = "http://www.w3.org/2005/Atom"
 SITEMAP = "http://www.sitemaps.org/schemas/sitemap/0.9"
 XHTML = "http://www.w3.org/1999/xhtml"
-
-# Sent with every response of the static site (SPEC §3: the pages work under this CSP).
-SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
-    (
-        "Content-Security-Policy",
-        "default-src 'self'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'; "
-        "object-src 'none'",
-    ),
-    ("X-Content-Type-Options", "nosniff"),
-    ("Referrer-Policy", "strict-origin-when-cross-origin"),
-    (
-        "Permissions-Policy",
-        "camera=(), microphone=(), geolocation=(), payment=(), usb=(), browsing-topics=()",
-    ),
-    ("Cross-Origin-Opener-Policy", "same-origin"),
-    ("X-Frame-Options", "DENY"),
-)
-
-# Cache-Control per path pattern. HTML is left to the host's default (revalidate), because
-# hosts join the values of every matching `_headers` rule, and a catch-all would collide.
-CACHE_RULES: tuple[tuple[str, str], ...] = (
-    ("/assets/*", "public, max-age=31536000, immutable"),  # names carry content hashes
-    ("/consent.js", "public, max-age=600"),  # stable name: embedded by every XIMGO page
-    ("/consent.css", "public, max-age=600"),
-    ("/policy.json", "no-cache"),
-    ("/sitemap.xml", "public, max-age=3600"),
-)
 
 
 def _tag_uri(config: SiteConfig, version: Version, language: str) -> str:
@@ -88,55 +76,131 @@ def status_labels(gettext: Callable[[str], str]) -> dict[str, str]:
     }
 
 
-def atom_feed(site: Site, language: str, gettext: Callable[[str], str]) -> bytes:
-    """The Atom feed of policy changes in `language`: one entry per version."""
+def feed_home(site: Site, language: str) -> str:
+    """The page a feed in `language` is the feed of: the document (in that language, else
+    the default one) when there is one, else the home that lists them."""
     config = site.config
-    labels = status_labels(gettext)
-    default = config.default_language
+    if len(site.documents) != 1:
+        return urls.language_root(config, language)
+    (doc,) = site.documents
+    lang = language if language in languages_of(site, doc) else config.default_language
+    return urls.document_path(config, doc, lang)
+
+
+def atom_feed(
+    site: Site, language: str, gettext_for: Callable[[str], Callable[[str], str]]
+) -> bytes:
+    """The Atom feed of policy changes in `language`: one entry per version.
+
+    An entry is dated (`updated`) by its version's last change of status, never after the
+    build date: the day it took effect, or the day its successor did. An upcoming version
+    is dated by the build date (the sources do not say when it was announced) and says in
+    its summary when it takes effect. An entry without a text in `language` is in the
+    default language, marked with `xml:lang`. `gettext_for(language)` gives the theme's
+    wording in that language.
+    """
+    config = site.config
+    today = _midnight(config, site.today)
     feed = ET.Element("feed", {"xmlns": ATOM, "xml:lang": language})
-    versions = _feed_versions(site)
-    _sub(feed, "id", urls.absolute(config, urls.feed_path(config, language)))
-    _sub(feed, "title", f"{config.name}: {gettext('Policy changes')}")
-    newest = versions[0].date if versions else site.today
-    _sub(feed, "updated", _midnight(config, newest))
-    _sub(feed, "link", rel="self", href=urls.absolute(config, urls.feed_path(config, language)))
+    entries = []
+    for version in _feed_versions(site):
+        lang = language if language in version.sources else config.default_language
+        changed = changed_on(site, version)
+        updated = _midnight(config, changed) if changed else today
+        entries.append((updated, _entry(site, version, language, lang, updated, gettext_for)))
+    self_url = urls.absolute(config, urls.feed_path(config, language))
+    _sub(feed, "id", self_url)
+    _sub(feed, "title", f"{config.name}: {gettext_for(language)('Policy changes')}")
+    _sub(feed, "updated", max((updated for updated, _ in entries), default=today))
+    _sub(feed, "link", rel="self", type="application/atom+xml", href=self_url)
+    home = urls.absolute(config, feed_home(site, language))
+    _sub(feed, "link", rel="alternate", type="text/html", href=home)
     author = _sub(feed, "author")
     _sub(author, "name", config.name)
-    for version in versions:
-        lang = language if language in version.sources else default
-        source = version.sources[lang]
-        page = urls.version_path(config, version.document, lang, version.date)
-        entry = _sub(feed, "entry")
-        _sub(entry, "id", _tag_uri(config, version, language))
-        _sub(entry, "title", f"{source.title} ({long_date(version.date, language)})")
-        _sub(entry, "updated", _midnight(config, version.date))
-        _sub(entry, "published", _midnight(config, version.date))
-        _sub(entry, "link", rel="alternate", href=urls.absolute(config, page), hreflang=lang)
-        summary = source.summary or version.summary or gettext("First version.")
-        kind = status(site, version)
-        _sub(entry, "summary", f"{labels[kind]}. {summary}")
-        _sub(entry, "category", term=kind)
-        if version.reconsent:
-            _sub(entry, "category", term="reconsent")
+    feed.extend(entry for _, entry in entries)
     return _xml(feed)
 
 
+def _entry(
+    site: Site,
+    version: Version,
+    language: str,
+    lang: str,
+    updated: str,
+    gettext_for: Callable[[str], Callable[[str], str]],
+) -> ET.Element:
+    """One version's entry in the feed in `language`, worded in `lang` (its text's)."""
+    config, gettext = site.config, gettext_for(lang)
+    source = version.sources[lang]
+    entry = ET.Element("entry", {"xml:lang": lang} if lang != language else {})
+    _sub(entry, "id", _tag_uri(config, version, language))
+    _sub(entry, "title", f"{source.title} ({long_date(version.date, lang)})")
+    _sub(entry, "updated", updated)
+    if version.date <= site.today:
+        _sub(entry, "published", _midnight(config, version.date))
+    page = urls.version_path(config, version.document, lang, version.date)
+    _sub(entry, "link", rel="alternate", type="text/html", href=urls.absolute(config, page))
+    kind = status(site, version)
+    parts = [f"{status_labels(gettext)[kind]}."]
+    if version.date > site.today:
+        when = gettext("Takes effect on %(date)s") % {"date": long_date(version.date, lang)}
+        parts.append(f"{when}.")
+    parts.append(source.summary or version.summary or gettext("First version."))
+    _sub(entry, "summary", " ".join(parts))
+    _sub(entry, "category", term=kind)
+    if version.reconsent:
+        _sub(entry, "category", term="reconsent")
+    return entry
+
+
+def lastmod(site: Site, page: Page) -> dt.date | None:
+    """The day a page last changed, from the effective dates of the versions it shows (no
+    build timestamp, so the sitemap is the same bytes for the same sources and date). None
+    for a page of an upcoming version or a draft: the sources do not say."""
+    index = site_index(site)
+    if page.kind == "home":
+        dates = [v.date for v in index.in_force.values() if v is not None]
+        return max(dates, default=None)
+    if page.kind in {"current", "history"}:
+        in_force = index.in_force[page.document]
+        return in_force.date if in_force is not None else None
+    versions = site.documents[page.document].versions
+    return changed_on(site, versions[index.positions[page.document][page.version]])
+
+
 def sitemap(site: Site, pages: list[tuple[str, str, dict[str, str]]]) -> bytes:
-    """sitemap.xml with hreflang alternates. `pages`: (kind, path, {language: path})."""
+    """sitemap.xml with hreflang and x-default alternates and each page's `lastmod`.
+    `pages`: (kind, path, {language: path}). A home that only redirects is left out."""
     config = site.config
+    known = {page.path: page for page in site_pages(site)}
     root = ET.Element("urlset", {"xmlns": SITEMAP, "xmlns:xhtml": XHTML})
-    for _kind, path, alternates in pages:
+    for kind, path, alternates in pages:
+        if kind == "home" and home_redirects(site):
+            continue
         url = _sub(root, "url")
         _sub(url, "loc", urls.absolute(config, path))
-        for language in sorted(alternates):
+        changed = lastmod(site, known[path]) if path in known else None
+        if changed is not None:
+            _sub(url, "lastmod", changed.isoformat())
+        links = [(language, alternates[language]) for language in sorted(alternates)]
+        if config.default_language in alternates:
+            links.append(("x-default", alternates[config.default_language]))
+        for hreflang, href in links:
             _sub(
                 url,
                 "xhtml:link",
                 rel="alternate",
-                hreflang=language,
-                href=urls.absolute(config, alternates[language]),
+                hreflang=hreflang,
+                href=urls.absolute(config, href),
             )
     return _xml(root)
+
+
+def robots_txt(config: SiteConfig) -> bytes:
+    """robots.txt: every page may be crawled; the sitemap lists them (an absolute URL, as
+    the robots.txt standard, RFC 9309, and the sitemaps protocol ask)."""
+    sitemap_url = urls.absolute(config, "/sitemap.xml")
+    return f"User-agent: *\nAllow: /\n\nSitemap: {sitemap_url}\n".encode()
 
 
 def _xml(root: ET.Element) -> bytes:
@@ -201,87 +265,6 @@ def policy_json(site: Site) -> bytes:
     return (json.dumps(policy_index(site), ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
-def headers_file() -> bytes:
-    """`_headers` for Netlify and Cloudflare Pages: security headers on every path, and
-    Cache-Control only on paths no other rule matches."""
-    lines = ["/*"] + [f"  {name}: {value}" for name, value in SECURITY_HEADERS]
-    for pattern, cache in CACHE_RULES:
-        lines += ["", pattern, f"  Cache-Control: {cache}"]
-    return ("\n".join(lines) + "\n").encode("utf-8")
-
-
-def redirects_file() -> bytes:
-    """`_redirects` for Netlify: answer 404 (with 404.html) under /deploy/, where the nginx
-    example ships. `!` forces the rule: without it Netlify serves a file that exists."""
-    return (
-        b"# Written by every build. deploy/ holds the nginx example: not a page of the site.\n"
-        b"/deploy/*  /404.html  404!\n"
-    )
-
-
-def _nginx_headers(indent: str, cache: str | None) -> list[str]:
-    # add_header in a location replaces the server's, so each location repeats them all.
-    lines = [f'{indent}add_header {name} "{value}" always;' for name, value in SECURITY_HEADERS]
-    if cache:
-        lines.append(f'{indent}add_header Cache-Control "{cache}" always;')
-    return lines
-
-
-def nginx_conf(config: SiteConfig, root: str = "/srv/policysite/dist") -> str:
-    """An example nginx server block: serves dist/, the same headers as `_headers`, the 404
-    page, and the collector on 127.0.0.1:8001 under /api/."""
-    host = urlsplit(config.base_url).hostname or "localhost"
-    out = [
-        "# Written by every build as dist/deploy/nginx.conf, and checked in as deploy/nginx.conf",
-        "# (`python -m policysite.feeds > deploy/nginx.conf`); do not edit by hand.",
-        "# Headers come from policysite/feeds.py, the same source as dist/_headers.",
-        "# Add your TLS settings (listen 443 ssl; ssl_certificate …) as your setup requires.",
-        "server {",
-        "    listen 80;",
-        f"    server_name {host};",
-        f"    root {root};",
-        "    index index.html;",
-        "    charset utf-8;",
-        "    error_page 404 /404.html;",
-        "",
-        "    location / {",
-        "        try_files $uri $uri/ =404;",
-        *_nginx_headers("        ", None),
-        "    }",
-    ]
-    for pattern, cache in CACHE_RULES:
-        if pattern.endswith("/*"):
-            out += ["", f"    location {pattern[:-1]} {{"]
-        else:
-            out += ["", f"    location = {pattern} {{"]
-        out += [*_nginx_headers("        ", cache), "    }"]
-    out += [
-        "",
-        "    # This file itself ships in dist/deploy/: keep it off the public site.",
-        "    location /deploy/ {",
-        "        return 404;",
-        "    }",
-        "",
-        "    location = /404.html {",
-        "        internal;",
-        *_nginx_headers("        ", None),
-        "    }",
-        "",
-        "    # The consent collector (python build.py collector --port 8001).",
-        "    location /api/ {",
-        "        proxy_pass http://127.0.0.1:8001;",
-        "        proxy_set_header Host $host;",
-        "        proxy_set_header X-Real-IP $remote_addr;",
-        "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
-        "        proxy_set_header X-Forwarded-Proto $scheme;",
-        "        client_max_body_size 8k;  # the collector answers 413 itself above 4 KiB",
-        "        access_log off;  # it would keep the raw client IPs the collector never stores",
-        "    }",
-        "}",
-    ]
-    return "\n".join(out) + "\n"
-
-
 def site_files(
     site: Site,
     pages: list[tuple[str, str, dict[str, str]]],
@@ -294,12 +277,14 @@ def site_files(
         "policy.json": policy_json(site),
         "_headers": headers_file(),
         "_redirects": redirects_file(),
+        "robots.txt": robots_txt(site.config),
         "deploy/nginx.conf": nginx_conf(site.config).encode(),
     }
+    # Every language has a feed, as every page links the feed of its language (the home of a
+    # language without texts too); entries without a text in it are in the default language.
     for language in site.config.languages:
-        if any(texts(site, doc, language) for doc in site.documents):
-            path = urls.output_file(urls.feed_path(site.config, language))
-            files[path] = atom_feed(site, language, gettext_for(language))
+        path = urls.output_file(urls.feed_path(site.config, language))
+        files[path] = atom_feed(site, language, gettext_for)
     return files
 
 
