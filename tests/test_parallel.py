@@ -37,12 +37,14 @@ def paragraph(rng: random.Random, words: int) -> str:
 
 def section(rng: random.Random, number: int) -> str:
     """A section that uses every kind of Markdown a policy may hold."""
-    parts = [f"## {number}. {paragraph(rng, 4)[:-1]}", paragraph(rng, 30)]
+    title = paragraph(rng, 4)[:-1]
+    parts = [f"## {number}. {title}", paragraph(rng, 30)]
     flavour = number % 5
     if flavour == 0:
         parts.append("\n".join(f"- {paragraph(rng, 6)}" for _ in range(4)))
-    elif flavour == 1:
-        parts.append(f"Xem [mục {number}](#muc-{number}) và **{rng.choice(WORDS)}** _nhé_.")
+    elif flavour == 1:  # a link to its own heading: the build refuses a broken anchor
+        anchor = markup.slugify(title)
+        parts.append(f"Xem [mục {number}](#{anchor}) và **{rng.choice(WORDS)}** _nhé_.")
     elif flavour == 2:
         parts.append("| Cookie | Thời hạn |\n|---|---|\n| _ga | 2 năm |\n| fbp | 3 tháng |")
     elif flavour == 3:

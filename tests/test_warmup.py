@@ -91,5 +91,7 @@ def test_a_failing_helper_is_ignored_and_the_error_reported_as_in_a_serial_build
         build += ["--theme", str(broken), "--out", str(out), "--jobs", jobs]
         outputs.append(subprocess.run(build, capture_output=True, text=True, cwd=tmp_path))
     assert [done.returncode for done in outputs] == [1, 1]
-    assert outputs[0].stderr == outputs[1].stderr
+    assert outputs[0].stderr.replace(str(tmp_path / "out2"), str(tmp_path / "out1")) == (
+        outputs[1].stderr
+    )  # the same but for the --out its last line names
     assert "history.html:32: error: Expected an expression" in outputs[0].stderr
