@@ -139,7 +139,8 @@ def _entry(
     if version.date <= site.today:
         _sub(entry, "published", _midnight(config, version.date))
     page = urls.version_path(config, version.document, lang, version.date)
-    _sub(entry, "link", rel="alternate", type="text/html", href=urls.absolute(config, page))
+    href = urls.absolute(config, page)
+    _sub(entry, "link", rel="alternate", type="text/html", href=href, hreflang=lang)
     kind = status(site, version)
     parts = [f"{status_labels(gettext)[kind]}."]
     if version.date > site.today:

@@ -13,6 +13,7 @@ from lxml import etree
 
 from policysite.config import load_config
 from policysite.feeds import SECURITY_HEADERS, nginx_conf
+from policysite.i18n import long_date
 from policysite.site import build
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,51 +70,133 @@ def test_policy_json_follows_the_documented_contract(site):
     assert vi["sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
 
 
-def test_atom_feed_has_one_entry_per_version_dated_by_effect(site):
+def entries(path: Path) -> dict[str, etree._Element]:
+    """A feed's entries by their id's version and language, e.g. "2026-12-15:privacy/vi"."""
+    feed = etree.parse(str(path))
+    return {e.findtext("a:id", namespaces=NS).split(",")[1]: e for e in feed.findall("a:entry", NS)}
+
+
+def text(entry: etree._Element, tag: str) -> str | None:
+    return entry.findtext(f"a:{tag}", namespaces=NS)
+
+
+def test_atom_entries_are_dated_by_their_last_change_of_status_never_after_the_build(site):
     feed = etree.parse(str(site / "dist" / "feed.xml"))
-    entries = feed.findall("a:entry", NS)
-    assert [e.findtext("a:updated", namespaces=NS) for e in entries] == [
-        "2026-12-15T00:00:00+07:00",
-        "2026-11-24T00:00:00+07:00",
-        "2026-06-01T00:00:00+07:00",
-        "2026-01-01T00:00:00+07:00",
+    found = feed.findall("a:entry", NS)
+    assert [(text(e, "id"), text(e, "updated"), text(e, "published")) for e in found] == [
+        # upcoming: dated by the build (2026-11-25); it has not been published yet
+        ("tag:ximgo.com,2026-12-15:privacy/vi", "2026-11-25T00:00:00+07:00", None),
+        # in force since its date
+        (
+            "tag:ximgo.com,2026-11-24:privacy/vi",
+            "2026-11-24T00:00:00+07:00",
+            "2026-11-24T00:00:00+07:00",
+        ),
+        # superseded on the day the next version took effect
+        (
+            "tag:ximgo.com,2026-06-01:privacy/vi",
+            "2026-11-24T00:00:00+07:00",
+            "2026-06-01T00:00:00+07:00",
+        ),
+        (
+            "tag:ximgo.com,2026-01-01:privacy/vi",
+            "2026-06-01T00:00:00+07:00",
+            "2026-01-01T00:00:00+07:00",
+        ),
     ]
-    assert feed.findtext("a:updated", namespaces=NS) == "2026-12-15T00:00:00+07:00"
-    first = entries[0]
-    assert first.findtext("a:id", namespaces=NS) == "tag:ximgo.com,2026-12-15:privacy/vi"
-    assert (
-        first.find("a:link", NS).get("href") == "https://ximgo.com/chinh-sach-bao-mat/2026-12-15/"
+    assert feed.findtext("a:updated", namespaces=NS) == "2026-11-25T00:00:00+07:00"
+    upcoming = found[0]
+    assert upcoming.find("a:link", NS).attrib == {
+        "rel": "alternate",
+        "type": "text/html",
+        "href": "https://ximgo.com/chinh-sach-bao-mat/2026-12-15/",
+        "hreflang": "vi",
+    }
+    when = long_date(dt.date(2026, 12, 15), "vi")
+    assert text(upcoming, "summary") == (
+        f"Sắp có hiệu lực. Có hiệu lực từ {when}. "
+        "Chia sẻ mã cookie quảng cáo với đối tác; cần đồng ý lại."
     )
-    assert first.findtext("a:summary", namespaces=NS).startswith("Sắp có hiệu lực.")
-    assert {c.get("term") for c in first.findall("a:category", NS)} == {"upcoming", "reconsent"}
+    assert {c.get("term") for c in upcoming.findall("a:category", NS)} == {"upcoming", "reconsent"}
+    assert "xml:lang" not in etree.tostring(upcoming).decode()  # the feed's own language
 
 
-def test_english_feed_links_untranslated_versions_to_vietnamese(site):
+def test_a_change_of_status_updates_the_entries(site, tmp_path):
+    """On 2026-12-15 the upcoming version takes effect and replaces the one in force: both
+    entries say so, dated that day."""
+    shutil.copytree(site / "content", tmp_path / "content")
+    build(
+        tmp_path / "content", ROOT / "themes/default", tmp_path / "dist", date=dt.date(2026, 12, 15)
+    )
+    before, after = entries(site / "dist" / "feed.xml"), entries(tmp_path / "dist" / "feed.xml")
+    new, old = after["2026-12-15:privacy/vi"], after["2026-11-24:privacy/vi"]
+    assert (text(new, "updated"), new.find("a:category", NS).get("term")) == (
+        "2026-12-15T00:00:00+07:00",
+        "in_force",
+    )
+    assert text(new, "summary").startswith("Đang có hiệu lực. Chia sẻ")
+    assert text(new, "published") == "2026-12-15T00:00:00+07:00"
+    assert (text(old, "updated"), old.find("a:category", NS).get("term")) == (
+        "2026-12-15T00:00:00+07:00",
+        "superseded",
+    )
+    for unchanged in ("2026-06-01:privacy/vi", "2026-01-01:privacy/vi"):
+        assert etree.tostring(after[unchanged]) == etree.tostring(before[unchanged])
+
+
+def test_english_feed_gives_untranslated_versions_in_vietnamese_marked_as_such(site):
     feed = etree.parse(str(site / "dist" / "en" / "feed.xml"))
-    entry = next(
-        e
-        for e in feed.findall("a:entry", NS)
-        if e.findtext("a:id", namespaces=NS) == "tag:ximgo.com,2026-11-24:privacy/en"
+    assert feed.findtext("a:title", namespaces=NS) == "XIMGO: Policy changes"
+    assert feed.getroot().get("{http://www.w3.org/XML/1998/namespace}lang") == "en"
+    links = [link.attrib for link in feed.findall("a:link", NS)]
+    assert links == [
+        {"rel": "self", "type": "application/atom+xml", "href": "https://ximgo.com/en/feed.xml"},
+        {"rel": "alternate", "type": "text/html", "href": "https://ximgo.com/en/privacy-policy/"},
+    ]
+    found = entries(site / "dist" / "en" / "feed.xml")
+    vi_only = found["2026-11-24:privacy/en"]
+    assert vi_only.get("{http://www.w3.org/XML/1998/namespace}lang") == "vi"
+    assert (
+        text(vi_only, "title") == f"Chính sách bảo mật ({long_date(dt.date(2026, 11, 24), 'vi')})"
     )
-    link = entry.find("a:link", NS)
+    assert text(vi_only, "summary") == "Đang có hiệu lực. Bổ sung mục 4 về cookie."
+    link = vi_only.find("a:link", NS)
     assert (link.get("href"), link.get("hreflang")) == (
         "https://ximgo.com/chinh-sach-bao-mat/2026-11-24/",
         "vi",
     )
-    assert feed.findtext("a:title", namespaces=NS) == "XIMGO: Policy changes"
+    translated = found["2026-06-01:privacy/en"]
+    assert translated.get("{http://www.w3.org/XML/1998/namespace}lang") is None
+    assert text(translated, "summary") == "Replaced. Adds section 3 on users' rights."
 
 
-def test_sitemap_lists_pages_with_hreflang_alternates(site):
+def test_sitemap_has_hreflang_and_x_default_alternates_and_lastmod_from_effective_dates(site):
     sitemap = etree.parse(str(site / "dist" / "sitemap.xml"))
     urls = {u.findtext("s:loc", namespaces=NS): u for u in sitemap.findall("s:url", NS)}
     current = urls["https://ximgo.com/chinh-sach-bao-mat/"]
-    alternates = {x.get("hreflang"): x.get("href") for x in current.findall("x:link", NS)}
-    assert alternates == {
-        "vi": "https://ximgo.com/chinh-sach-bao-mat/",
-        "en": "https://ximgo.com/en/privacy-policy/",
-    }
+    alternates = [(x.get("hreflang"), x.get("href")) for x in current.findall("x:link", NS)]
+    assert alternates == [
+        ("en", "https://ximgo.com/en/privacy-policy/"),
+        ("vi", "https://ximgo.com/chinh-sach-bao-mat/"),
+        ("x-default", "https://ximgo.com/chinh-sach-bao-mat/"),
+    ]
+    lastmod = {loc: u.findtext("s:lastmod", namespaces=NS) for loc, u in urls.items()}
+    assert lastmod["https://ximgo.com/chinh-sach-bao-mat/"] == "2026-11-24"  # in force since
+    assert lastmod["https://ximgo.com/en/privacy-policy/"] == "2026-11-24"  # its notice since
+    assert lastmod["https://ximgo.com/chinh-sach-bao-mat/history/"] == "2026-11-24"
+    assert lastmod["https://ximgo.com/chinh-sach-bao-mat/2026-01-01/"] == "2026-06-01"  # replaced
+    assert lastmod["https://ximgo.com/chinh-sach-bao-mat/2026-11-24/diff.html"] == "2026-11-24"
+    assert lastmod["https://ximgo.com/chinh-sach-bao-mat/2026-12-15/"] is None  # upcoming
     assert "https://ximgo.com/chinh-sach-bao-mat/2026-11-24/diff.html" in urls
     assert not any("404" in loc for loc in urls)
+    # One document: the home only redirects to it, so it is not a page of the sitemap.
+    assert "https://ximgo.com/" not in urls and "https://ximgo.com/en/" not in urls
+
+
+def test_robots_txt_points_at_the_sitemap(site):
+    assert (site / "dist" / "robots.txt").read_bytes() == (
+        b"User-agent: *\nAllow: /\n\nSitemap: https://ximgo.com/sitemap.xml\n"
+    )
 
 
 def test_headers_file_sets_security_headers_and_caching(site):
@@ -142,7 +225,8 @@ def test_nginx_example_is_generated_from_the_same_headers():
 
 def test_feeds_and_index_are_byte_identical_across_builds(site, tmp_path):
     build(site / "content", ROOT / "themes/default", tmp_path / "again", date=dt.date(2026, 11, 25))
-    for name in ("feed.xml", "en/feed.xml", "sitemap.xml", "policy.json", "_headers"):
+    names = ("feed.xml", "en/feed.xml", "sitemap.xml", "policy.json", "_headers", "robots.txt")
+    for name in names:
         assert (tmp_path / "again" / name).read_bytes() == (site / "dist" / name).read_bytes()
 
 

@@ -118,7 +118,9 @@ def test_cli_build_out_dot_exits_1_and_deletes_nothing(site):
     )
     assert result.returncode == 1
     why = "is the folder you run the command from, or one of its parents"
-    assert result.stderr == refusal(Path("."), why) + "\n"
+    assert result.stderr == (
+        f"{refusal(Path('.'), why)}\n1 error(s), 0 warning(s)\nbuild failed: . was left as it was\n"
+    )
     assert listing(site) == before
 
 
