@@ -56,7 +56,12 @@ def test_repeated_builds_leave_the_lock_untouched(content):
 
 def test_the_lock_grows_when_an_upcoming_version_takes_effect(content):
     write_lock(content, load_site(content, date=NOV25), today=NOV25)
-    assert write_lock(content, load_site(content, date=dt.date(2026, 12, 15)), today=dt.date(2026, 12, 15)) is True
+    assert (
+        write_lock(
+            content, load_site(content, date=dt.date(2026, 12, 15)), today=dt.date(2026, 12, 15)
+        )
+        is True
+    )
     assert sorted(read_lock(content)) == [
         "privacy/2026-11-24.en.md",
         "privacy/2026-11-24.vi.md",
