@@ -13,7 +13,7 @@ from typing import Any
 from policysite import urls
 from policysite.model import Site
 from policysite.pages import Page, home_redirects, languages_of, shown, site_index
-from policysite.theme import Theme, translations
+from policysite.theme import Theme
 
 
 def document_links(site: Site, language: str) -> list[dict[str, Any]]:
@@ -40,7 +40,7 @@ def home_context(site: Site, theme: Theme, page: Page) -> dict[str, Any]:
     documents = document_links(site, page.language)
     redirect = documents[0] if home_redirects(site) and documents else None
     context: dict[str, Any] = {
-        "title": translations(theme, page.language).gettext("Policies"),
+        "title": "",  # the template's own heading ("Policies"), or the redirect's target
         "documents": documents,
         "redirect": redirect,
         "toc": [],

@@ -169,5 +169,8 @@ def test_every_built_page_loads_the_widget(tmp_path):
     assert pages
     for page in pages:
         html = page.read_text(encoding="utf-8")
+        if 'http-equiv="refresh"' in html:  # a home that only redirects sets no cookie
+            assert "<script" not in html, page
+            continue
         assert '<script src="/consent.js" defer></script>' in html, page
         assert '<link rel="stylesheet" href="/consent.css">' in html, page
