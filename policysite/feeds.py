@@ -24,7 +24,7 @@ from policysite.deploy import (  # noqa: F401  (SECURITY_HEADERS, CACHE_RULES: r
     nginx_conf,
     redirects_file,
 )
-from policysite.i18n import long_date
+from policysite.i18n import LONG_DATE, long_date
 from policysite.model import Site, SiteConfig, Version
 from policysite.pages import (
     Page,
@@ -134,7 +134,8 @@ def _entry(
     source = version.sources[lang]
     entry = ET.Element("entry", {"xml:lang": lang} if lang != language else {})
     _sub(entry, "id", _tag_uri(config, version, language))
-    _sub(entry, "title", f"{source.title} ({long_date(version.date, lang)})")
+    date = long_date(version.date, lang, gettext(LONG_DATE))  # the theme's running-text form
+    _sub(entry, "title", f"{source.title} ({date})")
     _sub(entry, "updated", updated)
     if version.date <= site.today:
         _sub(entry, "published", _midnight(config, version.date))
@@ -144,7 +145,7 @@ def _entry(
     kind = status(site, version)
     parts = [f"{status_labels(gettext)[kind]}."]
     if version.date > site.today:
-        when = gettext("Takes effect on %(date)s") % {"date": long_date(version.date, lang)}
+        when = gettext("Takes effect on %(date)s") % {"date": date}
         parts.append(f"{when}.")
     parts.append(source.summary or version.summary or gettext("First version."))
     _sub(entry, "summary", " ".join(parts))

@@ -30,6 +30,8 @@ def document_links(site: Site, language: str) -> list[dict[str, Any]]:
                 "title": shown(site, doc, lang).sources[lang].title,
                 "lang": lang,
                 "in_force": in_force.date if in_force is not None else None,
+                # a document whose first version has not taken effect yet says when it will
+                "takes_effect": shown(site, doc, lang).date if in_force is None else None,
             }
         )
     return links

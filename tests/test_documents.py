@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from lxml import etree, html
-from sites import en, vi, write_site
+from sites import SITE_TOML, en, vi, write_site
 
 from policysite.site import build
 
@@ -239,3 +239,21 @@ def test_check_is_clean_on_the_fixture():
         0,
         ["0 error(s), 0 warning(s)"],
     )
+
+
+def test_the_home_says_when_a_document_not_yet_in_force_takes_effect(tmp_path):
+    content = write_site(
+        tmp_path,
+        {
+            "privacy/2026-11-24.vi.md": vi(),
+            "terms/2026-12-01.vi.md": '---\ntitle: "Điều khoản sử dụng"\n---\n\nNội dung.\n',
+        },
+        SITE_TOML + '\n[documents.terms]\nvi = "dieu-khoan-su-dung"\nen = "terms-of-use"\n',
+    )
+    build(content, THEME, tmp_path / "dist", date=DATE, cache_dir=None, jobs=1)
+    items = html.parse(str(tmp_path / "dist" / "index.html")).xpath("//main//li")
+    texts = [" ".join(item.text_content().split()) for item in items]
+    assert texts == [
+        "Chính sách bảo mật Có hiệu lực từ ngày 24 tháng 11 năm 2026",
+        "Điều khoản sử dụng Có hiệu lực từ ngày 1 tháng 12 năm 2026",
+    ]
