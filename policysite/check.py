@@ -23,7 +23,15 @@ from policysite.markup import RESERVED_IDS, Rendered, render_markdown
 from policysite.model import Site, Source, Version
 
 SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
-SITE_FILES = ("/", "/policy.json", "/sitemap.xml", "/consent.js", "/consent.css", "/404.html")
+SITE_FILES = (
+    "/",
+    "/policy.json",
+    "/sitemap.xml",
+    "/robots.txt",
+    "/consent.js",
+    "/consent.css",
+    "/404.html",
+)
 # What Markdown needs to make a link: [text](url), a reference definition, <url> or raw HTML.
 LINK_MARKS = ("](", "]:", "<")
 

@@ -8,11 +8,9 @@ adapter to the collector core (policysite.collector.service), the same core uvic
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from livereload.handlers import LiveReloadHandler, LiveReloadJSHandler
 from livereload.server import LiveScriptInjector
@@ -89,24 +87,13 @@ def error_page(message: str) -> bytes:
 
 def warnings_notice(count: int) -> bytes:
     """What every preview page shows at the top while the last build had warnings."""
+    # A labelled section is a landmark, so axe's "region" rule holds; it goes after the skip
+    # link and the banner, which stay the first two Tab stops (docs/serve.md).
     return (
-        '<aside class="notice" role="status"><p><a href="/_serve/problems">'
-        f'{count} cảnh báo của bản dựng <span lang="en">({count} build warning(s))</span>'
-        "</a></p></aside>"
+        '<section class="notice" aria-label="Cảnh báo của bản dựng"><p>'
+        f'<a href="/_serve/problems">{count} cảnh báo của bản dựng '
+        f'<span lang="en">({count} build warning(s))</span></a></p></section>'
     ).encode()
-
-
-def first_page(site: Path) -> str | None:
-    """The path of the first document's page in the default language, for a site that has no
-    home page of its own (XIMGO's policy pages live beside the main site), so that
-    http://127.0.0.1:8000/ opens something. None if the site has a home page or no policy.json."""
-    if (site / "index.html").exists() or not (site / "policy.json").exists():
-        return None
-    policy = json.loads((site / "policy.json").read_text(encoding="utf-8"))
-    language = policy["site"]["default_language"]
-    for document in policy["documents"].values():
-        return urlsplit(document["urls"][language]).path
-    return None
 
 
 class PageHandler(web.StaticFileHandler):
@@ -144,8 +131,6 @@ class PageHandler(web.StaticFileHandler):
                 failed=failed,
             )
             self.finish(b"" if self.request.method == "HEAD" else page)
-        elif path == "/" and (home := first_page(site)):
-            self.redirect(home)
 
     def compute_etag(self) -> str | None:
         return None  # pages change under the same name on every rebuild
@@ -164,7 +149,7 @@ class PageHandler(web.StaticFileHandler):
 
 class InjectPreview(LiveScriptInjector):
     """livereload's script before </head>; and, while the last build had warnings, a notice
-    linking to them right after <body> (on pages, not on the problems page itself)."""
+    linking to them before the page's header (on pages, not on the problems page itself)."""
 
     preview: Preview
 
@@ -177,6 +162,8 @@ class InjectPreview(LiveScriptInjector):
         warnings = len(self.preview.problems) if self.preview.failure is None else 0
         body = chunk.find(b"<body")
         end = chunk.find(b">", body) + 1 if body >= 0 else 0
+        header = chunk.find(b"<header", end) if end else -1
+        end = header if header >= 0 else end
         html_page = "html" in headers.get("Content-Type", "") and b'id="build-error"' not in chunk
         if warnings and end and html_page:
             notice = warnings_notice(warnings)

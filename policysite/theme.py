@@ -34,6 +34,8 @@ TEMPLATES = (
     "not_found.html",
     "cookie_table.html",
     "notices.html",
+    "home.html",
+    "redirect.html",
     "toc.html",
     "contact.html",
 )
