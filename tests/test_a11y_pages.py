@@ -70,6 +70,7 @@ def served(tmp_path_factory) -> Iterator[dict[str, str]]:
         "multiversion": (ROOT / "tests/fixtures/multiversion/content", False),
         "shipped": (ROOT / "content", False),
         "shipped-drafts": (ROOT / "content", True),
+        "two-documents": (ROOT / "tests/fixtures/two-documents/content", False),
     }
     servers, urls = [], {}
     for name, (source, drafts) in sites.items():
@@ -158,6 +159,9 @@ PAGES = [
     ("shipped-drafts", "/chinh-sach-bao-mat/2027-01-01/", 200),
     ("shipped-drafts", "/chinh-sach-bao-mat/2027-01-01/diff.html", 200),
     ("shipped-drafts", "/en/privacy-policy/2027-01-01/diff.html", 200),
+    # a home that lists several documents, not a redirect
+    ("two-documents", "/", 200),
+    ("two-documents", "/en/", 200),
 ]
 WIDTHS = [390, 1280]
 
