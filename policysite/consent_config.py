@@ -189,19 +189,4 @@ def _per_language(
             line,
         )
         return None
-    texts: dict[str, str] = {}
-    for language in value:
-        if language not in languages:
-            check.error(
-                f"{key!r} of {where} has an unknown language. {expected(languages, language)}",
-                line=line,
-            )
-    for language in languages:
-        text = value.get(language)
-        if not isinstance(text, str) or not text.strip():
-            check.error(
-                f"{key!r} of {where} has no {language} text", f"write {key} = {{ {example} }}", line
-            )
-        else:
-            texts[language] = text.strip()
-    return texts if len(texts) == len(languages) else None
+    return check.language_table(value, f"{key!r} of {where}", languages, line, key)

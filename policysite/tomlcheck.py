@@ -130,20 +130,31 @@ class Checker:
                 line,
             )
             return None
+        return self.language_table(value, f"{key!r} in {where}", languages, line, key)
+
+    def language_table(
+        self,
+        value: dict[str, Any],
+        subject: str,
+        languages: tuple[str, ...],
+        line: int | None,
+        key: str,
+    ) -> dict[str, str] | None:
+        """`{ vi = "…", en = "…" }`: a non-empty text for each of `languages` and no other.
+        `subject` names the value in messages ("'purpose' of cookie '_ga'")."""
+        example = ", ".join(f'{lang} = "…"' for lang in languages)
         texts: dict[str, str] = {}
         for language in value:
             if language not in languages:
                 self.error(
-                    f"{key!r} in {where} has an unknown language. {expected(languages, language)}",
+                    f"{subject} has an unknown language. {expected(languages, language)}",
                     line=line,
                 )
         for language in languages:
             text = value.get(language)
             if not isinstance(text, str) or not text.strip():
                 self.error(
-                    f"{key!r} in {where} has no {language} text",
-                    f"write {key} = {{ {example} }}",
-                    line,
+                    f"{subject} has no {language} text", f"write {key} = {{ {example} }}", line
                 )
             else:
                 texts[language] = text.strip()
