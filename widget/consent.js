@@ -1,5 +1,5 @@
 /*
- * policysite consent widget (SPEC §4): banner, preferences dialog, Google Consent Mode v2,
+ * policysite consent widget (docs/widget.md): banner, preferences dialog, Google Consent Mode v2,
  * gated scripts and a queue of decisions for the collector.
  *
  * Readable source. policysite/widget.py builds it: __CONFIG__ becomes the site's config, every
@@ -131,7 +131,7 @@
     D.body.append(dialog);
   }
 
-  /** Accept and reject, side by side with the same weight (SPEC §4), then a third button. */
+  /** Accept and reject side by side, same weight (docs/widget.md, *Looks*); then a third button. */
   function buttons(text, onclick) {
     // With GPC, advertising stays off until the visitor turns it on in the preferences.
     const all = on => Object.fromEntries(cats.map(([id, required]) => [id, !!required || (on && !(gpc && id == "advertising"))])),
