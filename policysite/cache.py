@@ -1,4 +1,6 @@
-"""Rendered Markdown and diffs, cached by content hash in memory and on disk (issue #5).
+"""Rendered Markdown and diffs, cached by content hash in memory and on disk.
+
+docs/fast-builds.md, *Where the cache lives, and how to clear it*, is the operators' side.
 
 Markdown and the word diff are the build's CPU-heavy steps, and both are pure functions of
 their text. Texts are rendered section by section (policysite.sections), so a new version

@@ -1,4 +1,6 @@
-"""`check`: everything an editor should fix before publishing, without building (SPEC §2, §6).
+"""`check`: everything an editor should fix before publishing, without building.
+
+docs/content-model.md, *`python build.py check`*, lists what it reports for editors.
 
 Reports, each with the file, the line where there is one, and what to do:
 errors — front matter, file names, site.toml, lock violations, broken internal links and

@@ -1,7 +1,8 @@
-"""The command line (SPEC §6). `python build.py` and the `policysite` script both land here.
+"""The command line. `python build.py` and the `policysite` script both land here.
 
 Each subcommand is a thin wrapper: parse arguments, call one function of the package, print.
-User mistakes arrive as `PolicyError` and are printed without a traceback, exit status 1.
+User mistakes arrive as `PolicyError` and are printed without a traceback, exit status 1
+(docs/ARCHITECTURE.md, *Rules every command keeps*).
 """
 
 from __future__ import annotations
@@ -156,7 +157,8 @@ BUILD_COMMANDS = ("build", "check", "serve", "new-version")
 def make_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The CLI's parser. Given the command line, it may leave out the collector's commands:
     their options live with the collector, and importing them costs every `build` a few
-    milliseconds, which matters for a no-change rebuild (SPEC §8). Help and typos get all."""
+    milliseconds, which matters for a no-change rebuild (docs/performance.md). Help and typos
+    get all."""
     parser = argparse.ArgumentParser(
         prog="policysite",
         description="Build XIMGO.COM's policy site, preview it, and run the consent collector.",

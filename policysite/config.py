@@ -1,4 +1,4 @@
-"""content/site.toml → SiteConfig, validated strictly (SPEC §2).
+"""content/site.toml → SiteConfig, validated strictly (docs/content-model.md, *site.toml*).
 
 Every mistake is collected and reported at once, each naming the key, what was expected and
 the line in site.toml where we can find it. Unknown keys are errors, not silently ignored: a
@@ -227,7 +227,7 @@ def _documents(
 
 
 def today_in(config: SiteConfig, date: dt.date | None = None) -> dt.date:
-    """'Today' is the build date in the site's time zone (SPEC §2); `--date` overrides it."""
+    """'Today' is the build date in the site's time zone; `--date` overrides it."""
     if date is not None:
         return date
     return dt.datetime.now(zoneinfo.ZoneInfo(config.timezone)).date()

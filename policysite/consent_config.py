@@ -1,5 +1,6 @@
-"""The [consent] table of site.toml → ConsentSettings (SPEC §2): categories, their cookies
-and the collector settings, validated as strictly as the rest of site.toml."""
+"""The [consent] table of site.toml → ConsentSettings: categories, their cookies and the
+collector settings, validated as strictly as the rest of site.toml (docs/content-model.md,
+*site.toml*)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""content/<document>/<YYYY-MM-DD>.<lang>.md → Site: the "load and validate" stage (SPEC §2).
+"""content/<document>/<YYYY-MM-DD>.<lang>.md → Site: the "load and validate" stage.
+
+docs/content-model.md is the editors' reference for every rule checked here.
 
 The file name says which document, version (effective date) and language a file is; YAML front
 matter between `---` lines carries the title, summary and flags. Everything is checked strictly
@@ -408,7 +410,9 @@ def _assemble(
 
 
 def _check_summary(source: Source, first: bool, draft: bool, problems: ProblemCollector) -> None:
-    """`summary` is required on every version after the first (SPEC §2); a draft may wait."""
+    """`summary` is required on every version after the first; a draft may wait.
+
+    docs/content-model.md, *Front matter*."""
     if first or source.summary:
         return
     message = "missing 'summary': every version after the first must say what changed"

@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 from policysite import urls
 from policysite.model import SiteConfig
 
-# Sent with every response of the static site (SPEC §3: the pages work under this CSP).
+# Sent with every response of the static site; the pages work under this CSP
+# (docs/build-output.md, *Pages work without JavaScript and under a strict CSP*).
 SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
     (
         "Content-Security-Policy",

@@ -1,4 +1,4 @@
-"""Word-level diff of two versions' rendered text (SPEC §3, the diff page).
+"""Word-level diff of two versions' rendered text: the diff page (docs/build-output.md).
 
 Both versions are compared as rendered HTML, so what a reader sees is what gets compared:
 the cookie table, lists and headings included, Markdown syntax excluded. Each document is

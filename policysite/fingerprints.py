@@ -1,4 +1,4 @@
-"""Page fingerprints (issue #5): equal fingerprints, equal HTML.
+"""Page fingerprints (docs/fast-builds.md): equal fingerprints, equal HTML.
 
 `policysite.incremental` renders a page's template only when its fingerprint changed, so a
 fingerprint must cover everything the template can see, and nothing that varies between

@@ -1,7 +1,7 @@
-"""Front matter: the `---` YAML `---` block at the top of a version's Markdown file (SPEC §2).
+"""Front matter: the `---` YAML `---` block at the top of a version's Markdown file.
 
 Parsing keeps each key's line, so every message about a key points at it. What the keys
-mean and which are allowed is content.py's business.
+mean and which are allowed is content.py's business (docs/content-model.md, *Front matter*).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Incremental builds (issue #5): re-render only the pages whose inputs changed.
+"""Incremental builds (docs/fast-builds.md): re-render only the pages whose inputs changed.
 
 A page's HTML is a function of its template context, the theme and its language
 (`render.page_context`). Building a context is cheap once Markdown and diffs come from the

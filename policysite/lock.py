@@ -1,4 +1,6 @@
-"""content/versions.lock: the sha256 of every version that has taken effect (SPEC §2).
+"""content/versions.lock: the sha256 of every version that has taken effect.
+
+docs/content-model.md, *The lock: published versions are immutable*, is the editors' side.
 
 Published text is a legal record, so once a version is in force its files must never change.
 The build records each file's sha256 here and refuses to build when one no longer matches. The

@@ -1,11 +1,11 @@
 """Markdown → HTML for one version's text: heading ids, table of contents, `{{ cookie_table }}`.
 
-Heading ids are ASCII slugs of the Vietnamese title (SPEC §3): "Thu thập thông tin người dùng"
-→ `thu-thap-thong-tin-nguoi-dung`, "Điều khoản" → `dieu-khoan`. A leading section number
-("1. ", "2.3 ", "IV) "; not a bare "2026 ") is left out of the id, so renumbering sections
-in a new version keeps every old link to a section working. Ids the page templates use
-themselves (`RESERVED_IDS`) get a `-section` suffix, and repeated titles get `_1`, `_2`…
-(Python-Markdown's toc rule).
+Heading ids are ASCII slugs of the Vietnamese title: "Thu thập thông tin người dùng" →
+`thu-thap-thong-tin-nguoi-dung`, "Điều khoản" → `dieu-khoan`
+(docs/build-output.md, *Heading links*). A leading section number ("1. ", "2.3 ", "IV) "; not
+a bare "2026 ") is left out of the id, so renumbering sections in a new version keeps every
+old link to a section working. Ids the page templates use themselves (`RESERVED_IDS`) get a
+`-section` suffix, and repeated titles get `_1`, `_2`… (Python-Markdown's toc rule).
 """
 
 from __future__ import annotations

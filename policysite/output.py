@@ -1,4 +1,6 @@
-"""Writing the output folder (SPEC §6): a fresh staging folder swapped in, or files in place.
+"""Writing the output folder: a fresh staging folder swapped in, or files in place.
+
+docs/build-output.md says what an operator sees of it.
 
 `build` writes a whole new tree next to dist/ and swaps it in at the end, so a failed build
 leaves the previous dist/ as it was. On Linux the swap is one renameat2(RENAME_EXCHANGE): dist/

@@ -1,5 +1,5 @@
-"""Which pages a site has (SPEC §3), and who has what: texts per language, the version each
-current page shows, a version's status, and a page's translations.
+"""Which pages a site has, and who has what: texts per language, the version each current
+page shows, a version's status, and a page's translations (docs/build-output.md).
 
 Each language's root (`/`, `/en/`) is the site's home: with one document it sends visitors
 to that document (`home_redirects`), with several it lists them (docs/build-output.md).

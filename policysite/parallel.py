@@ -1,4 +1,4 @@
-"""Run a build step over chunks of work on every core (issue #5, `--jobs`).
+"""Run a build step over chunks of work on every core (`--jobs`, docs/fast-builds.md).
 
 Rendering is CPU-bound Python (Markdown, difflib, Jinja2), so threads would not help: chunks go
 to processes. On Linux the workers are plain forks: they start at once with the loaded site,

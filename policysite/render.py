@@ -1,4 +1,4 @@
-"""Jinja2 pages (SPEC §3): each page's context and HTML (policysite.pages lists them).
+"""Jinja2 pages (docs/build-output.md): each page's context and HTML (policysite.pages lists them).
 
 Pure functions, so `serve` can re-render only what changed and in parallel:
 `site_pages(site)` lists the pages, `render_page(site, theme, page)` returns one page's bytes.

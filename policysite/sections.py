@@ -1,4 +1,6 @@
-"""Render a text section by section, so versions that share text share the work (issue #5).
+"""Render a text section by section, so versions that share text share the work.
+
+docs/fast-builds.md, *What happens when you build*, says what it buys and how it is tested.
 
 Successive versions of a policy differ by a few paragraphs. Cut into sections, a new version is
 mostly sections already rendered for an earlier one, and each section's HTML is memoised by

@@ -1,4 +1,4 @@
-"""`serve` (SPEC §6, issue #5): the site with drafts, live reload and the collector, on one port.
+"""`serve` (docs/serve.md): the site with drafts, live reload and the collector, on one port.
 
 One tornado application (livereload is built on tornado) answers:
 
@@ -82,7 +82,7 @@ class ServeOptions:
 class PreviewBuild:
     """How `serve` builds: one `incremental.Builder` for the whole session, so a save
     re-reads only the files that changed, renders only the pages that show them, and
-    rewrites only the files whose bytes changed, in place in --out (issue #5). Drafts are
+    rewrites only the files whose bytes changed, in place in --out (docs/fast-builds.md). Drafts are
     shown; the text cache (.policysite-cache) warms the first build and is stored again
     when the session ends."""
 

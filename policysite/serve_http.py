@@ -104,7 +104,8 @@ class PageHandler(web.StaticFileHandler):
         self.preview = preview
 
     def set_default_headers(self) -> None:
-        # The pages' own CSP (SPEC §3), plus the livereload websocket; shown early to editors.
+        # The pages' own CSP (docs/build-output.md), plus the livereload websocket; shown early
+        # to editors.
         self.set_header(
             "Content-Security-Policy",
             f"default-src 'self'; connect-src 'self' ws://{self.request.host}",

@@ -1,4 +1,4 @@
-"""The build (SPEC §3, §6): load and validate → render → write, each step timed.
+"""The build (docs/build-output.md): load and validate → render → write, each step timed.
 
 Rendering is pure (policysite.render: site and page in, bytes out). `build` writes a
 temporary sibling folder and swaps it in at the end (policysite.output), so a failed build
@@ -36,7 +36,7 @@ class BuildReport(NamedTuple):
     """What a build did; `str()` is the line the CLI prints.
 
     A NamedTuple rather than a dataclass: importing dataclasses costs a no-change rebuild
-    ~7 ms, a tenth of its budget (SPEC §8)."""
+    ~7 ms, a tenth of its budget (docs/performance.md)."""
 
     out_dir: Path
     pages: int

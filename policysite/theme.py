@@ -1,5 +1,5 @@
-"""The theme (SPEC §1 `themes/default/`): its templates, its static files named by content
-hash, its gettext catalogs, and one Jinja2 environment per language.
+"""The theme (`themes/default/`, docs/build-output.md, *The theme*): its templates, its static
+files named by content hash, its gettext catalogs, and one Jinja2 environment per language.
 
 Templates compile once per process and theme version, shared by the languages, before any
 worker process forks (`compile_templates`, `load_locales`).

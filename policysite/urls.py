@@ -1,4 +1,4 @@
-"""Where every page lives (SPEC §3). The one place that knows the URL scheme.
+"""Where every page lives (docs/build-output.md). The one place that knows the URL scheme.
 
 The default language is served at the root, the others under `/<lang>/`:
 
@@ -38,7 +38,7 @@ def history_path(config: SiteConfig, document: str, language: str) -> str:
 
 def diff_path(config: SiteConfig, document: str, language: str, version: dt.date) -> str:
     # A file beside the version's page, not a folder of its own: a cold build makes ~300 fewer
-    # folders, and on ext4 a folder costs as much as rendering a page (issue #5).
+    # folders, and on ext4 a folder costs as much as rendering a page (docs/fast-builds.md).
     return f"{version_path(config, document, language, version)}diff.html"
 
 

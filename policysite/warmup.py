@@ -1,4 +1,4 @@
-"""Compile the theme on the other core while the sources load (issue #5, cold builds).
+"""Compile the theme on the other core while the sources load (docs/fast-builds.md, *`--jobs N`*).
 
 Before its render workers can start, a cold build must compile every Jinja2 template and
 gettext catalog of the theme: about a tenth of its time, on one core, while the other waits.

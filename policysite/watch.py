@@ -2,10 +2,11 @@
 
 livereload's own Watcher stats every file every 800 ms (its inotify variant needs pyinotify,
 unmaintained since 2015). At that rate the watcher alone would spend most of the 250 ms
-edit → browser budget (SPEC §8). watchfiles (Rust `notify`, inotify on Linux, polling only where
-the kernel gives no events) wakes on the kernel's event and costs nothing while idle. Its `step`
-is our debounce window: a batch is handed over once no new change arrived for `step` ms, so an
-editor's write-temp / rename / chmod dance gives one rebuild, not three.
+edit → browser budget (docs/performance.md). watchfiles (Rust `notify`, inotify on Linux,
+polling only where the kernel gives no events) wakes on the kernel's event and costs nothing
+while idle. Its `step` is our debounce window: a batch is handed over once no new change
+arrived for `step` ms, so an editor's write-temp / rename / chmod dance gives one rebuild, not
+three.
 """
 
 from __future__ import annotations

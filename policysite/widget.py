@@ -1,4 +1,6 @@
-"""Build the consent widget (SPEC §4): widget/ sources + site config + catalogs → consent.js, .css.
+"""Build the consent widget: widget/ sources + site config + catalogs → consent.js, .css.
+
+docs/widget.md describes the widget; this module only builds it.
 
 The readable source marks every visible string as `_("…")`, with the Vietnamese text as msgid.
 Babel's JavaScript extractor finds those marks (themes/default/babel.cfg), so the theme's

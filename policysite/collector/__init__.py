@@ -1,4 +1,4 @@
-"""The consent collector (SPEC §5): a framework-free core with thin adapters.
+"""The consent collector (docs/collector.md): a framework-free core with thin adapters.
 
 validation, policy, addresses, ratelimit and store know nothing of HTTP servers; service.py
 turns them into HTTP semantics; asgi.py (uvicorn) and policysite/serve.py (tornado) only

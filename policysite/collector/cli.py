@@ -1,4 +1,4 @@
-"""`collector` and `consents export|stats|report|purge` (SPEC §5, §6).
+"""`collector` and `consents export|stats|report|purge` (docs/collector.md).
 
 policysite/cli.py calls `add_collector_parser(sub)` and `add_consents_parser(sub)`; each sets
 `handler`. Operator commands have no HTTP surface: they open the store directly.
@@ -126,7 +126,7 @@ def run_collector(args: argparse.Namespace) -> int:
             workers=args.workers,
             lifespan="on",
             proxy_headers=False,  # service.py reads X-Forwarded-For itself, for serve too
-            access_log=False,  # an access log would keep every raw client IP (SPEC §5)
+            access_log=False,  # an access log would keep every raw client IP
             server_header=False,
             log_level=args.log_level,
         )

@@ -1,4 +1,4 @@
-"""The collector's HTTP semantics without a web framework (SPEC §5).
+"""The collector's HTTP semantics without a web framework (openapi.yaml, docs/collector.md).
 
 `ConsentService.handle` maps an `HttpRequest` to an `HttpResponse`. The ASGI app (asgi.py,
 under uvicorn) and the dev server (policysite/serve.py, tornado) are adapters: they only copy

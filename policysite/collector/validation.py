@@ -1,4 +1,6 @@
-"""Strict validation of a consent body (SPEC §5): bytes in, a `Consent` or a `FieldError` out.
+"""Strict validation of a consent body: bytes in, a `Consent` or a `FieldError` out.
+
+The fields are openapi.yaml's; docs/collector.md, *What a body must say*, adds two rules.
 
 Nothing here knows HTTP. Every rejection names the offending field, so a widget bug shows up as
 a precise 400 instead of a silently stored, unprovable record.
