@@ -128,7 +128,7 @@ def browser():
             chromium.close()
 
 
-# --- CI skips nothing (SPEC §7) -----------------------------------------------------------
+# --- CI skips nothing (docs/ARCHITECTURE.md, *Tests and CI*) -----------------------------
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -37,7 +37,8 @@ document.addEventListener('securitypolicyviolation', (e) => {
 
 
 class _Handler(SimpleHTTPRequestHandler):
-    """Serves dist/ like a static host reading `_headers`, with the strict CSP of SPEC §3."""
+    """Serves dist/ like a static host reading `_headers`, with the pages' strict CSP
+    (docs/build-output.md)."""
 
     def end_headers(self) -> None:
         for name, value in SECURITY_HEADERS:

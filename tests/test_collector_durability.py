@@ -1,5 +1,7 @@
-"""A 201 survives kill -9 (SPEC §5): load `python build.py collector`, SIGKILL it mid-load,
-restart it, and find every acknowledged record in the store, on SQLite and on PostgreSQL."""
+"""A 201 survives kill -9: load `python build.py collector`, SIGKILL it mid-load, restart it,
+and find every acknowledged record in the store, on SQLite and on PostgreSQL.
+
+docs/collector.md, *Durability*."""
 
 from __future__ import annotations
 

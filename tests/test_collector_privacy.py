@@ -1,4 +1,6 @@
-"""The raw client IP never reaches the disk (SPEC §5): search the SQLite files' bytes for it."""
+"""The raw client IP never reaches the disk: search the SQLite files' bytes for it.
+
+docs/collector.md, *Privacy of the record*."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""HTTP semantics of the collector (SPEC §5) through the real ASGI app on a real SQLite store."""
+"""HTTP semantics of the collector (openapi.yaml, docs/collector.md) through the real ASGI app
+on a real SQLite store."""
 
 from __future__ import annotations
 

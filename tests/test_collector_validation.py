@@ -1,4 +1,6 @@
-"""The consent validator (SPEC §5): valid bodies pass, every mutation names its field."""
+"""The consent validator: valid bodies pass, every mutation names its field.
+
+The fields are openapi.yaml's; docs/collector.md, *What a body must say*, adds two rules."""
 
 from __future__ import annotations
 

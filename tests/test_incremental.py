@@ -1,4 +1,6 @@
-"""Incremental builds (issue #5): the cache, the manifest, the Builder that `serve` can use.
+"""Incremental builds: the cache, the manifest, the Builder that `serve` can use.
+
+docs/fast-builds.md describes them.
 
 Every test compares with a clean serial build with no cache: incremental output must be the
 same bytes, file for file.

@@ -1,4 +1,4 @@
-"""Parallel builds (issue #5): every core, and the same bytes as a serial build."""
+"""Parallel builds (docs/fast-builds.md): every core, and the same bytes as a serial build."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""The theme compiled in a forked helper while the sources load (policysite.warmup, issue #5).
+"""The theme compiled in a forked helper while the sources load (policysite.warmup).
+
+docs/fast-builds.md, *`--jobs N`*, describes the helper.
 
 The helper is an accelerator only: these tests show that what it hands over is really used
 (this process compiles nothing itself), and that a helper that fails changes nothing, not

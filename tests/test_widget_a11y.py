@@ -1,4 +1,6 @@
-"""The widget's accessibility and looks (SPEC §4): axe-core, colour scheme, motion, screenshots.
+"""The widget's accessibility and looks: axe-core, colour scheme, motion, screenshots.
+
+docs/widget.md, *Accessibility* and *Looks*, says what they hold the widget to.
 
 The screenshots in docs/screenshots/ come from test_widget_screenshots: it always takes them
 (into tmp_path) and, with POLICYSITE_UPDATE_SCREENSHOTS=1, copies them into docs/.

@@ -1,4 +1,4 @@
-"""The consent widget's behaviour (SPEC §4), in Debian's headless Chromium.
+"""The consent widget's behaviour (docs/widget.md), in Debian's headless Chromium.
 
 Every test drives the built site as `python build.py serve` serves it (CSP default-src 'self'),
 with the real collector writing to SQLite, in a fresh browser context, by role and name.

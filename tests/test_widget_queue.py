@@ -1,4 +1,6 @@
-"""The widget's queue (SPEC §4): a decision is never lost because the collector was down.
+"""The widget's queue: a decision is never lost because the collector was down.
+
+docs/widget.md, *Delivery to the collector, and the queue*, describes it.
 
 The collector runs inside `python build.py serve`, so "down" is that server stopped, and
 "back" is the same command started again on the same port and database.
