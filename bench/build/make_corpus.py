@@ -1,4 +1,4 @@
-"""Make the 300-page synthetic corpus of SPEC §8: one document in 150 versions × (vi, en).
+"""Make the build benchmark's 300-page synthetic corpus: one document in 150 versions × (vi, en).
 
 Every page has ~1,500 words, headings, paragraphs and lists; Vietnamese pages use Vietnamese
 words with their diacritics. Each version rewrites a few paragraphs of the previous one, as a

@@ -1,4 +1,5 @@
-"""The baseline of SPEC §8 (= 1.0): a plain Python-Markdown + Jinja2 loop over the same files.
+"""The build benchmark's baseline (= 1.0): a plain Python-Markdown + Jinja2 loop over the same
+files (docs/performance.md).
 
 One process, no cache, no extras: read each page, split off its YAML front matter, render the
 Markdown (with a table of contents), fill one template, write <out>/<lang>/<date>/index.html.

@@ -1,4 +1,6 @@
-"""Full-build benchmark of SPEC §8: the 300-page corpus through every contender, in one run.
+"""Full-build benchmark: the 300-page corpus through every contender, in one run.
+
+The targets are docs/performance.md's.
 
 Contenders, each run as the command a user types (a fresh process, so start-up counts):
 
@@ -179,7 +181,7 @@ def ensure_corpus(corpus: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Full-build benchmark (SPEC §8).")
+    parser = argparse.ArgumentParser(description="Full-build benchmark (docs/performance.md).")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--corpus", type=Path, default=WORK / "corpus")
     parser.add_argument("--peers", type=Path, default=WORK / "venv", help="venv with the peers")

@@ -1,4 +1,4 @@
-"""The collector's own CPU per request, without HTTP: a profiling aid, not a SPEC §8 figure.
+"""The collector's own CPU per request, without HTTP: a profiling aid, not a target figure.
 
 It drives the real ASGI app (policysite.collector.asgi) on a real, fresh SQLite file (WAL,
 synchronous=FULL, group commit) with the same bodies and headers as the wrk load, `--concurrency`

@@ -1,4 +1,6 @@
-"""The peer of SPEC §8: a plain WSGI consent endpoint for gunicorn's sync workers.
+"""The collector's peer: a plain WSGI consent endpoint for gunicorn's sync workers.
+
+docs/performance.md gives its figures on this machine kind.
 
 What a careful first version looks like: parse the JSON, check the Origin and the required
 fields, then one INSERT and one COMMIT per request on SQLite in WAL mode with

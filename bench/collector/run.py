@@ -1,4 +1,4 @@
-"""Collector benchmark of SPEC §8: durable consents per second, in one run on 127.0.0.1.
+"""Collector benchmark (docs/performance.md): durable consents per second, in one run on 127.0.0.1.
 
 Targets, each under the same wrk load (valid, unique consent POSTs, bench/collector/load.py):
 

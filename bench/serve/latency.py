@@ -1,4 +1,6 @@
-"""Edit → served latency of SPEC §8, for our `serve`, `mkdocs serve` and `hugo server`, in one run.
+"""Edit → served latency, for our `serve`, `mkdocs serve` and `hugo server`, in one run.
+
+The target is docs/performance.md's: a median of at most 250 ms.
 
 Each server runs on a copy of the 300-page corpus (bench/build/make_corpus.py) on 127.0.0.1.
 For each of --edits edits we append a unique token to the newest Vietnamese page's Markdown,
@@ -169,7 +171,7 @@ def report(all_: list[Server]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Edit → served latency (SPEC §8).")
+    parser = argparse.ArgumentParser(description="Edit → served latency (docs/performance.md).")
     parser.add_argument("--edits", type=int, default=20)
     parser.add_argument("--poll-ms", type=float, default=10.0)
     parser.add_argument("--corpus", type=Path, default=WORK / "corpus")

@@ -1,4 +1,4 @@
-"""Widget benchmark (SPEC §8): our consent widget next to three peers, in one run.
+"""Widget benchmark (docs/performance.md): our consent widget next to three peers, in one run.
 
     python bench/widget/bench.py [--runs 15]
 
@@ -332,8 +332,8 @@ def section(result: str, runs: int) -> str:
         "on a first read here.\n"
         "* **CLS**: layout-shift entries summed by a PerformanceObserver installed before any "
         "script; the worst of all runs.\n"
-        "* Targets (SPEC §8): ≤ 4 KB gzip (4,000 bytes, counted like the peers' KB), ≤ 2 ms "
-        "script time, CLS 0.\n"
+        "* Targets (docs/performance.md): ≤ 4 KB gzip (4,000 bytes, counted like the peers' KB), "
+        "≤ 2 ms script time, CLS 0.\n"
     )
 
 
