@@ -8,7 +8,6 @@ User mistakes arrive as `PolicyError` and are printed without a traceback, exit 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import gc
 import os
 import sys
@@ -16,16 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from policysite.arguments import iso_date
 from policysite.errors import PolicyError, Problem
-
-
-def iso_date(text: str) -> dt.date:
-    """argparse type for YYYY-MM-DD that names the bad value."""
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
-
 
 # --- build, check, new-version ----------------------------------------------------------
 
@@ -54,7 +45,7 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
 def _run_build(args: argparse.Namespace) -> int:
     """Build; print what `check` would warn about, then the report. On errors, print them
     and every warning as `check` does, and say that --out was left as it was."""
-    from policysite.site import build
+    from policysite.build.pipeline import build
 
     try:
         report = build(
@@ -93,7 +84,7 @@ def _add_check(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_check(args: argparse.Namespace) -> int:
-    from policysite.check import check
+    from policysite.build.check import check
 
     problems = check(content_dir=args.content, theme_dir=args.theme, date=args.date)
     _print_problems(problems)
@@ -109,7 +100,7 @@ def _add_new_version(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_new_version(args: argparse.Namespace) -> int:
-    from policysite.newversion import new_version
+    from policysite.content.newversion import new_version
 
     for path in new_version(args.content, args.document, args.effective):
         print(f"created {path}")
@@ -132,7 +123,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    from policysite.serve import serve
+    from policysite.serve.server import serve
 
     serve(args)
     return 0
@@ -142,7 +133,7 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 
 def _add_collector(sub: argparse._SubParsersAction) -> None:
-    from policysite.collector.cli import add_collector_parser, add_consents_parser
+    from policysite.collector.commands.cli import add_collector_parser, add_consents_parser
 
     add_collector_parser(sub)
     add_consents_parser(sub)

@@ -53,7 +53,7 @@ class PolicyError(Exception):
 
     def __reduce__(self) -> tuple[type[PolicyError], tuple[list[Problem]]]:
         """Pickled with its problems, not its text: a render worker's error reaches the
-        build with each file and line (policysite.parallel)."""
+        build with each file and line (policysite.build.parallel)."""
         return (PolicyError, (self.problems,))
 
 

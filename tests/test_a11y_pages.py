@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
-from policysite.feeds import SECURITY_HEADERS
-from policysite.site import build
+from policysite.build.pipeline import build
+from policysite.render.deploy import SECURITY_HEADERS
 
 pytestmark = pytest.mark.browser
 

@@ -1,4 +1,5 @@
-"""policysite.site.build: whole builds of the shipped content and the multiversion fixture."""
+"""policysite.build.pipeline.build: whole builds of the shipped content and the multiversion
+fixture."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from pathlib import Path
 import pytest
 from bs4 import BeautifulSoup
 
+from policysite.build.pipeline import build
 from policysite.cli import main
 from policysite.errors import PolicyError
-from policysite.site import build
 
 ROOT = Path(__file__).resolve().parent.parent
 THEME = ROOT / "themes" / "default"

@@ -206,7 +206,7 @@ def many_records(tmp_path_factory) -> str:
 
     from collector_fixtures.support import make_record
 
-    from policysite.collector.store import open_store
+    from policysite.collector.core.store import open_store
 
     db = str(tmp_path_factory.mktemp("pipe") / "consents.sqlite3")
     store = open_store(db)

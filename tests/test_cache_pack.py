@@ -1,4 +1,5 @@
-"""The text cache's pack on disk (policysite.cache): marshal segments, appended by builds that
+"""The text cache's pack on disk (policysite.render.cache): marshal segments, appended by builds
+that
 only add entries, consolidated when entries are re-dated or expire. A damaged pack or one made
 by other code is ignored, never an error: the cache only makes builds faster."""
 
@@ -6,7 +7,7 @@ from __future__ import annotations
 
 import marshal
 
-from policysite import cache
+from policysite.render import cache
 
 ENTRY_A = ("<p>một</p>", ((2, "mot", "Một"),), ("mot",))
 ENTRY_B = ("<p>hai</p>", (), ())

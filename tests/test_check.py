@@ -9,9 +9,9 @@ import unicodedata
 import pytest
 from sites import FIXTURES, ROOT, VI_BODY, body_sha256, en, vi, write_site
 
-from policysite.check import check
-from policysite.content import load_site
-from policysite.lock import write_lock
+from policysite.build.check import check
+from policysite.content.lock import write_lock
+from policysite.content.sources import load_site
 
 THEME = ROOT / "themes" / "default"
 NOV25 = dt.date(2026, 11, 25)

@@ -15,8 +15,8 @@ import pytest
 from collector_fixtures.support import SITE, fresh_database, make_record
 
 from policysite.cli import main
-from policysite.collector.record import COLUMNS, utc_timestamp, verify_receipt
-from policysite.collector.store import open_store
+from policysite.collector.core.record import COLUMNS, utc_timestamp, verify_receipt
+from policysite.collector.core.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -94,7 +94,7 @@ def test_consents_export_jsonl_to_a_file(db, tmp_path, capsys):
     ]
     assert records[0]["choices"]["analytics"] is True
     # An export carries everything needed to re-check each receipt.
-    from policysite.collector.record import ConsentRecord, canonical_choices
+    from policysite.collector.core.record import ConsentRecord, canonical_choices
 
     for r in records:
         r["choices"] = canonical_choices(r["choices"])

@@ -16,7 +16,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from policysite.collector.asgi import create_app
+from policysite.collector.http.asgi import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = schemathesis.openapi.from_path(ROOT / "openapi.yaml")

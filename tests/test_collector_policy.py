@@ -21,8 +21,8 @@ from collector_fixtures.support import (
     write_policy,
 )
 
-from policysite.collector.policy import PolicySource, load_policy
-from policysite.collector.validation import validate_consent
+from policysite.collector.core.policy import PolicySource, load_policy
+from policysite.collector.core.validation import validate_consent
 from policysite.errors import PolicyError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -57,7 +57,7 @@ def test_collector_answers_503_while_postgres_is_down_then_resumes(postgres, col
 
 def test_collector_runs_as_a_role_that_can_only_insert_and_read(postgres, database, capsys):
     from policysite.cli import main
-    from policysite.collector.store import open_store
+    from policysite.collector.core.store import open_store
 
     open_store(database).close()  # the owner creates the schema once
     role = f"collector_{database.rsplit('_', 1)[-1]}"

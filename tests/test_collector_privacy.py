@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from collector_fixtures.support import Collector, body
 
-from policysite.collector.settings import CollectorSettings
+from policysite.collector.core.settings import CollectorSettings
 
 CLIENTS = ["198.51.100.177", "2001:db8:85a3:8d3:1319:8a2e:370:7348"]
 FORWARDED = "192.0.2.233"  # the visitor behind the trusted proxy 127.0.0.1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from policysite.collector.record import ConsentRecord, compute_receipt, seal, verify_receipt
+from policysite.collector.core.record import ConsentRecord, compute_receipt, seal, verify_receipt
 
 text = st.text(max_size=40)
 maybe_text = st.none() | text

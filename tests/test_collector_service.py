@@ -23,8 +23,8 @@ from collector_fixtures.support import (
     write_policy,
 )
 
-from policysite.collector.record import verify_receipt
-from policysite.collector.settings import CollectorSettings
+from policysite.collector.core.record import verify_receipt
+from policysite.collector.core.settings import CollectorSettings
 
 
 @pytest.fixture
@@ -372,7 +372,7 @@ def test_lifespan_opens_the_service_and_tunes_the_garbage_collector(db):
     import asyncio
     import gc
 
-    from policysite.collector.asgi import create_app
+    from policysite.collector.http.asgi import create_app
 
     app = create_app(db, SITE, settings=CollectorSettings(rate_limit="0"))
     messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])

@@ -13,8 +13,8 @@ import psycopg
 import pytest
 from collector_fixtures.support import fresh_database, make_record
 
-from policysite.collector.record import verify_receipt
-from policysite.collector.store import open_store
+from policysite.collector.core.record import verify_receipt
+from policysite.collector.core.store import open_store
 from policysite.errors import PolicyError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +50,10 @@ def test_store_creates_its_schema_once_and_records_the_version(db, store):
 
 
 def test_store_migrations_are_safe_when_workers_start_together(db):
-    code = "import sys; from policysite.collector.store import open_store; open_store(sys.argv[1])"
+    code = (
+        "import sys; from policysite.collector.core.store import open_store; "
+        "open_store(sys.argv[1])"
+    )
     workers = [
         subprocess.Popen([sys.executable, "-c", code, db], cwd=ROOT, stderr=subprocess.PIPE)
         for _ in range(4)
@@ -141,7 +144,7 @@ def test_open_store_refuses_bad_urls_and_unreachable_servers(tmp_path):
 
 def test_both_stores_migrate_through_one_function(db, store):
     # One migration newer than the store's schema: only it runs, and its version is recorded.
-    from policysite.collector.store import apply_migrations
+    from policysite.collector.core.store import apply_migrations
 
     store.close()
     postgres = db.startswith("postgresql://")

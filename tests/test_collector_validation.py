@@ -11,8 +11,8 @@ from collector_fixtures.support import SHA_NEXT_VI, SHA_VI, SITE, body
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policysite.collector.policy import load_policy
-from policysite.collector.validation import FieldError, validate_consent
+from policysite.collector.core.policy import load_policy
+from policysite.collector.core.validation import FieldError, validate_consent
 
 POLICY = load_policy(SITE / "policy.json")
 CATEGORIES = ("necessary", "analytics", "advertising")

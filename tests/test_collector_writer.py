@@ -1,4 +1,4 @@
-"""The SQLite writer process (policysite.collector.writer): every worker's batches committed by
+"""The SQLite writer process (policysite.collector.core.writer): every worker's batches committed by
 one process, with the same answers as committing in the worker, and a worker that commits
 itself when the writer is gone."""
 
@@ -17,8 +17,8 @@ import pytest
 from collector_fixtures.support import SITE, Collector, WriterThread, body
 from conftest import free_port, wait_for_port
 
-from policysite.collector.settings import CollectorSettings
-from policysite.collector.wire import frame, take_frames
+from policysite.collector.core.settings import CollectorSettings
+from policysite.collector.core.wire import frame, take_frames
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,7 +30,7 @@ def db(tmp_path) -> str:
 
 @pytest.fixture
 def writer(db, tmp_path):
-    from policysite.collector.store import open_store
+    from policysite.collector.core.store import open_store
 
     open_store(db).close()  # created and migrated, as `collector` does before starting it
     started = WriterThread(db, str(tmp_path / "writer.sock"))
@@ -203,7 +203,7 @@ def test_collector_runs_one_writer_and_stops_it_with_itself(tmp_path, workers):
         writers = {
             pid: command
             for pid, command in _children(process.pid).items()
-            if "policysite.collector.writer" in command
+            if "policysite.collector.core.writer" in command
         }
         assert len(writers) == 1, _children(process.pid)
         (writer_pid,) = writers
@@ -231,11 +231,11 @@ def test_collector_runs_one_writer_and_stops_it_with_itself(tmp_path, workers):
 
 
 def test_checkpoints_run_beside_the_commits_and_the_wal_starts_over(db, tmp_path, monkeypatch):
-    from policysite.collector import writer as writer_module
+    from policysite.collector.core import writer as writer_module
 
     monkeypatch.setattr(writer_module, "CHECKPOINT_SECONDS", 0.01)
     monkeypatch.setattr(writer_module, "RESTART_FRAMES", 8)
-    from policysite.collector.store import open_store
+    from policysite.collector.core.store import open_store
 
     open_store(db).close()
     started = WriterThread(db, str(tmp_path / "writer.sock"))
@@ -260,7 +260,7 @@ def test_checkpoints_run_beside_the_commits_and_the_wal_starts_over(db, tmp_path
 
 
 def test_start_writer_refuses_what_it_cannot_serve_with_a_clear_error(tmp_path):
-    from policysite.collector.writer import start_writer
+    from policysite.collector.core.writer import start_writer
     from policysite.errors import PolicyError
 
     with pytest.raises(PolicyError, match="did not start"):
@@ -274,7 +274,7 @@ def test_start_writer_refuses_what_it_cannot_serve_with_a_clear_error(tmp_path):
 def test_a_killed_writers_socket_folder_is_removed_by_the_next_one(tmp_path):
     import socket
 
-    from policysite.collector.writer import FOLDER_PREFIX, remove_stale_folders
+    from policysite.collector.core.writer import FOLDER_PREFIX, remove_stale_folders
 
     stale, live, unbound, abandoned = (
         tmp_path / f"{FOLDER_PREFIX}{name}" for name in ("a", "b", "c", "d")
@@ -306,7 +306,7 @@ def test_back_pressure_answers_503_while_the_store_is_stuck_then_commits(db, tmp
 
     import httpx
 
-    from policysite.collector.store import open_store
+    from policysite.collector.core.store import open_store
 
     open_store(db).close()
     started = WriterThread(db, str(tmp_path / "w.sock")) if committer != "in-process" else None

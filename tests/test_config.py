@@ -8,7 +8,7 @@ import zoneinfo
 import pytest
 from sites import ROOT, SITE_TOML, write_site
 
-from policysite.config import load_config, today_in
+from policysite.content.config import load_config, today_in
 from policysite.errors import PolicyError
 
 

@@ -9,7 +9,7 @@ import unicodedata
 import pytest
 from sites import FIXTURES, VI_BODY, en, source, vi, write_site
 
-from policysite.content import inspect_site, load_site
+from policysite.content.sources import inspect_site, load_site
 from policysite.errors import PolicyError
 
 MULTI = FIXTURES / "multiversion" / "content"

@@ -1,4 +1,4 @@
-"""policysite.diff: word-level diff of two rendered versions."""
+"""policysite.render.diff: word-level diff of two rendered versions."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from bs4 import BeautifulSoup
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policysite.diff import _similar, _solid, blocks, diff_html
-from policysite.markup import render_markdown
+from policysite.render.diff import _similar, _solid, blocks, diff_html
+from policysite.render.markup import render_markdown
 
 
 def diff(old: str, new: str):

@@ -20,7 +20,7 @@ import pytest
 from lxml import etree, html
 from sites import SITE_TOML, en, vi, write_site
 
-from policysite.site import build
+from policysite.build.pipeline import build
 
 ROOT = Path(__file__).resolve().parent.parent
 THEME = ROOT / "themes" / "default"

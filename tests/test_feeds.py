@@ -1,4 +1,4 @@
-"""policysite.feeds: policy.json, Atom feeds, sitemap.xml, _headers and deploy/nginx.conf."""
+"""policysite.render.feeds: policy.json, Atom feeds, sitemap.xml, _headers and deploy/nginx.conf."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from policysite.config import load_config
-from policysite.feeds import SECURITY_HEADERS, nginx_conf
-from policysite.site import build
+from policysite.build.pipeline import build
+from policysite.content.config import load_config
+from policysite.render.deploy import SECURITY_HEADERS, nginx_conf
 
 ROOT = Path(__file__).resolve().parent.parent
 NS = {
@@ -213,7 +213,7 @@ def test_headers_file_sets_security_headers_and_caching(site):
 def test_nginx_example_is_generated_from_the_same_headers():
     committed = (ROOT / "deploy" / "nginx.conf").read_text()
     assert committed == nginx_conf(load_config(ROOT / "content")), (
-        "regenerate it: python -m policysite.feeds > deploy/nginx.conf"
+        "regenerate it: python -m policysite.render.deploy > deploy/nginx.conf"
     )
     for name, value in SECURITY_HEADERS:
         assert f'add_header {name} "{value}" always;' in committed

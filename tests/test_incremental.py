@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from policysite import incremental, manifest, markup
-from policysite.incremental import Builder
-from policysite.site import build
+from policysite.build import incremental, manifest
+from policysite.build.incremental import Builder
+from policysite.build.pipeline import build
+from policysite.render import markup
 
 ROOT = Path(__file__).resolve().parent.parent
 THEME = ROOT / "themes" / "default"
@@ -179,7 +180,7 @@ def test_a_page_rewritten_with_the_same_bytes_is_still_up_to_date(site, trusting
 
 def test_build_inputs_cover_the_build_code_but_not_the_collector(site):
     inputs = manifest.read_inputs(site / "content", site / "theme", drafts=False)
-    assert "code/site.py" in inputs and "code/render.py" in inputs
+    assert "code/build/pipeline.py" in inputs and "code/render/html.py" in inputs
     assert "content/site.toml" in inputs and "theme/templates/base.html" in inputs
     assert not [name for name in inputs if name.startswith("code/collector/")]
 

@@ -9,9 +9,9 @@ import shutil
 import pytest
 from sites import FIXTURES, en, vi, write_site
 
-from policysite.content import load_site
+from policysite.content.lock import HEADER, read_lock, updated_lock, verify, write_lock
+from policysite.content.sources import load_site
 from policysite.errors import PolicyError
-from policysite.lock import HEADER, read_lock, updated_lock, verify, write_lock
 
 NOV25 = dt.date(2026, 11, 25)
 

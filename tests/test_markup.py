@@ -1,11 +1,11 @@
-"""policysite.markup: Vietnamese heading slugs, TOC, permalinks, the cookie table marker."""
+"""policysite.render.markup: Vietnamese heading slugs, TOC, permalinks, the cookie table marker."""
 
 from __future__ import annotations
 
 import pytest
 from bs4 import BeautifulSoup
 
-from policysite.markup import render_markdown, slugify
+from policysite.render.markup import render_markdown, slugify
 
 
 @pytest.mark.parametrize(

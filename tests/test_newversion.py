@@ -8,10 +8,10 @@ import shutil
 import pytest
 from sites import FIXTURES
 
-from policysite.check import check
-from policysite.content import load_site
+from policysite.build.check import check
+from policysite.content.newversion import new_version
+from policysite.content.sources import load_site
 from policysite.errors import PolicyError
-from policysite.newversion import new_version
 
 NOV25 = dt.date(2026, 11, 25)
 JAN15 = dt.date(2027, 1, 15)

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from conftest import free_port, wait_for_port
 
-from policysite.config import load_config
-from policysite.deploy import SECURITY_HEADERS, nginx_conf
-from policysite.site import build
+from policysite.build.pipeline import build
+from policysite.content.config import load_config
+from policysite.render.deploy import SECURITY_HEADERS, nginx_conf
 
 ROOT = Path(__file__).resolve().parent.parent
 ATOM = "application/atom+xml; charset=utf-8"

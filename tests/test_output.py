@@ -1,4 +1,4 @@
-"""policysite.output: which --out folders a build may replace, and how it swaps them in."""
+"""policysite.build.output: which --out folders a build may replace, and how it swaps them in."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from policysite import output
+from policysite.build import output
+from policysite.build.incremental import Builder
+from policysite.build.pipeline import build
 from policysite.errors import PolicyError
-from policysite.incremental import Builder
-from policysite.site import build
 
 ROOT = Path(__file__).resolve().parent.parent
 THEME = ROOT / "themes" / "default"

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from policysite import markup
-from policysite.parallel import _Runs, chunked, map_chunks
-from policysite.site import build
+from policysite.build.parallel import _Runs, chunked, map_chunks
+from policysite.build.pipeline import build
+from policysite.render import markup
 
 ROOT = Path(__file__).resolve().parent.parent
 THEME = ROOT / "themes" / "default"

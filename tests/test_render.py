@@ -1,4 +1,4 @@
-"""policysite.render: what each page kind says and links to, in vi and in en."""
+"""policysite.render.html: what each page kind says and links to, in vi and in en."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 from bs4 import BeautifulSoup
 
-from policysite.site import build
+from policysite.build.pipeline import build
 
 ROOT = Path(__file__).resolve().parent.parent
 THEME = ROOT / "themes" / "default"

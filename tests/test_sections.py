@@ -1,4 +1,5 @@
-"""policysite.sections: rendering a text section by section gives exactly the whole-text result.
+"""policysite.render.sections: rendering a text section by section gives exactly the whole-text
+result.
 
 Each text is rendered both ways, through the build's cache (sections, memoised) and through
 `render_markdown` (the whole text at once), and the HTML, TOC, ids and links must be equal;
@@ -17,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from policysite import diff, markup, sections
-from policysite.cache import DiffRequest, TextCache, TextRequest
+from policysite.render import diff, markup, sections
+from policysite.render.cache import DiffRequest, TextCache, TextRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = (

@@ -33,11 +33,12 @@ from bs4 import BeautifulSoup
 from conftest import ROOT, free_port, wait_for_port
 from tornado.websocket import websocket_connect
 
+from policysite.build.pipeline import build
 from policysite.errors import PolicyError, Problem
-from policysite.serve import PreviewBuild, ServeOptions, run
-from policysite.serve_http import error_page, problems_page, warnings_notice
-from policysite.site import build
-from policysite.watch import watch_sources
+from policysite.serve.handlers import error_page, problems_page, warnings_notice
+from policysite.serve.preview import PreviewBuild, ServeOptions
+from policysite.serve.server import run
+from policysite.serve.watch import watch_sources
 
 FIXTURE = ROOT / "tests" / "fixtures" / "multiversion" / "content"
 DEADLINE = 20.0

@@ -32,7 +32,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from lxml import etree, html
 
-from policysite.site import build
+from policysite.build.pipeline import build
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "tests" / "schemas"

@@ -1,4 +1,4 @@
-"""The theme compiled in a forked helper while the sources load (policysite.warmup).
+"""The theme compiled in a forked helper while the sources load (policysite.build.warmup).
 
 docs/fast-builds.md, *`--jobs N`*, describes the helper.
 
@@ -24,7 +24,8 @@ HANDOVER = """
 import json, sys
 from pathlib import Path
 import jinja2
-from policysite import i18n, theme, warmup
+from policysite.render import i18n, theme
+from policysite.build import warmup
 
 content, theme_dir = Path(sys.argv[1]), Path(sys.argv[2])
 helper = warmup.start(content, theme_dir)

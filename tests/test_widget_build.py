@@ -1,4 +1,5 @@
-"""Building the consent widget (policysite/widget.py): config and catalogs baked in, minified."""
+"""Building the consent widget (policysite/render/widget.py): config and catalogs baked in,
+minified."""
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ from babel.messages.extract import extract_from_file
 from conftest import ROOT
 from test_widget_support import write_site
 
-from policysite.content import load_site
+from policysite.build.pipeline import build
+from policysite.content.sources import load_site
 from policysite.errors import PolicyError
-from policysite.site import build
-from policysite.widget import WIDGET_DIR, build_widget, marked_strings
+from policysite.render.widget import WIDGET_DIR, build_widget, marked_strings
 
 THEME = ROOT / "themes" / "default"
 # gzip -9 of consent.js + consent.css: the project's own budget (docs/performance.md). Sizes

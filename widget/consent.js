@@ -2,7 +2,7 @@
  * policysite consent widget (docs/widget.md): banner, preferences dialog, Google Consent Mode v2,
  * gated scripts and a queue of decisions for the collector.
  *
- * Readable source. policysite/widget.py builds it: __CONFIG__ becomes the site's config, every
+ * Readable source. policysite/render/widget.py builds it: __CONFIG__ becomes the site's config, every
  * _("…") becomes S[i], the string in the visitor's language from the theme's `widget` gettext
  * catalogs (Babel's JavaScript extractor finds the same marks), and rjsmin minifies the result.
  * rjsmin keeps names, so names here are short.

@@ -1,6 +1,6 @@
 """The collector's own CPU per request, without HTTP: a profiling aid, not a target figure.
 
-It drives the real ASGI app (policysite.collector.asgi) on a real, fresh SQLite file (WAL,
+It drives the real ASGI app (policysite.collector.http.asgi) on a real, fresh SQLite file (WAL,
 synchronous=FULL, group commit) with the same bodies and headers as the wrk load, `--concurrency`
 requests at a time on uvloop, and prints the process CPU (event loop + writer thread) per
 request. run.py's wrk figures stay the measure; this one only tells which change helped.
@@ -28,8 +28,8 @@ from load import USER_AGENT, consents_from  # bench scripts are not a package
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from policysite.collector.asgi import create_app  # noqa: E402
-from policysite.collector.settings import CollectorSettings  # noqa: E402
+from policysite.collector.core.settings import CollectorSettings  # noqa: E402
+from policysite.collector.http.asgi import create_app  # noqa: E402
 
 SITE = ROOT / "tests/collector_fixtures/site"
 TICK = os.sysconf("SC_CLK_TCK")

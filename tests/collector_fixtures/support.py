@@ -1,5 +1,5 @@
 """Helpers for the collector tests: a fixture policy, valid bodies, and a synchronous client
-that drives the real ASGI app (policysite.collector.asgi) over a real store through httpx."""
+that drives the real ASGI app (policysite.collector.http.asgi) over a real store through httpx."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from policysite.collector.asgi import create_app
-from policysite.collector.settings import CollectorSettings
+from policysite.collector.core.settings import CollectorSettings
+from policysite.collector.http.asgi import create_app
 
 SITE = Path(__file__).resolve().parent / "site"
 POLICY = json.loads((SITE / "policy.json").read_text(encoding="utf-8"))
@@ -115,7 +115,7 @@ def fresh_database(server_url: str) -> str:
 
 def make_record(received_at: str, *, seq: int = 1, version: str = "2026-11-24", **choices: bool):
     """A ConsentRecord as the service would build it, received at a chosen time."""
-    from policysite.collector.record import (
+    from policysite.collector.core.record import (
         ConsentRecord,
         canonical_choices,
         compute_receipt,
@@ -132,7 +132,7 @@ def make_record(received_at: str, *, seq: int = 1, version: str = "2026-11-24", 
 
 
 class WriterThread:
-    """The SQLite writer (policysite.collector.writer) serving `db` from a thread of the test.
+    """The SQLite writer (policysite.collector.core.writer) serving `db` from a thread of the test.
 
     settings() gives collector settings that commit through it; stop() ends it once the
     collectors using it are closed.
@@ -142,8 +142,8 @@ class WriterThread:
         import socket
         import threading
 
-        from policysite.collector.store import open_store
-        from policysite.collector.writer import Writer
+        from policysite.collector.core.store import open_store
+        from policysite.collector.core.writer import Writer
 
         self.socket = socket_path
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -1,0 +1,263 @@
+"""`collector` and `consents export|stats|report|purge` (docs/collector.md).
+
+policysite/cli.py calls `add_collector_parser(sub)` and `add_consents_parser(sub)`; each sets
+`handler`. Operator commands have no HTTP surface: they open the store directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from policysite.arguments import iso_date
+from policysite.collector.core.settings import (
+    ENV_BURST,
+    ENV_DB,
+    ENV_FORWARDED,
+    ENV_HMAC,
+    ENV_ORIGINS,
+    ENV_RATE,
+    ENV_SITE,
+    CollectorSettings,
+    split_list,
+)
+from policysite.errors import PolicyError, Problem
+
+if TYPE_CHECKING:
+    from policysite.collector.core.store import Store
+
+DEFAULT_DB = "var/consents.sqlite3"
+
+
+def resolve_db(db: str | None) -> str:
+    """--db wins; then DATABASE_URL; then the SQLite file under var/."""
+    return db or os.environ.get("DATABASE_URL") or DEFAULT_DB
+
+
+def _add_db(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        help=f"SQLite file or postgresql:// URL (default: $DATABASE_URL, else {DEFAULT_DB})",
+    )
+
+
+# --- collector ----------------------------------------------------------------------------
+
+
+def add_collector_parser(sub: argparse._SubParsersAction) -> None:
+    # Raw defaults: a bad environment must not break the parser of every other command.
+    defaults = CollectorSettings()
+    p = sub.add_parser("collector", help="run the consent collector (uvicorn)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8001)
+    _add_db(p)
+    p.add_argument("--site", type=Path, default=Path("dist"), help="built site with policy.json")
+    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    p.add_argument(
+        "--forwarded-allow-ips",
+        default=os.environ.get(ENV_FORWARDED, ",".join(defaults.forwarded_allow_ips)),
+        help="proxies whose X-Forwarded-For is believed: IPs, networks or * "
+        "(default: $FORWARDED_ALLOW_IPS, else 127.0.0.1,::1)",
+    )
+    p.add_argument(
+        "--rate-limit",
+        default=os.environ.get(ENV_RATE, defaults.rate_limit),
+        help='per client network and worker, e.g. "600/min"; "0" turns it off '
+        f"(default: $POLICYSITE_RATE_LIMIT, else {defaults.rate_limit})",
+    )
+    p.add_argument(
+        "--burst",
+        type=int,
+        default=os.environ.get(ENV_BURST, defaults.burst),
+        help="requests a client network may save up "
+        f"(default: $POLICYSITE_RATE_BURST, else {defaults.burst})",
+    )
+    p.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="accept this Origin besides policy.json's allowed_origins (repeatable)",
+    )
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.set_defaults(handler=run_collector)
+
+
+def run_collector(args: argparse.Namespace) -> int:
+    import asyncio  # here, not at the top: every `build` parses this module's arguments
+    import dataclasses
+
+    import uvicorn
+
+    from policysite.collector.core.writer import start_writer
+    from policysite.collector.http.service import open_service
+
+    if args.workers < 1:
+        raise PolicyError(f"--workers must be at least 1, got {args.workers}")
+    db = resolve_db(args.db)
+    settings = CollectorSettings(
+        rate_limit=args.rate_limit,
+        burst=args.burst,
+        forwarded_allow_ips=split_list(args.forwarded_allow_ips),
+        ip_hmac_key=os.environ.get(ENV_HMAC) or None,
+    )
+    # Fail here, with a clean message, rather than in every worker; this also migrates once.
+    service = open_service(db, args.site, extra_origins=args.allow_origin, settings=settings)
+    asyncio.run(service.close())
+    # On SQLite, one process commits for every worker (writer.py); workers are left to HTTP.
+    writer = start_writer(db) if service.store.kind == "sqlite" else None
+    if writer is not None:
+        settings = dataclasses.replace(settings, writer_socket=writer.socket)
+    os.environ.update(settings.to_env())
+    os.environ[ENV_DB] = db
+    os.environ[ENV_SITE] = str(args.site)
+    os.environ[ENV_ORIGINS] = ",".join(args.allow_origin)
+    try:
+        uvicorn.run(
+            "policysite.collector.http.asgi:app",
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            lifespan="on",
+            proxy_headers=False,  # service.py reads X-Forwarded-For itself, for serve too
+            access_log=False,  # an access log would keep every raw client IP
+            server_header=False,
+            log_level=args.log_level,
+        )
+    finally:
+        if writer is not None:
+            writer.stop()  # after the workers: they have had every answer they wait for
+    return 0
+
+
+# --- consents ------------------------------------------------------------------------------
+
+
+def _add_range(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--since", type=iso_date, help="first day included (UTC), YYYY-MM-DD")
+    parser.add_argument("--until", type=iso_date, help="last day included (UTC), YYYY-MM-DD")
+
+
+def add_consents_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("consents", help="operator commands over the consent log")
+    actions = p.add_subparsers(dest="consents_command", required=True, metavar="ACTION")
+
+    export = actions.add_parser("export", help="write records as CSV or JSON Lines")
+    _add_db(export)
+    _add_range(export)
+    export.add_argument("--format", choices=["csv", "jsonl"], default="csv")
+    export.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+    export.set_defaults(handler=run_export)
+
+    stats = actions.add_parser("stats", help="acceptance rate per category, version and week")
+    _add_db(stats)
+    _add_range(stats)
+    stats.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    stats.set_defaults(handler=run_stats)
+
+    report = actions.add_parser("report", help="one self-contained HTML page with charts")
+    _add_db(report)
+    _add_range(report)
+    report.add_argument("-o", "--output", type=Path, required=True, help="e.g. report.html")
+    report.set_defaults(handler=run_report)
+
+    purge = actions.add_parser("purge", help="delete records older than DAYS (the only delete)")
+    _add_db(purge)
+    purge.add_argument("--older-than", type=int, required=True, metavar="DAYS")
+    purge.add_argument("--dry-run", action="store_true", help="only count what would go")
+    purge.set_defaults(handler=run_purge)
+
+
+def _range(args: argparse.Namespace) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """--since/--until as UTC datetimes; --until includes its whole day."""
+    if args.since and args.until and args.since > args.until:
+        raise PolicyError(f"--since {args.since} is after --until {args.until}")
+    since = dt.datetime.combine(args.since, dt.time(), dt.UTC) if args.since else None
+    until = (
+        dt.datetime.combine(args.until + dt.timedelta(days=1), dt.time(), dt.UTC)
+        if args.until
+        else None
+    )
+    return since, until
+
+
+@contextlib.contextmanager
+def _store(args: argparse.Namespace) -> Iterator[Store]:
+    """The store for an operator command; a store that fails midway is a clean error too."""
+    from policysite.collector.core.store import StoreUnavailable, open_store
+
+    store = open_store(resolve_db(args.db), create=False)
+    try:
+        yield store
+    except StoreUnavailable as error:
+        raise PolicyError(f"consent store {store.where}: {error}") from error
+    finally:
+        store.close()
+
+
+def _open_output(path: Path) -> TextIO:
+    """Open -o for writing; a missing folder or a folder given as the file is a user mistake."""
+    try:
+        return open(path, "w", encoding="utf-8", newline="")
+    except FileNotFoundError:
+        hint = f"the folder {path.parent} does not exist: create it, or choose another -o"
+    except IsADirectoryError:
+        hint = f"-o names a folder: give a file name in it, e.g. {path / 'consents.csv'}"
+    except OSError as error:
+        hint = f"{error.strerror}: choose a file you can write"
+    raise PolicyError(Problem(path, "cannot write the output file here", hint))
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from policysite.collector.commands.exports import export
+
+    since, until = _range(args)
+    with _store(args) as store:
+        if args.output is None:
+            count = export(store, sys.stdout, args.format, since, until)
+        else:
+            with _open_output(args.output) as out:
+                count = export(store, out, args.format, since, until)
+            print(f"wrote {count} record(s) to {args.output}", file=sys.stderr)
+    return 0
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    from policysite.collector.commands.stats import compute, format_json, format_text
+
+    since, until = _range(args)
+    with _store(args) as store:
+        stats = compute(store.iter_records(since, until))
+    print(format_json(stats) if args.json else format_text(stats))
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from policysite.collector.commands.report import render_report
+    from policysite.collector.commands.stats import compute
+
+    since, until = _range(args)
+    with _store(args) as store:
+        stats = compute(store.iter_records(since, until))
+    page = render_report(stats, source=store.where)
+    with _open_output(args.output) as out:
+        out.write(page)
+    print(f"wrote {args.output} ({stats.total} record(s))", file=sys.stderr)
+    return 0
+
+
+def run_purge(args: argparse.Namespace) -> int:
+    if args.older_than < 0:
+        raise PolicyError(f"--older-than must be 0 or more days, got {args.older_than}")
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(days=args.older_than)
+    with _store(args) as store:
+        count = store.purge(before, dry_run=args.dry_run)
+    verb = "would delete" if args.dry_run else "deleted"
+    print(f"{verb} {count} record(s) received before {before:%Y-%m-%d %H:%M:%S} UTC")
+    return 0

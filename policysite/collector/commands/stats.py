@@ -1,0 +1,158 @@
+"""`consents stats`: acceptance rate per category, overall, per policy version and per ISO week.
+
+A rate counts decisions (records), not visitors: a visitor who changes their mind counts twice,
+which is what a consent log records. Weeks are ISO weeks of the UTC receive time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from policysite.collector.core.record import ConsentRecord
+
+
+@dataclass
+class Tally:
+    """Decisions in one group, and how many granted each category."""
+
+    decisions: int = 0
+    granted: Counter = field(default_factory=Counter)
+
+    def add(self, choices: dict[str, bool]) -> None:
+        self.decisions += 1
+        for category, value in choices.items():
+            if value:
+                self.granted[category] += 1
+
+    def rate(self, category: str) -> float:
+        return self.granted[category] / self.decisions if self.decisions else 0.0
+
+
+@dataclass
+class Stats:
+    total: int = 0
+    first: str | None = None  # received_at of the oldest record counted
+    last: str | None = None
+    categories: list[str] = field(default_factory=list)  # most granted first
+    actions: Counter = field(default_factory=Counter)
+    overall: Tally = field(default_factory=Tally)
+    versions: dict[str, Tally] = field(default_factory=dict)  # "privacy 2026-11-24"
+    weeks: dict[str, Tally] = field(default_factory=dict)  # "2026-W48"
+
+
+@lru_cache(maxsize=4096)
+def iso_week(day: str) -> str:
+    """Given "2026-11-25", return "2026-W48"."""
+    year, week, _ = dt.date.fromisoformat(day).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def compute(records: Iterable[ConsentRecord]) -> Stats:
+    """Fold a stream of records into counts, in one pass and constant memory per group."""
+    stats = Stats()
+    seen: set[str] = set()
+    for record in records:
+        choices = json.loads(record.choices)
+        for category in choices:
+            if category not in seen:
+                seen.add(category)
+                stats.categories.append(category)
+        stats.total += 1
+        stats.first = stats.first or record.received_at
+        stats.last = record.received_at
+        stats.actions[record.action] += 1
+        stats.overall.add(choices)
+        version = f"{record.document} {record.version}"
+        stats.versions.setdefault(version, Tally()).add(choices)
+        stats.weeks.setdefault(iso_week(record.received_at[:10]), Tally()).add(choices)
+    # Most granted first: required categories (always 100%) lead, as in the banner.
+    stats.categories.sort(key=lambda c: (-stats.overall.granted[c], c))
+    stats.versions = dict(sorted(stats.versions.items()))
+    stats.weeks = dict(sorted(stats.weeks.items()))
+    return stats
+
+
+def as_dict(stats: Stats) -> dict:
+    def group(tally: Tally) -> dict:
+        return {
+            "decisions": tally.decisions,
+            "rates": {c: round(tally.rate(c), 4) for c in stats.categories},
+        }
+
+    return {
+        "total": stats.total,
+        "first": stats.first,
+        "last": stats.last,
+        "actions": dict(stats.actions.most_common()),
+        "categories": {
+            c: {
+                "granted": stats.overall.granted[c],
+                "decisions": stats.overall.decisions,
+                "rate": round(stats.overall.rate(c), 4),
+            }
+            for c in stats.categories
+        },
+        "versions": {name: group(tally) for name, tally in stats.versions.items()},
+        "weeks": {name: group(tally) for name, tally in stats.weeks.items()},
+    }
+
+
+def format_json(stats: Stats) -> str:
+    return json.dumps(as_dict(stats), indent=2, ensure_ascii=False)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        first = cells[0].ljust(widths[0])
+        rest = (cell.rjust(width) for cell, width in zip(cells[1:], widths[1:], strict=True))
+        return "  ".join([first, *rest]).rstrip()
+
+    return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+
+
+def _percent(value: float) -> str:
+    return f"{value * 100:.1f}%"
+
+
+def format_text(stats: Stats) -> str:
+    if not stats.total:
+        return "No consent decisions recorded in this period."
+    lines = [
+        f"{stats.total} consent decision(s), {stats.first} … {stats.last} (UTC)",
+        "",
+        "Actions: "
+        + ", ".join(
+            f"{action} {n} ({_percent(n / stats.total)})"
+            for action, n in stats.actions.most_common()
+        ),
+        "",
+        "Acceptance rate per category",
+    ]
+    overall = stats.overall
+    lines += _table(
+        ["category", "granted", "decisions", "rate"],
+        [
+            [c, str(overall.granted[c]), str(overall.decisions), _percent(overall.rate(c))]
+            for c in stats.categories
+        ],
+    )
+    for title, name, groups in (
+        ("Per policy version", "version", stats.versions),
+        ("Per ISO week (UTC)", "week", stats.weeks),
+    ):
+        lines += ["", title]
+        lines += _table(
+            [name, "decisions", *stats.categories],
+            [
+                [key, str(t.decisions), *(_percent(t.rate(c)) for c in stats.categories)]
+                for key, t in groups.items()
+            ],
+        )
+    return "\n".join(lines)

@@ -1,0 +1,109 @@
+"""Collector settings that are not the database or the site: limits, proxies, IP hashing.
+
+They travel through environment variables, because uvicorn workers are separate processes
+that import the app by name (`policysite.collector.http.asgi:app`); the CLI writes them with
+`to_env()` and every worker reads them back with `from_env()`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from policysite.errors import PolicyError, Problem
+
+ENV_DB = "POLICYSITE_COLLECTOR_DB"
+ENV_SITE = "POLICYSITE_COLLECTOR_SITE"
+ENV_ORIGINS = "POLICYSITE_COLLECTOR_ORIGINS"  # extra allowed origins, comma-separated
+ENV_RATE = "POLICYSITE_RATE_LIMIT"  # "600/min", "5/s", "1000/h"; "0" or "off" disables
+ENV_BURST = "POLICYSITE_RATE_BURST"
+ENV_FORWARDED = "FORWARDED_ALLOW_IPS"  # the variable uvicorn reads for the same purpose
+ENV_HMAC = "POLICYSITE_IP_HMAC_KEY"  # set: store a keyed hash of the IP instead of its network
+ENV_WRITER = "POLICYSITE_COLLECTOR_WRITER"  # the SQLite writer's socket; `collector` sets it
+
+_RATE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*")
+_PER = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60}
+_PER |= {"h": 3600, "hour": 3600}
+
+
+def parse_rate(text: str) -> float:
+    """Given "30/min", return tokens per second (0.5); "0" and "off" give 0 (no limit)."""
+    if text.strip().lower() in ("0", "off", "none"):
+        return 0.0
+    match = _RATE.fullmatch(text.lower())
+    if not match:
+        raise PolicyError(
+            Problem(
+                None,
+                f"rate limit {text!r} is not understood",
+                'write requests per period, e.g. "30/min", "5/s" or "1000/h"; "0" turns it off',
+            )
+        )
+    return float(match.group(1)) / _PER[match.group(2)]
+
+
+@dataclass(frozen=True)
+class CollectorSettings:
+    # Per client network (/24 or /48), per process. High, because a mobile carrier's CGNAT puts
+    # many visitors behind one /24 (docs/collector.md, "Rate limiting").
+    rate_limit: str = "600/min"
+    burst: int = 120
+    forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1", "::1")
+    ip_hmac_key: str | None = None
+    max_pending: int = 50_000  # queued writes before new ones get 503 (back-pressure)
+    writer_socket: str | None = None  # the SQLite writer process to commit through (writer.py)
+
+    def __post_init__(self) -> None:
+        parse_rate(self.rate_limit)
+        if self.burst < 1:
+            raise PolicyError(f"rate limit burst must be at least 1, got {self.burst}")
+        if self.ip_hmac_key is not None and len(self.ip_hmac_key) < 16:
+            raise PolicyError(
+                Problem(
+                    None,
+                    f"{ENV_HMAC} is too short to be a secret key ({len(self.ip_hmac_key)} chars)",
+                    "use at least 32 random characters, e.g. from `openssl rand -hex 32`",
+                )
+            )
+
+    @property
+    def rate_per_second(self) -> float:
+        return parse_rate(self.rate_limit)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> CollectorSettings:
+        env = os.environ if env is None else env
+        default = cls()
+        burst_text = env.get(ENV_BURST, str(default.burst))
+        try:
+            burst = int(burst_text)
+        except ValueError:
+            raise PolicyError(f"{ENV_BURST} must be a whole number, got {burst_text!r}") from None
+        forwarded = env.get(ENV_FORWARDED)
+        return cls(
+            rate_limit=env.get(ENV_RATE, default.rate_limit),
+            burst=burst,
+            forwarded_allow_ips=(
+                split_list(forwarded) if forwarded is not None else default.forwarded_allow_ips
+            ),
+            ip_hmac_key=env.get(ENV_HMAC) or None,
+            writer_socket=env.get(ENV_WRITER) or None,
+        )
+
+    def to_env(self) -> dict[str, str]:
+        env = {
+            ENV_RATE: self.rate_limit,
+            ENV_BURST: str(self.burst),
+            ENV_FORWARDED: ",".join(self.forwarded_allow_ips),
+        }
+        if self.ip_hmac_key:
+            env[ENV_HMAC] = self.ip_hmac_key
+        if self.writer_socket:
+            env[ENV_WRITER] = self.writer_socket
+        return env
+
+
+def split_list(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())

@@ -1,0 +1,371 @@
+"""One SQLite writer process for every collector worker on the host.
+
+When each uvicorn worker committed its own batches, the workers took turns at the file's write
+lock: one fsync per worker per round, small batches, and each worker's GIL spent binding rows
+instead of answering HTTP. So `collector` on SQLite starts this process first. Workers send it
+their batches over a Unix socket (RemoteCommitter in committer.py); it commits what every
+worker sent in one transaction and then answers each batch. A 201 is still sent only after the
+commit that holds its record.
+
+    python -m policysite.collector.core.writer --db var/consents.sqlite3 [--socket PATH]
+
+Without --socket it listens in a new folder under $TMPDIR that only this user can enter
+(whoever can write to the socket can add records), prints "ready <socket>" and removes the
+folder when it exits. It stops on SIGTERM, or when the process that started it is gone, once
+the workers connected to it have hung up (at most STOP_GRACE seconds later): they may still be
+finishing requests that wait for its answers. The frames are wire.py's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from policysite.collector.core.committer import write_batch
+from policysite.collector.core.record import ConsentRecord
+from policysite.collector.core.store import StoreUnavailable, open_store
+from policysite.collector.core.store.sqlite import SQLiteStore
+from policysite.collector.core.wire import (
+    FAILED,
+    STORED,
+    STORED_AS_SENT,
+    UNAVAILABLE,
+    frame,
+    take_frames,
+)
+from policysite.errors import PolicyError
+
+log = logging.getLogger("policysite.collector")
+
+POLL_SECONDS = 0.5  # how soon a writer whose parent died notices it
+STOP_GRACE = 30.0  # seconds a stopping writer still serves connected workers
+CHECKPOINT_SECONDS = 0.25  # how often committed WAL frames are copied into the database
+RESTART_FRAMES = 4096  # WAL frames (4 KiB pages) past which the WAL is made to start over
+CATCH_UP_FRAMES = 64  # frames few enough to copy while commits wait (a millisecond or two)
+CATCH_UP_PASSES = 8  # at most, before those commits wait anyway
+SEND_TIMEOUT = 5.0  # a worker that reads no answer for this long is dropped (its batches: 503)
+READY = "ready"
+
+
+@dataclass
+class _Batch:
+    sock: socket.socket
+    number: int
+    records: list[ConsentRecord]
+
+
+def commit(
+    store: SQLiteStore, batches: Sequence[_Batch]
+) -> tuple[dict[socket.socket, list[tuple]], bool]:
+    """Commit every batch in one transaction; return the answers to send, by socket, and
+    whether the commit succeeded.
+
+    Each answer is (batch number, status, detail), as wire.py describes.
+    """
+    stored = write_batch(store, lambda: [record for batch in batches for record in batch.records])
+    outcome: tuple | None = None
+    if isinstance(stored, StoreUnavailable):
+        outcome = (UNAVAILABLE, str(stored))
+    elif isinstance(stored, BaseException):
+        outcome = (FAILED, f"{type(stored).__name__}: {stored}")
+    answers: dict[socket.socket, list[tuple]] = {}
+    start = 0
+    for batch in batches:
+        if outcome is not None:
+            answer = (batch.number, *outcome)
+        else:
+            mine = stored[start : start + len(batch.records)]
+            if all(s is r for s, r in zip(mine, batch.records, strict=True)):
+                answer = (batch.number, STORED_AS_SENT, None)
+            else:
+                answer = (batch.number, STORED, [tuple(record) for record in mine])
+        start += len(batch.records)
+        answers.setdefault(batch.sock, []).append(answer)
+    return answers, outcome is None
+
+
+class Writer:
+    """The writer's loop: gather what the workers sent, commit it, answer, repeat."""
+
+    def __init__(self, store: SQLiteStore, listener: socket.socket) -> None:
+        self.store = store
+        self._listener = listener
+        self._selector = selectors.DefaultSelector()
+        self._inboxes: dict[socket.socket, bytearray] = {}
+        self._stopping = False
+        self.committed = 0  # records committed, for tests and logs
+        self._committing = threading.Lock()  # held around each commit
+        self._done = threading.Event()
+        store.defer_checkpoints()  # _checkpoints() makes them, beside the commits
+        listener.setblocking(False)
+        self._selector.register(listener, selectors.EVENT_READ)
+
+    def stop(self) -> None:
+        """Ask run() to return once the connected workers hang up (safe in a signal handler)."""
+        self._stopping = True
+
+    def run(self, parent: int | None = None) -> None:
+        """Serve until stop(), or until `parent` (a pid) is no longer this process's parent."""
+        checkpoints = threading.Thread(target=self._checkpoints, name="checkpoints", daemon=True)
+        checkpoints.start()
+        try:
+            self._serve(parent)
+        finally:
+            self._done.set()
+            checkpoints.join()
+
+    def _serve(self, parent: int | None) -> None:
+        deadline: float | None = None
+        while deadline is None or (self._inboxes and time.monotonic() < deadline):
+            batches = self._receive()
+            if batches:
+                with self._committing:
+                    answers, committed = commit(self.store, batches)
+                if committed:
+                    self.committed += sum(len(batch.records) for batch in batches)
+                for sock, mine in answers.items():
+                    self._answer(sock, mine)
+            if deadline is None and (
+                self._stopping or (parent is not None and os.getppid() != parent)
+            ):
+                deadline = time.monotonic() + STOP_GRACE
+                self._stop_listening()
+
+    def _checkpoints(self) -> None:
+        """Copy the WAL into the database file beside the commits, not inside one of them.
+
+        A PASSIVE checkpoint never waits for the writer, but commits land while it runs, and
+        the WAL only starts over when a commit begins with every frame copied. So when the
+        WAL is long, more passes copy what was committed during the one before (less each
+        time), and a last, short one runs while no commit does.
+        """
+        while not self._done.wait(CHECKPOINT_SECONDS):
+            try:
+                frames, _ = self.store.checkpoint()
+                if frames < RESTART_FRAMES:
+                    continue
+                for _ in range(CATCH_UP_PASSES):
+                    previous, (frames, _) = frames, self.store.checkpoint()
+                    if frames - previous <= CATCH_UP_FRAMES:
+                        break
+                with self._committing:
+                    self.store.checkpoint()
+            except StoreUnavailable as error:
+                log.warning("checkpoint of %s failed (retried): %s", self.store.where, error)
+
+    def _stop_listening(self) -> None:
+        """Refuse new workers: they commit their records themselves (RemoteCommitter)."""
+        with contextlib.suppress(KeyError, ValueError):
+            self._selector.unregister(self._listener)
+        with contextlib.suppress(OSError):
+            os.unlink(self._listener.getsockname())
+        self._listener.close()
+
+    def _receive(self) -> list[_Batch]:
+        batches: list[_Batch] = []
+        try:
+            events = self._selector.select(POLL_SECONDS)
+        except InterruptedError:  # a signal: the loop checks whether to stop
+            return batches
+        for key, _ in events:
+            sock = key.fileobj
+            if sock is self._listener:
+                self._accept()
+                continue
+            assert isinstance(sock, socket.socket)
+            try:
+                data = sock.recv(1 << 20)
+            except OSError:
+                data = b""
+            if not data:  # the worker closed or died; what it sent was answered or is lost
+                self._drop(sock)
+                continue
+            inbox = self._inboxes[sock]
+            inbox += data
+            try:
+                payloads = take_frames(inbox)
+            except (ValueError, EOFError, TypeError):
+                log.error("a worker sent a frame that is not a batch: dropping it")
+                self._drop(sock)
+                continue
+            batches += [
+                _Batch(sock, number, [ConsentRecord._make(row) for row in rows])
+                for number, rows in payloads
+            ]
+        return batches
+
+    def _accept(self) -> None:
+        try:
+            sock, _ = self._listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        sock.settimeout(SEND_TIMEOUT)  # recv only runs when readable; sendall may wait
+        self._inboxes[sock] = bytearray()
+        self._selector.register(sock, selectors.EVENT_READ)
+
+    def _answer(self, sock: socket.socket, answers: list[tuple]) -> None:
+        if sock not in self._inboxes:
+            return  # dropped meanwhile: nobody waits for these answers
+        try:
+            sock.sendall(b"".join(frame(answer) for answer in answers))
+        except OSError as error:
+            log.warning("a worker stopped reading its answers (%s): dropping it", error)
+            self._drop(sock)
+
+    def _drop(self, sock: socket.socket) -> None:
+        self._inboxes.pop(sock, None)
+        with contextlib.suppress(KeyError, ValueError):
+            self._selector.unregister(sock)
+        sock.close()
+
+    def close(self) -> None:
+        for sock in list(self._inboxes):
+            self._drop(sock)
+        self._selector.close()
+        self._listener.close()
+        self.store.close()
+
+
+# --- the process ------------------------------------------------------------------------
+
+
+class WriterProcess:
+    """The writer as a child process of `collector` (start_writer); stop() ends it."""
+
+    def __init__(self, process: subprocess.Popen, socket_path: str) -> None:
+        self.process = process
+        self.socket = socket_path
+
+    def stop(self, timeout: float = STOP_GRACE + 5) -> None:
+        """Let it commit and answer what it holds, then exit."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_writer(db: str, timeout: float = 30.0) -> WriterProcess:
+    """Start the writer for the SQLite file `db` and wait until it listens; PolicyError if not."""
+    # The package's folder first on its path: `python build.py collector` also runs from a
+    # checkout that is not installed, and from another working folder.
+    package_root = str(Path(__file__).resolve().parents[3])
+    python_path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "policysite.collector.core.writer", "--db", db],
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": python_path},
+    )
+    assert process.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        line = process.stdout.readline() if selector.select(timeout) else b""
+    process.stdout.close()
+    word, _, path = line.decode("utf-8", "replace").strip().partition(" ")
+    if word != READY or not path:
+        WriterProcess(process, path).stop(timeout=5)
+        raise PolicyError(f"the consent writer for {db} did not start (its error is above)")
+    return WriterProcess(process, path)
+
+
+FOLDER_PREFIX = "policysite-writer-"
+
+
+def remove_stale_folders(parent: str | None = None) -> None:
+    """Remove the socket folders of writers that were killed (kill -9 cannot clean up).
+
+    A folder is stale when its socket refuses connections (no process listens on it), or
+    when it has stayed without a socket for a minute. A live writer's folder, and one whose
+    writer is about to bind its socket, are left alone.
+    """
+    for folder in Path(parent or tempfile.gettempdir()).glob(FOLDER_PREFIX + "*"):
+        sock_path = folder / "writer.sock"
+        try:
+            info = folder.stat()
+        except OSError:
+            continue
+        if info.st_uid != os.getuid():
+            continue
+        if not sock_path.exists():
+            if time.time() - info.st_mtime > 60:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+            continue
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(str(sock_path))
+        except ConnectionRefusedError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            pass
+        finally:
+            probe.close()
+
+
+@contextlib.contextmanager
+def _listening(path: str | None) -> Iterator[socket.socket]:
+    """A listening Unix socket at `path`, or in a new private folder removed afterwards."""
+    if not path:
+        remove_stale_folders()
+    folder = None if path else tempfile.mkdtemp(prefix=FOLDER_PREFIX)  # mode 0700
+    path = path or os.path.join(folder, "writer.sock")  # type: ignore[arg-type]
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listener.bind(path)
+        listener.listen(128)
+        yield listener
+    finally:
+        listener.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        if folder:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m policysite.collector.core.writer")
+    parser.add_argument("--db", required=True, help="the SQLite file")
+    parser.add_argument("--socket", help="the Unix socket to listen on (default: a new one)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
+    parent = os.getppid()
+    try:
+        store = open_store(args.db)
+    except PolicyError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if not isinstance(store, SQLiteStore):
+        store.close()
+        print("error: --db: the writer is for a SQLite file; PostgreSQL takes writes from "
+              "every worker itself", file=sys.stderr)  # fmt: skip
+        return 2
+    with _listening(args.socket) as listener:
+        writer = Writer(store, listener)
+        signal.signal(signal.SIGTERM, lambda *_: writer.stop())
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the collector stops us in order
+        print(READY, listener.getsockname(), flush=True)
+        try:
+            writer.run(parent)
+        finally:
+            writer.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,354 @@
+"""The collector's HTTP semantics without a web framework (openapi.yaml, docs/collector.md).
+
+`ConsentService.handle` maps an `HttpRequest` to an `HttpResponse`. The ASGI app (asgi.py,
+under uvicorn) and the dev server (policysite/serve/handlers.py, tornado) are adapters: they only
+copy
+requests in and responses out, so both answer exactly alike.
+
+Order of checks for POST /api/consent: Origin (403) → rate limit (429) → content type (415)
+→ size (413) → schema (400) → durable commit (201 / 200 repeat / 409 conflict / 503).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from json.encoder import encode_basestring
+from pathlib import Path
+
+from policysite.collector.core.addresses import AddressPrivacy, TrustedProxies, reduce_ip
+from policysite.collector.core.committer import GroupCommitter, RemoteCommitter
+from policysite.collector.core.policy import PolicyIndex, PolicySource, normalize_origin
+from policysite.collector.core.ratelimit import RateLimiter
+from policysite.collector.core.record import ConsentRecord, seal, utc_timestamp
+from policysite.collector.core.settings import CollectorSettings
+from policysite.collector.core.store import Store, StoreUnavailable, open_store
+from policysite.collector.core.validation import (
+    Consent,
+    FieldError,
+    parse_consent_id,
+    validate_consent,
+)
+
+log = logging.getLogger("policysite.collector")
+
+MAX_BODY = 4096  # adapters read at most MAX_BODY + 1 bytes and pass what they read
+MAX_USER_AGENT = 256
+CONSENT_PATH = "/api/consent"
+RECORDS_PREFIX = "/api/consent/"
+HEALTH_PATH = "/api/health"
+CONTENT_TYPES = frozenset({"application/json", "text/plain"})
+RETRY_AFTER_UNAVAILABLE = "5"
+PREFLIGHT_MAX_AGE = "86400"
+
+
+@dataclass(slots=True)
+class HttpRequest:
+    method: str
+    path: str  # without the query string
+    headers: Mapping[str, str]  # lower-case names
+    body: bytes
+    client_ip: str  # the TCP peer ("" when unknown, e.g. a unix socket)
+
+
+@dataclass(slots=True)
+class HttpResponse:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+# The headers a request is read for; adapters may pass only these.
+REQUEST_HEADERS = ("content-type", "origin", "user-agent", "x-forwarded-for")
+ACCEPTED_TYPES_CACHE = 64  # Content-Type values seen and accepted, skipped past next time
+
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_JSON_HEADERS = (
+    ("content-type", "application/json"),
+    ("cache-control", "no-store"),
+    ("x-content-type-options", "nosniff"),
+)
+_accepted_types: set[str] = set()
+
+
+def json_response(
+    status: int, payload: object, headers: Sequence[tuple[str, str]] = ()
+) -> HttpResponse:
+    return HttpResponse(status, [*_JSON_HEADERS, *headers], _JSON.encode(payload).encode("utf-8"))
+
+
+def receipt_response(
+    status: int, stored: ConsentRecord, cors: list[tuple[str, str]]
+) -> HttpResponse:
+    """json_response(status, {"receipt", "received_at"}, cors), written out (hot path)."""
+    body = (
+        f'{{"receipt":{encode_basestring(stored.receipt)},'
+        f'"received_at":{encode_basestring(stored.received_at)}}}'
+    )
+    return HttpResponse(status, [*_JSON_HEADERS, *cors], body.encode("utf-8"))
+
+
+def _cors(origin: str | None) -> list[tuple[str, str]]:
+    return [] if origin is None else [("access-control-allow-origin", origin), ("vary", "origin")]
+
+
+class ConsentService:
+    """Answers /api/... requests; owns the store, the group-commit writer and the limits."""
+
+    def __init__(
+        self,
+        store: Store,
+        policy: PolicySource,
+        settings: CollectorSettings,
+        extra_origins: Sequence[str] = (),
+    ) -> None:
+        self.store = store
+        self.policy = policy
+        local = functools.partial(GroupCommitter, store, settings.max_pending)
+        self._committer: GroupCommitter | RemoteCommitter = (
+            RemoteCommitter(settings.writer_socket, local, settings.max_pending)
+            if settings.writer_socket and store.kind == "sqlite"
+            else local()
+        )
+        self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="consent-reader")
+        self._limiter = RateLimiter(settings.rate_per_second, settings.burst)
+        self._proxies = TrustedProxies(settings.forwarded_allow_ips)
+        self._privacy = AddressPrivacy(
+            settings.ip_hmac_key.encode("utf-8") if settings.ip_hmac_key else None
+        )
+        self._extra_origins = frozenset(normalize_origin(o) for o in extra_origins)
+        self._closed = False
+
+    async def handle(self, request: HttpRequest) -> HttpResponse:
+        path, method = request.path, request.method
+        if path == CONSENT_PATH:
+            if method == "POST":
+                return await self._post(request)
+            if method == "OPTIONS":
+                return self._preflight(request, "POST, OPTIONS")
+            return self._not_allowed("POST, OPTIONS")
+        if path.startswith(RECORDS_PREFIX) and "/" not in path[len(RECORDS_PREFIX) :]:
+            if method == "GET":
+                return await self._get_records(request, path[len(RECORDS_PREFIX) :])
+            if method == "OPTIONS":
+                return self._preflight(request, "GET, OPTIONS")
+            return self._not_allowed("GET, OPTIONS")
+        if path == HEALTH_PATH:
+            if method == "GET":
+                return await self._health()
+            return self._not_allowed("GET")
+        return json_response(404, {"error": f"no such endpoint: {path}"})
+
+    async def close(self) -> None:
+        """Commit what is queued, then release the writer, the readers and the store."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._committer.aclose()
+        self._readers.shutdown(wait=True)
+        self.store.close()
+
+    # --- checks shared by the endpoints -----------------------------------------------------
+
+    def _origin(self, request: HttpRequest, policy: PolicyIndex) -> tuple[str | None, bool]:
+        """(origin to echo in CORS headers, allowed?).
+
+        No Origin header means no browser made this cross-site (browsers send Origin with
+        every POST, sendBeacon included): curl and server-side callers are let through,
+        without CORS headers. `Origin: null` (sandboxed frames, file://) is refused.
+        """
+        origin = request.headers.get("origin")
+        if origin is None:
+            return None, True
+        key = normalize_origin(origin)
+        if key in policy.allowed_origins or key in self._extra_origins:
+            return origin, True
+        return None, False
+
+    def _over_limit(self, client: str) -> HttpResponse | None:
+        if not self._limiter.enabled:
+            return None
+        wait = self._limiter.retry_after(reduce_ip(client) or client)
+        if not wait:
+            return None
+        return json_response(
+            429, {"error": f"too many requests; retry in {wait} s"}, [("retry-after", str(wait))]
+        )
+
+    @staticmethod
+    def _forbidden(request: HttpRequest) -> HttpResponse:
+        origin = request.headers.get("origin", "")
+        return json_response(403, {"error": f"origin {origin!r} is not allowed"})
+
+    @staticmethod
+    def _not_allowed(allow: str) -> HttpResponse:
+        return json_response(405, {"error": f"method not allowed; use {allow}"}, [("allow", allow)])
+
+    @staticmethod
+    def _unavailable() -> HttpResponse:
+        return json_response(
+            503,
+            {"error": "the consent store is unavailable; retry later"},
+            [("retry-after", RETRY_AFTER_UNAVAILABLE)],
+        )
+
+    def _preflight(self, request: HttpRequest, methods: str) -> HttpResponse:
+        origin, allowed = self._origin(request, self.policy.current())
+        if not allowed:
+            return self._forbidden(request)
+        headers = [("allow", methods)]
+        if origin is not None:
+            headers += [
+                *_cors(origin),
+                ("access-control-allow-methods", methods),
+                ("access-control-allow-headers", "content-type"),
+                ("access-control-max-age", PREFLIGHT_MAX_AGE),
+            ]
+        return HttpResponse(204, headers, b"")
+
+    # --- endpoints --------------------------------------------------------------------------
+
+    async def _post(self, request: HttpRequest) -> HttpResponse:
+        policy = self.policy.current()
+        origin, allowed = self._origin(request, policy)
+        if not allowed:
+            return self._forbidden(request)
+        cors = _cors(origin)
+        client = self._proxies.client(request.client_ip, request.headers)
+        refusal = self._over_limit(client) or _check_body(request)
+        if refusal is not None:
+            refusal.headers += cors
+            return refusal
+        try:
+            consent = validate_consent(request.body, policy)
+        except FieldError as error:
+            return json_response(400, {"error": error.message, "field": error.field}, cors)
+        if self._committer.overloaded:  # back-pressure: the store is not keeping up
+            response = self._unavailable()
+            response.headers += cors
+            return response
+        record = self._record(consent, request, client)
+        try:
+            stored = await self._committer.submit(record)
+        except StoreUnavailable:
+            response = self._unavailable()
+            response.headers += cors
+            return response
+        if stored.receipt == record.receipt:
+            return receipt_response(201, stored, cors)
+        if stored.payload() == record.payload():
+            return receipt_response(200, stored, cors)
+        return json_response(
+            409,
+            {
+                "error": f"seq {record.seq} of this consent_id was already used for a "
+                "different decision; send the next seq",
+                "field": "seq",
+            },
+            cors,
+        )
+
+    def _record(self, consent: Consent, request: HttpRequest, client: str) -> ConsentRecord:
+        """The record to store: the consent plus the server's time, the text's sha256, the user
+        agent and the stored form of the client's address, sealed with its receipt."""
+        user_agent = request.headers.get("user-agent")
+        fields = (
+            utc_timestamp(),
+            consent.consent_id,
+            consent.seq,
+            consent.document,
+            consent.version,
+            consent.language,
+            consent.policy_sha256,
+            consent.action,
+            consent.choices_json,
+            consent.gpc,
+            consent.page,
+            user_agent[:MAX_USER_AGENT] if user_agent else None,
+            self._privacy.stored_form(client) if client else None,
+        )
+        return seal(*fields)
+
+    async def _get_records(self, request: HttpRequest, raw_id: str) -> HttpResponse:
+        origin, allowed = self._origin(request, self.policy.current())
+        if not allowed:
+            return self._forbidden(request)
+        cors = _cors(origin)
+        refusal = self._over_limit(self._proxies.client(request.client_ip, request.headers))
+        if refusal is not None:
+            refusal.headers += cors
+            return refusal
+        try:
+            consent_id = parse_consent_id(raw_id)
+        except FieldError as error:
+            return json_response(400, {"error": error.message, "field": error.field}, cors)
+        loop = asyncio.get_running_loop()
+        try:
+            records = await loop.run_in_executor(self._readers, self.store.records_for, consent_id)
+        except StoreUnavailable:
+            response = self._unavailable()
+            response.headers += cors
+            return response
+        own = [{k: v for k, v in r.as_dict().items() if k != "ip"} for r in records]
+        return json_response(200, {"consent_id": consent_id, "records": own}, cors)
+
+    async def _health(self) -> HttpResponse:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._readers, self.store.ping)
+        except StoreUnavailable as error:
+            log.warning("health check: store unavailable: %s", error)
+            return json_response(503, {"status": "unavailable"}, [("retry-after", "5")])
+        return json_response(200, {"status": "ok"})
+
+
+def _check_body(request: HttpRequest) -> HttpResponse | None:
+    """415 unless JSON or text/plain in UTF-8; 413 above MAX_BODY bytes."""
+    content_type = request.headers.get("content-type", "")
+    if content_type in _accepted_types:
+        return None if len(request.body) <= MAX_BODY else _too_large()
+    mime, _, params = content_type.partition(";")
+    if mime.strip().lower() not in CONTENT_TYPES:
+        return json_response(
+            415, {"error": "send the consent as application/json or text/plain JSON"}
+        )
+    if params:
+        for param in params.split(";"):
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in (
+                "utf-8",
+                "utf8",
+            ):
+                return json_response(415, {"error": "the body must be UTF-8"})
+    if len(_accepted_types) < ACCEPTED_TYPES_CACHE:
+        _accepted_types.add(content_type)
+    if len(request.body) > MAX_BODY:
+        return _too_large()
+    return None
+
+
+def _too_large() -> HttpResponse:
+    return json_response(413, {"error": f"the body is larger than {MAX_BODY} bytes"})
+
+
+def open_service(
+    db: str,
+    site_dir: Path,
+    *,
+    extra_origins: Sequence[str] = (),
+    settings: CollectorSettings | None = None,
+) -> ConsentService:
+    """Open the store (migrating it) and policy.json, or raise PolicyError saying why not.
+
+    `settings` default to the environment (CollectorSettings.from_env).
+    """
+    settings = CollectorSettings.from_env() if settings is None else settings
+    TrustedProxies(settings.forwarded_allow_ips)  # refuse a bad list now, not per request
+    policy = PolicySource(Path(site_dir) / "policy.json")
+    store = open_store(db)
+    return ConsentService(store, policy, settings, extra_origins)

@@ -1,0 +1,318 @@
+"""Word-level diff of two versions' rendered text: the diff page (docs/build-output.md).
+
+Both versions are compared as rendered HTML, so what a reader sees is what gets compared:
+the cookie table, lists and headings included, Markdown syntax excluded. Each document is
+cut into blocks (headings, paragraphs, list items, table rows) and the blocks into words; one
+word sequence with a marker token per block is diffed with difflib. Every block of either
+version appears in the result, in reading order, and changed words are wrapped in
+`<ins>`/`<del>` with a visually hidden label, so the change is announced and never shown by
+colour alone (WCAG 1.4.1).
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import html
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from lxml import html as lxml_html
+
+from policysite.render.markup import ANCHOR_CLASS, slugify
+
+_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+_LEAVES = _HEADINGS | {"p", "li", "pre", "dt", "dd", "caption"}
+_CONTAINERS = {"ul", "ol", "table", "thead", "tbody", "blockquote", "div", "section", "dl", "p"}
+_WORDS = re.compile(r"\w+|[^\w\s]|\s+")
+_WORD = re.compile(r"\w")
+_WORD_RUNS = re.compile(r"\w+")
+_SPACE_RUNS = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Diff:
+    """A diff page's body: HTML, its headings (level, id, plain title) and word counts."""
+
+    html: str
+    toc: list[tuple[int, str, str]] = field(default_factory=list)
+    added: int = 0
+    removed: int = 0
+
+    @property
+    def unchanged(self) -> bool:
+        return self.added == 0 and self.removed == 0
+
+
+def _own_text(element) -> str:
+    """An element's text without nested blocks (a list inside an item) or heading anchors."""
+    parts = [element.text or ""]
+    for child in element:
+        if not isinstance(child.tag, str):
+            parts.append(child.tail or "")
+            continue
+        if child.tag not in _CONTAINERS and child.get("class") != ANCHOR_CLASS:
+            parts.append(child.text_content())
+        parts.append(child.tail or "")
+    return " ".join("".join(parts).split())
+
+
+def blocks(rendered_html: str) -> list[tuple[str, str]]:
+    """Given rendered HTML, return its blocks in reading order as (kind, text)."""
+    return list(_blocks(rendered_html))
+
+
+def blocks_of(parts: Sequence[str]) -> list[tuple[str, str]]:
+    """The blocks of a text rendered in sections (policysite.render.sections): each section's, in
+    order. Sections hold whole top-level elements, so this equals `blocks` of the joined HTML,
+    and a section that many versions share is parsed once."""
+    found: list[tuple[str, str]] = []
+    for part in parts:
+        found += _blocks(part)
+    return found
+
+
+# Diff pages compare v1→v2, v2→v3…, and versions share most sections: each section is
+# parsed once per process.
+@functools.lru_cache(maxsize=8192)
+def _blocks(rendered_html: str) -> tuple[tuple[str, str], ...]:
+    if not rendered_html.strip():
+        return ()
+    root = lxml_html.fragment_fromstring(rendered_html, create_parent="div")
+    found: list[tuple[str, str]] = []
+    for element in root.iter():
+        if not isinstance(element.tag, str):
+            continue
+        if element.tag == "tr":
+            cells = [" ".join(c.text_content().split()) for c in element if c.tag in {"td", "th"}]
+            found.append(("row", " · ".join(cells)))
+        elif element.tag in _LEAVES:
+            kind, parent = element.tag, element.getparent()
+            if kind == "li":
+                kind = f"li-{parent.tag}"
+            elif kind == "p" and parent.tag == "li":  # a loose list's item
+                kind = f"li-{parent.getparent().tag}"
+            text = _own_text(element)
+            if text:
+                found.append((kind, text))
+    return tuple(found)
+
+
+def _words(text: str) -> list[str]:
+    return list(_tokens(text))
+
+
+@functools.lru_cache(maxsize=8192)
+def _tokens(text: str) -> tuple[str, ...]:
+    """A block's words, punctuation and (as one " ") runs of space; one block is tokenised
+    for several comparisons while blocks are paired."""
+    return tuple(_WORDS.findall(_SPACE_RUNS.sub(" ", text)))  # each run of space: one " "
+
+
+@functools.lru_cache(maxsize=8192)
+def _solid(text: str) -> tuple[str, ...]:
+    return tuple(t for t in _tokens(text) if t != " ")
+
+
+def _merged_opcodes(matcher: difflib.SequenceMatcher, old: list[str]) -> list[tuple]:
+    """Opcodes with whitespace-only matches between two changes folded into one change,
+    so "a b c" → "x y z" reads as one replacement instead of three."""
+    merged: list[list] = []
+    for op in matcher.get_opcodes():
+        tag, i1, i2, _j1, j2 = op
+        trivial = tag == "equal" and all(t == " " for t in old[i1:i2])
+        if merged and merged[-1][0] != "equal" and (tag != "equal" or trivial):
+            last = merged[-1]
+            merged[-1] = ["replace", last[1], i2, last[3], j2]
+        else:
+            merged.append(list(op))
+    return [tuple(op) for op in merged]
+
+
+Segments = list[tuple[str, str]]  # (op, text), op in equal | insert | delete
+
+
+def _word_diff(old: str, new: str) -> tuple[Segments, int, int]:
+    """Given two blocks' text, return their word-level segments and the words added/removed."""
+    a, b = _words(old), _words(new)
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    segments: Segments = []
+    added = removed = 0
+    for tag, i1, i2, j1, j2 in _merged_opcodes(matcher, a):
+        if tag == "equal":
+            segments.append(("equal", "".join(b[j1:j2])))
+            continue
+        segments += [("delete", "".join(a[i1:i2])), ("insert", "".join(b[j1:j2]))]
+        removed += _count_words(a[i1:i2])
+        added += _count_words(b[j1:j2])
+    return segments, added, removed
+
+
+def _similar(old: str, new: str) -> bool:
+    """Whether two blocks are one block edited (diff by word) or two different blocks:
+    difflib's ratio() of their words is at least 0.5.
+
+    The cheap upper bounds decide most pairs, as difflib's real_quick_ratio() and
+    quick_ratio() would (ratio() <= quick_ratio() <= real_quick_ratio(), the same formula),
+    but without building a SequenceMatcher, and with each block's word counts made once."""
+    a, b = _solid(old), _solid(new)
+    total = len(a) + len(b)
+    if not total:
+        return True  # difflib: two empty sequences are identical
+    if 2.0 * min(len(a), len(b)) / total < 0.5:
+        return False
+    counts, other = sorted((_counts(old), _counts(new)), key=len)
+    common = sum(min(n, other.get(token, 0)) for token, n in counts.items())
+    if 2.0 * common / total < 0.5:
+        return False
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() >= 0.5
+
+
+@functools.lru_cache(maxsize=8192)
+def _counts(text: str) -> dict[str, int]:
+    return Counter(_solid(text))
+
+
+def _pair_blocks(
+    old: list[tuple[str, str]], new: list[tuple[str, str]]
+) -> list[tuple[str, Segments, int, int]]:
+    """Blocks in reading order as (kind, segments, added, removed): equal blocks as they are,
+    edited blocks diffed by word, and others whole as removed or added."""
+    out: list[tuple[str, Segments, int, int]] = []
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            out += [(kind, [("equal", text)], 0, 0) for kind, text in new[j1:j2]]
+            continue
+        i, j = i1, j1
+        while i < i2 or j < j2:
+            if i < i2 and j < j2 and _similar(old[i][1], new[j][1]):
+                out.append((new[j][0], *_word_diff(old[i][1], new[j][1])))
+                i, j = i + 1, j + 1
+            elif i < i2 and not any(_similar(old[i][1], n[1]) for n in new[j + 1 : j2]):
+                out.append((old[i][0], [("delete", old[i][1])], 0, _words_in(old[i][1])))
+                i += 1
+            else:
+                out.append((new[j][0], [("insert", new[j][1])], _words_in(new[j][1]), 0))
+                j += 1
+    return out
+
+
+def _render_segments(segments: list[tuple[str, str]], added_label: str, removed_label: str) -> str:
+    out: list[str] = []
+    for op, text in segments:
+        if op == "equal" or not text.strip():
+            out.append(html.escape(text, quote=False))
+            continue
+        tag, label = ("ins", added_label) if op == "insert" else ("del", removed_label)
+        stripped = text.strip()
+        lead, trail = text[: len(text) - len(text.lstrip())], text[len(text.rstrip()) :]
+        out.append(
+            f'{lead}<{tag}><span class="visually-hidden">{html.escape(label)} </span>'
+            f"{html.escape(stripped, quote=False)}</{tag}>{trail}"
+        )
+    return "".join(out).strip()
+
+
+def _block_state(segments: list[tuple[str, str]]) -> str:
+    ops = {op for op, text in segments if text.strip()}
+    if ops == {"insert"}:
+        return "added"
+    if ops == {"delete"}:
+        return "removed"
+    return "changed" if ops - {"equal"} else "same"
+
+
+def _count_words(tokens: list[str]) -> int:
+    return sum(1 for t in tokens if _WORD.match(t))
+
+
+@functools.lru_cache(maxsize=8192)
+def _words_in(text: str) -> int:
+    """`_count_words(_words(text))`: the word tokens are exactly the runs of \\w."""
+    return len(_WORD_RUNS.findall(text))
+
+
+@functools.lru_cache(maxsize=8192)
+def _escaped(text: str) -> str:
+    """An unchanged block's HTML (`_render_segments` of one "equal" segment)."""
+    return html.escape(text, quote=False).strip()
+
+
+@functools.lru_cache(maxsize=4096)
+def _slug(title: str) -> str:
+    return slugify(title)
+
+
+def diff_html(old_html: str, new_html: str, *, added_label: str, removed_label: str) -> Diff:
+    """Given two versions' rendered HTML, return the word-level diff as HTML blocks."""
+    return diff_blocks(
+        blocks(old_html), blocks(new_html), added_label=added_label, removed_label=removed_label
+    )
+
+
+def diff_blocks(
+    old: list[tuple[str, str]], new: list[tuple[str, str]], *, added_label: str, removed_label: str
+) -> Diff:
+    """`diff_html` for texts already cut into blocks (`blocks`, `blocks_of`)."""
+    paired = _pair_blocks(old, new)
+    body, toc = _layout(
+        [(kind, segments) for kind, segments, _, _ in paired], added_label, removed_label
+    )
+    added = sum(item[2] for item in paired)
+    removed = sum(item[3] for item in paired)
+    return Diff(html=body, toc=toc, added=added, removed=removed)
+
+
+def _layout(
+    out_blocks: list[tuple[str, list[tuple[str, str]]]], added_label: str, removed_label: str
+) -> tuple[str, list[tuple[int, str, str]]]:
+    """Write blocks as HTML: consecutive list items share one list; headings get ids."""
+    parts: list[str] = []
+    toc: list[tuple[int, str, str]] = []
+    used: set[str] = set()
+    open_list = ""
+    for kind, segments in out_blocks:
+        if len(segments) == 1 and segments[0][0] == "equal":  # most blocks: said once, cached
+            inner, state = _escaped(segments[0][1]), "same"
+        else:
+            inner = _render_segments(segments, added_label, removed_label)
+            state = _block_state(segments)
+        if not inner:
+            continue
+        list_tag = kind[3:] if kind.startswith("li-") else ""
+        if open_list and list_tag != open_list:
+            parts.append(f"</{open_list}>")
+            open_list = ""
+        if list_tag and not open_list:
+            parts.append(f'<{list_tag} class="diff-list">')
+            open_list = list_tag
+        css = f' class="diff-{state}"' if state != "same" else ""
+        if list_tag:
+            parts.append(f"<li{css}>{inner}</li>")
+        elif kind in _HEADINGS:
+            level = max(2, int(kind[1]))
+            title = " ".join(text for op, text in segments if op != "delete").split()
+            plain = " ".join(title) or " ".join(t for _, t in segments).strip()
+            anchor = _unique("change-" + _slug(plain), used)
+            toc.append((level, anchor, plain))
+            parts.append(f'<h{level} id="{anchor}"{css}>{inner}</h{level}>')
+        elif kind == "row":
+            parts.append(f'<p class="diff-row{" diff-" + state if css else ""}">{inner}</p>')
+        elif kind == "pre":
+            parts.append(f"<pre{css}>{inner}</pre>")
+        else:
+            parts.append(f"<p{css}>{inner}</p>")
+    if open_list:
+        parts.append(f"</{open_list}>")
+    return "\n".join(parts) + ("\n" if parts else ""), toc
+
+
+def _unique(anchor: str, used: set[str]) -> str:
+    candidate, n = anchor, 1
+    while candidate in used:
+        candidate, n = f"{anchor}_{n}", n + 1
+    used.add(candidate)
+    return candidate
