@@ -21,14 +21,38 @@ from policysite.errors import PolicyError, Problem
 # --- build, check, new-version ----------------------------------------------------------
 
 
-def _add_build(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("build", help="build the static site into --out")
-    p.add_argument("--content", type=Path, default=Path("content"))
-    p.add_argument("--theme", type=Path, default=Path("themes/default"))
-    p.add_argument("--out", type=Path, default=Path("dist"))
+def _add_sources(p: argparse.ArgumentParser, *, theme: bool = True) -> None:
+    """--content and --theme, which every command that reads the sources takes."""
     p.add_argument(
-        "--date", type=iso_date, help="build as if today were this date (site time zone)"
-    )
+        "--content", type=Path, default=Path("content"), metavar="DIR",
+        help="the sources: site.toml, <document>/<date>.<lang>.md (default: content)",
+    )  # fmt: skip
+    if theme:
+        p.add_argument(
+            "--theme", type=Path, default=Path("themes/default"), metavar="DIR",
+            help="templates, static files and catalogs (default: themes/default)",
+        )  # fmt: skip
+
+
+def _add_date(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--date", type=iso_date, metavar="YYYY-MM-DD",
+        help=f"{what} as if today were this day in the site's time zone (never locks a version)",
+    )  # fmt: skip
+
+
+def _add_build(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "build", help="build the static site into --out",
+        description="Build the site into --out, replacing it whole only when the build succeeds. "
+        "Runs every check of `check`: errors stop the build (exit 1), warnings are printed.",
+    )  # fmt: skip
+    _add_sources(p)
+    p.add_argument(
+        "--out", type=Path, default=Path("dist"), metavar="DIR",
+        help="the folder to build into (default: dist)",
+    )  # fmt: skip
+    _add_date(p, "build")
     p.add_argument("--drafts", action="store_true", help="include draft versions")
     p.add_argument("-v", "--verbose", action="store_true", help="print each step's time")
     p.add_argument(
@@ -76,10 +100,13 @@ def _print_problems(problems: Sequence[Problem]) -> None:
 
 
 def _add_check(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("check", help="report content problems; exit 1 on errors")
-    p.add_argument("--content", type=Path, default=Path("content"))
-    p.add_argument("--theme", type=Path, default=Path("themes/default"))
-    p.add_argument("--date", type=iso_date, help="check as if today were this date")
+    p = sub.add_parser(
+        "check", help="report content problems; exit 1 on errors",
+        description="Report broken links and anchors, missing or stale translations, front-matter "
+        "mistakes, text that is not NFC and edited published versions, with file and line.",
+    )  # fmt: skip
+    _add_sources(p)
+    _add_date(p, "check")
     p.set_defaults(handler=_run_check)
 
 
@@ -94,8 +121,11 @@ def _run_check(args: argparse.Namespace) -> int:
 def _add_new_version(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("new-version", help="start a new version of a document")
     p.add_argument("document", help="document folder under content/, e.g. privacy")
-    p.add_argument("--effective", type=iso_date, required=True, help="YYYY-MM-DD")
-    p.add_argument("--content", type=Path, default=Path("content"))
+    p.add_argument(
+        "--effective", type=iso_date, required=True, metavar="YYYY-MM-DD",
+        help="the day the new version takes effect",
+    )  # fmt: skip
+    _add_sources(p, theme=False)
     p.set_defaults(handler=_run_new_version)
 
 
@@ -112,13 +142,19 @@ def _run_new_version(args: argparse.Namespace) -> int:
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="preview with drafts, live reload and the collector")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--db", default="var/consents.sqlite3")
-    p.add_argument("--content", type=Path, default=Path("content"))
-    p.add_argument("--theme", type=Path, default=Path("themes/default"))
-    p.add_argument("--out", type=Path, default=Path("var/preview"))
-    p.add_argument("--date", type=iso_date, help="preview as if today were this date")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    p.add_argument(
+        "--db", default="var/consents.sqlite3", metavar="PATH_OR_URL",
+        help="the collector's store: a SQLite file or a postgresql:// URL "
+        "(default: var/consents.sqlite3)",
+    )  # fmt: skip
+    _add_sources(p)
+    p.add_argument(
+        "--out", type=Path, default=Path("var/preview"), metavar="DIR",
+        help="where the preview is built (default: var/preview)",
+    )  # fmt: skip
+    _add_date(p, "preview")
     p.set_defaults(handler=_run_serve)
 
 
@@ -145,13 +181,20 @@ def _add_collector(sub: argparse._SubParsersAction) -> None:
 BUILD_COMMANDS = ("build", "check", "serve", "new-version")
 
 
-def make_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+def program_name() -> str:
+    """How the user called us, for usage lines: `python build.py` or `policysite`."""
+    return "python build.py" if Path(sys.argv[0]).name == "build.py" else "policysite"
+
+
+def make_parser(
+    argv: Sequence[str] | None = None, prog: str | None = None
+) -> argparse.ArgumentParser:
     """The CLI's parser. Given the command line, it may leave out the collector's commands:
     their options live with the collector, and importing them costs every `build` a few
     milliseconds, which matters for a no-change rebuild (docs/performance.md). Help and typos
     get all."""
     parser = argparse.ArgumentParser(
-        prog="policysite",
+        prog=prog or program_name(),
         description="Build XIMGO.COM's policy site, preview it, and run the consent collector.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -186,9 +229,9 @@ def run() -> NoReturn:
     sys.exit(status)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = make_parser(argv).parse_args(argv)
+    args = make_parser(argv, prog).parse_args(argv)
     try:
         return args.handler(args)
     except PolicyError as error:

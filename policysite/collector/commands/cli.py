@@ -43,6 +43,7 @@ def resolve_db(db: str | None) -> str:
 def _add_db(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db",
+        metavar="PATH_OR_URL",
         help=f"SQLite file or postgresql:// URL (default: $DATABASE_URL, else {DEFAULT_DB})",
     )
 
@@ -54,19 +55,27 @@ def add_collector_parser(sub: argparse._SubParsersAction) -> None:
     # Raw defaults: a bad environment must not break the parser of every other command.
     defaults = CollectorSettings()
     p = sub.add_parser("collector", help="run the consent collector (uvicorn)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8001)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8001, help="port to listen on (default: 8001)")
     _add_db(p)
-    p.add_argument("--site", type=Path, default=Path("dist"), help="built site with policy.json")
-    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    p.add_argument(
+        "--site", type=Path, default=Path("dist"), metavar="DIR",
+        help="the built site whose policy.json says what may be consented to (default: dist)",
+    )  # fmt: skip
+    p.add_argument(
+        "--workers", type=int, default=1, metavar="N",
+        help="uvicorn worker processes (default: 1; on SQLite, one per core but one)",
+    )  # fmt: skip
     p.add_argument(
         "--forwarded-allow-ips",
+        metavar="LIST",
         default=os.environ.get(ENV_FORWARDED, ",".join(defaults.forwarded_allow_ips)),
         help="proxies whose X-Forwarded-For is believed: IPs, networks or * "
         "(default: $FORWARDED_ALLOW_IPS, else 127.0.0.1,::1)",
     )
     p.add_argument(
         "--rate-limit",
+        metavar="RATE",
         default=os.environ.get(ENV_RATE, defaults.rate_limit),
         help='per client network and worker, e.g. "600/min"; "0" turns it off '
         f"(default: $POLICYSITE_RATE_LIMIT, else {defaults.rate_limit})",
@@ -74,6 +83,7 @@ def add_collector_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--burst",
         type=int,
+        metavar="N",
         default=os.environ.get(ENV_BURST, defaults.burst),
         help="requests a client network may save up "
         f"(default: $POLICYSITE_RATE_BURST, else {defaults.burst})",
@@ -85,7 +95,10 @@ def add_collector_parser(sub: argparse._SubParsersAction) -> None:
         metavar="ORIGIN",
         help="accept this Origin besides policy.json's allowed_origins (repeatable)",
     )
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"],
+        help="the lowest level logged (default: info)",
+    )  # fmt: skip
     p.set_defaults(handler=run_collector)
 
 
@@ -140,8 +153,12 @@ def run_collector(args: argparse.Namespace) -> int:
 
 
 def _add_range(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--since", type=iso_date, help="first day included (UTC), YYYY-MM-DD")
-    parser.add_argument("--until", type=iso_date, help="last day included (UTC), YYYY-MM-DD")
+    parser.add_argument(
+        "--since", type=iso_date, metavar="YYYY-MM-DD", help="first day included (UTC)"
+    )
+    parser.add_argument(
+        "--until", type=iso_date, metavar="YYYY-MM-DD", help="last day included (UTC)"
+    )
 
 
 def add_consents_parser(sub: argparse._SubParsersAction) -> None:
@@ -151,8 +168,12 @@ def add_consents_parser(sub: argparse._SubParsersAction) -> None:
     export = actions.add_parser("export", help="write records as CSV or JSON Lines")
     _add_db(export)
     _add_range(export)
-    export.add_argument("--format", choices=["csv", "jsonl"], default="csv")
-    export.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+    export.add_argument(
+        "--format", choices=["csv", "jsonl"], default="csv", help="the file format (default: csv)"
+    )
+    export.add_argument(
+        "-o", "--output", type=Path, metavar="FILE", help="file to write (default: stdout)"
+    )
     export.set_defaults(handler=run_export)
 
     stats = actions.add_parser("stats", help="acceptance rate per category, version and week")
@@ -164,12 +185,17 @@ def add_consents_parser(sub: argparse._SubParsersAction) -> None:
     report = actions.add_parser("report", help="one self-contained HTML page with charts")
     _add_db(report)
     _add_range(report)
-    report.add_argument("-o", "--output", type=Path, required=True, help="e.g. report.html")
+    report.add_argument(
+        "-o", "--output", type=Path, required=True, metavar="FILE", help="e.g. report.html"
+    )
     report.set_defaults(handler=run_report)
 
     purge = actions.add_parser("purge", help="delete records older than DAYS (the only delete)")
     _add_db(purge)
-    purge.add_argument("--older-than", type=int, required=True, metavar="DAYS")
+    purge.add_argument(
+        "--older-than", type=int, required=True, metavar="DAYS",
+        help="delete records received more than DAYS days ago",
+    )  # fmt: skip
     purge.add_argument("--dry-run", action="store_true", help="only count what would go")
     purge.set_defaults(handler=run_purge)
 
