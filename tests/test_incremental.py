@@ -267,6 +267,25 @@ def test_builder_rebuilds_only_pages_that_show_the_edited_text(site):
     assert tree(site / "preview") == clean(site, drafts=True)
 
 
+def test_builder_reuses_sitemap_and_feeds_after_a_body_edit_and_remakes_them_after_a_title_edit(
+    site,
+):
+    preview = builder(site)
+    preview.rebuild(set())
+    listed = preview.listings
+    source = site / "content" / "privacy" / "2026-12-15.vi.md"
+    edit(source, "\n## ", "\nMột câu mới.\n\n## ")
+    result = preview.rebuild({source})
+    assert preview.listings is listed  # the sitemap and feeds were not made again
+    assert not {"sitemap.xml", "feed.xml"} & result.changed
+    edit(source, 'title: "Chính sách bảo mật"', 'title: "Chính sách bảo mật (sửa)"')
+    result = preview.rebuild({source})
+    assert preview.listings is not listed
+    assert "Chính sách bảo mật (sửa)" in (site / "preview" / "feed.xml").read_text("utf-8")
+    # Either way, the same bytes as a clean build of the same sources.
+    assert tree(site / "preview") == clean(site, drafts=True)
+
+
 def test_builder_with_no_change_writes_nothing(site):
     preview = builder(site)
     preview.rebuild(set())

@@ -136,7 +136,7 @@ def stale_translations(site: Site) -> list[Problem]:
                 relative = source.path.relative_to(content_dir).as_posix()
                 if source is primary or relative in locked or source.source_sha256 == wanted:
                     continue
-                line = front_matter_line(source.path, "source_sha256")
+                line = _source_sha256_line(source)
                 if source.source_sha256 is None:
                     message = (
                         f"translation does not record which {primary.language} text it "
@@ -156,6 +156,16 @@ def stale_translations(site: Site) -> list[Problem]:
                     )
                 problems.append(Problem(source.path, message, hint, line, "warning"))
     return problems
+
+
+@functools.lru_cache(maxsize=4096)
+def _line_of_key(path: Path, sha256: str, key: str) -> int:
+    """front_matter_line, read once per version of a file (`serve` checks on every save)."""
+    return front_matter_line(path, key)
+
+
+def _source_sha256_line(source: Source) -> int:
+    return _line_of_key(source.path, source.sha256, "source_sha256")
 
 
 # --- links and anchors --------------------------------------------------------------------

@@ -17,7 +17,8 @@ import sys
 from typing import Any
 
 from policysite.build import manifest
-from policysite.model import SiteConfig, Source, Version
+from policysite.model import Site, SiteConfig, Source, Version
+from policysite.render.feeds import Listed, listing_inputs
 from policysite.render.theme import Theme
 
 
@@ -32,6 +33,14 @@ def fingerprint(theme: Theme, language: str, name: str, context: dict[str, Any])
     code salt covers what turns those bytes into a page: our code and the libraries.
     """
     return _digest((code_salt(), theme.digest, language, name, context), _REDUCERS)
+
+
+def listing_key(theme: Theme, site: Site, listed: Listed) -> str:
+    """A digest of everything the sitemap and the feeds are made from: equal keys, equal
+    files (policysite.render.feeds.listing_inputs)."""
+    return _digest(
+        (code_salt(), theme.digest, site.config, listing_inputs(site, listed)), _REDUCERS
+    )
 
 
 def _digest(value: object, reducers: dict | None = None) -> str:

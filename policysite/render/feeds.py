@@ -263,21 +263,16 @@ def policy_json(site: Site) -> bytes:
     return (json.dumps(policy_index(site), ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
-def site_files(
-    site: Site,
-    pages: list[tuple[str, str, dict[str, str]]],
-    gettext_for: Callable[[str], Callable[[str], str]],
-) -> dict[str, bytes]:
-    """Every site-wide file: output file under dist/ → bytes. `gettext_for(language)` gives
-    the theme's translations for the feed's wording."""
-    files = {
-        "sitemap.xml": sitemap(site, pages),
-        "policy.json": policy_json(site),
-        "_headers": headers_file(),
-        "_redirects": redirects_file(),
-        "robots.txt": robots_txt(site.config),
-        "deploy/nginx.conf": nginx_conf(site.config).encode(),
-    }
+Listed = list[tuple[str, str, dict[str, str]]]  # (kind, path, {language: path}) per page
+GettextFor = Callable[[str], Callable[[str], str]]
+Listings = Callable[[Site, Listed, GettextFor], dict[str, bytes]]
+
+
+def listing_files(site: Site, pages: Listed, gettext_for: GettextFor) -> dict[str, bytes]:
+    """The sitemap and the feeds: what lists the pages. They read the versions' dates, titles
+    and summaries, never a text's body, so a rebuild after an edit of the text alone may
+    reuse them (policysite.build.incremental does, keyed by `listing_inputs`)."""
+    files = {"sitemap.xml": sitemap(site, pages)}
     # Every language has a feed, as every page links the feed of its language (the home of a
     # language without texts too); entries without a text in it are in the default language.
     for language in site.config.languages:
@@ -286,8 +281,45 @@ def site_files(
     return files
 
 
-def site_wide_files(site: Site, theme: Theme, pages: list[Page]) -> dict[str, bytes]:
-    """Feeds, sitemap, policy.json, _headers, the theme's static files and the widget."""
+def listing_inputs(site: Site, pages: Listed) -> tuple:
+    """Everything `listing_files` reads besides the site's settings and the theme, as plain
+    data: equal inputs, equal files."""
+    versions = tuple(
+        (v.document, v.date, v.draft, v.reconsent, v.summary,
+         tuple((s.language, s.title, s.summary) for s in v.sources.values()))
+        for document in site.documents.values()
+        for v in document.versions
+    )  # fmt: skip
+    return (
+        site.today,
+        versions,
+        tuple((kind, path, tuple(sorted(alt.items()))) for kind, path, alt in pages),
+    )
+
+
+def site_files(
+    site: Site, pages: Listed, gettext_for: GettextFor, listings: Listings = listing_files
+) -> dict[str, bytes]:
+    """Every site-wide file: output file under dist/ → bytes. `gettext_for(language)` gives
+    the theme's translations for the feed's wording."""
+    listing = dict(listings(site, pages, gettext_for))  # a memo's dict is not ours to change
+    files = {
+        "sitemap.xml": listing.pop("sitemap.xml"),
+        "policy.json": policy_json(site),
+        "_headers": headers_file(),
+        "_redirects": redirects_file(),
+        "robots.txt": robots_txt(site.config),
+        "deploy/nginx.conf": nginx_conf(site.config).encode(),
+    }
+    files.update(listing)  # the feeds
+    return files
+
+
+def site_wide_files(
+    site: Site, theme: Theme, pages: list[Page], listings: Listings = listing_files
+) -> dict[str, bytes]:
+    """Feeds, sitemap, policy.json, _headers, the theme's static files and the widget.
+    `listings` makes the sitemap and feeds (a memo of `listing_files` in `serve`)."""
     # Jinja2 and the widget's minifiers load only when a build has work to do.
     from policysite.render.pages import alternates
     from policysite.render.theme import translations
@@ -300,7 +332,7 @@ def site_wide_files(site: Site, theme: Theme, pages: list[Page]) -> dict[str, by
         for p in pages
         if p.kind != "404" and (p.document, p.version) not in drafts
     ]
-    files = site_files(site, listed, lambda lang: translations(theme, lang).gettext)
+    files = site_files(site, listed, lambda lang: translations(theme, lang).gettext, listings)
     files.update(dict(theme.files))
     files.update(build_widget(site, theme.dir))
     return files
