@@ -29,4 +29,6 @@ vnu=var/node/node_modules/vnu-jar/build/dist/vnu.jar
 
 python3 -m pip install -q --disable-pip-version-check -e '.[test]'
 python3 -m ruff check .
-python3 -m pytest "$@"
+# On every core (pytest-xdist): the browser and axe-core checks of every page type at two
+# widths and two colour schemes are most of the suite's time.
+python3 -m pytest -n "${PYTEST_WORKERS:-auto}" "$@"

@@ -7,10 +7,24 @@ minimal valid site.toml (vi, en) unless one is given. Real files, nothing mocked
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    """`python build.py ARGS` in `cwd`, as a user runs it: its own process, text output."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "build.py"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
 
 SITE_TOML = """\
 name = "XIMGO"

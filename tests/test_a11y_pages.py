@@ -11,11 +11,12 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from static_host import StaticHost
 
 from policysite.build.pipeline import build
 from policysite.render.deploy import SECURITY_HEADERS
@@ -36,7 +37,7 @@ document.addEventListener('securitypolicyviolation', (e) => {
 """
 
 
-class _Handler(SimpleHTTPRequestHandler):
+class _Handler(StaticHost):
     """Serves dist/ like a static host reading `_headers`, with the pages' strict CSP
     (docs/build-output.md)."""
 
@@ -46,20 +47,6 @@ class _Handler(SimpleHTTPRequestHandler):
                 self.send_header(name, value)
         self.send_header("Content-Security-Policy", CSP)
         super().end_headers()
-
-    def send_error(self, code, message=None, explain=None):
-        page = Path(self.directory) / "404.html"
-        if code != 404 or not page.is_file():
-            return super().send_error(code, message, explain)
-        body = page.read_bytes()
-        self.send_response(404)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format, *args) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")

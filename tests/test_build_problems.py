@@ -10,20 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from sites import FIXTURES, ROOT
+from sites import FIXTURES, ROOT, run_cli
 
 THEME = ROOT / "themes" / "default"
 FAILED = "build failed: dist was left as it was\n"
 
 
-def run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "build.py"), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+run = run_cli  # the tests below read better with the short name
 
 
 def build(cwd: Path, *extra: str, theme: Path = THEME) -> subprocess.CompletedProcess:

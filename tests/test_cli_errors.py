@@ -8,12 +8,10 @@ errors, exit 1, and leave the previous dist/ untouched. Never a traceback.
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from sites import FIXTURES, ROOT
+from sites import FIXTURES, ROOT, run_cli
 
 INVALID = FIXTURES / "invalid"
 CASES = sorted(p.name for p in INVALID.iterdir() if p.is_dir())
@@ -21,14 +19,7 @@ CASES = sorted(p.name for p in INVALID.iterdir() if p.is_dir())
 THEME = {"missing-theme": "themes/default"}
 
 
-def run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "build.py"), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+run = run_cli  # the tests below read better with the short name
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 from lxml import etree, html
+from static_host import StaticHost
 
 from policysite.build.pipeline import build
 
@@ -161,27 +162,12 @@ def test_every_page_passes_the_nu_html_checker(dist, tmp_path):
 # --- links -----------------------------------------------------------------------------------
 
 
-class _Handler(http.server.SimpleHTTPRequestHandler):
+class _Handler(StaticHost):
     """dist/ as a static host serves it: index.html for folders, 404.html for the rest."""
 
     def end_headers(self) -> None:
         self.send_header("LinkChecker", "yes")  # lets LinkChecker exceed 10 requests a second
         super().end_headers()
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None):
-        page = Path(self.directory) / "404.html"
-        if code != 404 or not page.is_file():
-            return super().send_error(code, message, explain)
-        body = page.read_bytes()
-        self.send_response(404)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-        return None
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
 
 @pytest.fixture
