@@ -62,5 +62,6 @@ def reference() -> str:
     parts = []
     for command in COMMANDS:
         name = " ".join(command)
-        parts.append(f"## {name}\n\n`python build.py {name} --help`:\n\n```\n{help_text(command)}```\n")
+        usage = f"`python build.py {name} --help`:"
+        parts.append(f"## {name}\n\n{usage}\n\n```\n{help_text(command)}```\n")
     return "\n".join(parts)
