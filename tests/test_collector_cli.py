@@ -224,3 +224,33 @@ def test_consents_output_that_cannot_be_written_is_a_clean_error(sqlite_db, argv
     assert result.stderr.startswith(message), result.stderr
     assert "→ " in result.stderr  # a hint says what to do
     assert "Traceback" not in result.stderr
+
+
+def test_consents_export_csv_cells_never_run_as_formulas(tmp_path, capsys):
+    """OWASP's CSV injection advice: a cell starting with = + - @ tab or CR gets a leading
+    apostrophe in CSV; JSON Lines keeps the value as stored."""
+    from collector_fixtures.support import Collector, body
+
+    sqlite_db = str(tmp_path / "consents.sqlite3")
+    agents = ['=HYPERLINK("https://evil.example","x")', "+1", "-2", "@SUM(A1)", "Firefox"]
+    client = Collector(sqlite_db)
+    try:
+        for agent in agents:
+            assert client.post(body(), headers={"user-agent": agent}).status_code == 201
+    finally:
+        client.close()
+    code, out, _ = run(capsys, "consents", "export", "--db", sqlite_db)
+    assert code == 0
+    exported = [row["user_agent"] for row in csv.DictReader(io.StringIO(out))]
+    assert exported == [f"'{agent}" for agent in agents[:-1]] + ["Firefox"]
+    code, out, _ = run(capsys, "consents", "export", "--db", sqlite_db, "--format", "jsonl")
+    assert [json.loads(line)["user_agent"] for line in out.splitlines()] == agents
+    # A tab or CR cannot arrive in a header; the rule covers them for any stored text.
+    from policysite.collector.commands.exports import _inert
+
+    assert (_inert("\tx"), _inert("\rx"), _inert("x=1"), _inert(None)) == (
+        "'\tx",
+        "'\rx",
+        "x=1",
+        None,
+    )

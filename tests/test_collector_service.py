@@ -399,3 +399,41 @@ def test_lifespan_opens_the_service_and_tunes_the_garbage_collector(db):
     assert frozen[0] > 1000  # the modules and the service: a full collection skips them
     assert thresholds[0] == (20_000, *before[1:])  # young collections far apart
     assert app.service is None  # closed at shutdown
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"\\ud800": 1}',  # a lone surrogate as a field name
+        json.dumps(body()).replace('"analytics"', '"\\udfff"'),  # … as a category name
+        json.dumps(body()).replace('"custom"', '"\\ud83d"'),  # … as a value
+    ],
+    ids=["field-name", "category-name", "value"],  # body() draws a new consent id each time
+)
+def test_collector_answers_400_to_a_lone_surrogate_with_json_it_can_send(collector, db, text):
+    response = collector.request(
+        "POST", "/api/consent", content=text.encode("ascii"),
+        headers={"content-type": "text/plain", "origin": ORIGIN},
+    )  # fmt: skip
+    assert response.status_code == 400
+    answer = json.loads(response.content.decode("ascii"))  # escaped, so plain ASCII
+    assert answer["error"] and answer["field"]
+    assert rows(db) == []
+
+
+@pytest.mark.parametrize(
+    "consent_id",
+    [
+        "00000000-0000-0000-0000-000000000000",  # the nil UUID
+        "c232ab00-9414-11ec-b3c8-9f6bdeced846",  # version 1: the time and a MAC address
+        "0f8fad5b-d9cb-369f-a165-70867728950e",  # version 3
+        "0f8fad5b-d9cb-469f-c165-70867728950e",  # version 4 digit, but not the RFC variant
+    ],
+)
+def test_collector_accepts_only_random_version_4_consent_ids(collector, db, consent_id):
+    response = collector.post(body(consent_id=consent_id))
+    assert response.status_code == 400
+    assert response.json()["field"] == "consent_id"
+    assert "version 4" in response.json()["error"]
+    assert collector.request("GET", f"/api/consent/{consent_id}").status_code == 400
+    assert rows(db) == []

@@ -163,7 +163,7 @@ def agreeing(data: dict) -> dict:
 
 valid_bodies = st.fixed_dictionaries(
     {
-        "consent_id": st.uuids().map(str),
+        "consent_id": st.uuids(version=4).map(str),
         "seq": st.integers(1, 2**53 - 1),
         "document": st.just("privacy"),
         "version": st.sampled_from(VERSIONS),

@@ -29,6 +29,15 @@ def export(
         return _write(records, out, fmt)
 
 
+# A cell a spreadsheet would run as a formula (=HYPERLINK(…) in a user agent): OWASP's advice
+# is a leading apostrophe, which spreadsheets show as text and do not evaluate.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(cell: object) -> object:
+    return f"'{cell}" if isinstance(cell, str) and cell.startswith(_FORMULA_STARTS) else cell
+
+
 def _write(records: Iterator[ConsentRecord], out: TextIO, fmt: str) -> int:
     count = 0
     if fmt == "csv":
@@ -38,7 +47,7 @@ def _write(records: Iterator[ConsentRecord], out: TextIO, fmt: str) -> int:
             row = list(record.as_row())
             gpc = COLUMNS.index("gpc")
             row[gpc] = "" if row[gpc] is None else str(row[gpc]).lower()
-            writer.writerow(row)
+            writer.writerow([_inert(cell) for cell in row])
             count += 1
     elif fmt == "jsonl":
         for record in records:

@@ -27,7 +27,10 @@ GPC_OPTS_OUT = frozenset({"advertising"})
 CANONICAL_CACHE = 1024  # distinct valid choices kept with their canonical JSON
 
 _REQUIRED = frozenset(REQUIRED)
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# A random (version 4, RFC 9562 variant) UUID: the nil UUID and other versions (v1 is the
+# time and a MAC address, so guessable) are refused, since the id is a browser's only key to
+# its records (docs/collector.md).
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", re.I)
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -93,7 +96,9 @@ _canonical: dict[tuple, str] = {}  # choices.items() (validated) -> canonical_ch
 def parse_consent_id(value: object, field: str = "consent_id") -> str:
     """Given a candidate id, return it lower-cased, or raise FieldError."""
     if not isinstance(value, str) or not _UUID.fullmatch(value):
-        raise FieldError(field, "must be a UUID like 0f8fad5b-d9cb-469f-a165-70867728950e")
+        raise FieldError(
+            field, "must be a random (version 4) UUID like 0f8fad5b-d9cb-469f-a165-70867728950e"
+        )
     return value.lower()
 
 

@@ -68,6 +68,9 @@ REQUEST_HEADERS = ("content-type", "origin", "user-agent", "x-forwarded-for")
 ACCEPTED_TYPES_CACHE = 64  # Content-Type values seen and accepted, skipped past next time
 
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+# For an answer that echoes a client's text UTF-8 cannot hold (a lone surrogate, sent as
+# "\ud800" in JSON): the same JSON with every non-ASCII character escaped.
+_JSON_ASCII = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
 _JSON_HEADERS = (
     ("content-type", "application/json"),
     ("cache-control", "no-store"),
@@ -79,7 +82,11 @@ _accepted_types: set[str] = set()
 def json_response(
     status: int, payload: object, headers: Sequence[tuple[str, str]] = ()
 ) -> HttpResponse:
-    return HttpResponse(status, [*_JSON_HEADERS, *headers], _JSON.encode(payload).encode("utf-8"))
+    try:
+        body = _JSON.encode(payload).encode("utf-8")
+    except UnicodeEncodeError:
+        body = _JSON_ASCII.encode(payload).encode("ascii")
+    return HttpResponse(status, [*_JSON_HEADERS, *headers], body)
 
 
 def receipt_response(
