@@ -15,6 +15,18 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
+def checkout_files() -> list[str]:
+    """The files a clean clone of this checkout has: every file git tracks, plus untracked
+    files that .gitignore does not exclude, sorted."""
+    listing = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode("utf-8")
+    return sorted({name for name in listing.split("\0") if name and (ROOT / name).is_file()})
+
+
 def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     """`python build.py ARGS` in `cwd`, as a user runs it: its own process, text output."""
     return subprocess.run(

@@ -27,26 +27,16 @@ from pathlib import Path
 import pytest
 from collector_fixtures.support import fresh_database
 from conftest import ROOT, free_port
+from sites import checkout_files
 
 pytestmark = pytest.mark.slow
-
-
-def _checkout_files() -> list[str]:
-    """The files a clean clone of this checkout has (tracked, and new ones not ignored)."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    ).stdout
-    return [name for name in listed.decode().split("\0") if name and (ROOT / name).is_file()]
 
 
 @pytest.fixture(scope="module")
 def clone(tmp_path_factory) -> Path:
     """A copy of the checkout, so building and installing never touch the working tree."""
     target = tmp_path_factory.mktemp("clone") / "policysite"
-    for name in _checkout_files():
+    for name in checkout_files():
         (target / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, target / name)
     return target

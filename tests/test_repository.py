@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import posixpath
 import re
-import subprocess
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from sites import ROOT, checkout_files
 
 # References to what lives outside the repository: the product specification by its section
 # sign or file name, its folder beside the checkout, and issue or pull-request numbers.
@@ -40,17 +39,6 @@ REFERENCE_DEFINITION = re.compile(r"^\s{0,3}\[[^\]]+\]:\s+<?(\S+?)>?(?:\s|$)", r
 HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 
 
-def _repository_files() -> list[str]:
-    """Every file git tracks, plus untracked files that .gitignore does not exclude."""
-    listing = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.decode("utf-8")
-    return sorted({name for name in listing.split("\0") if name and (ROOT / name).is_file()})
-
-
 def _text(name: str) -> str | None:
     """The file's text, or None for a binary file (a NUL byte, or not UTF-8)."""
     data = (ROOT / name).read_bytes()
@@ -63,7 +51,7 @@ def _text(name: str) -> str | None:
 
 
 def _text_files() -> dict[str, str]:
-    return {name: text for name in _repository_files() if (text := _text(name)) is not None}
+    return {name: text for name in checkout_files() if (text := _text(name)) is not None}
 
 
 def _without_code(markdown: str, *, inline: bool = True) -> str:
@@ -114,7 +102,7 @@ def test_repository_cites_no_document_outside_it() -> None:
 
 
 def test_markdown_links_in_readme_and_docs_point_to_files_in_the_repository() -> None:
-    files = set(_repository_files())
+    files = set(checkout_files())
     folders = {str(parent) for name in files for parent in Path(name).parents}
     pages = ["README.md", *sorted(name for name in files if re.fullmatch(r"docs/[^/]+\.md", name))]
     broken = []

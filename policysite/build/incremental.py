@@ -2,13 +2,13 @@
 
 A page's HTML is a function of its template context, the theme and its language
 (`render.page_context`). Building a context is cheap once Markdown and diffs come from the
-cache (policysite.render.cache), so every rebuild builds them all, fingerprints each, and renders
-the
-template only for pages whose fingerprint changed. What a page depends on is therefore never
-declared by hand, and cannot be forgotten: an edit to the body of one version changes the
-contexts of that version's pages, the current page if it shows it, the history and the two
-neighbouring diffs, and nothing else. Site-wide files (feeds, sitemap, policy.json, widget)
-are cheap and always regenerated.
+cache (policysite.render.cache), so every rebuild builds them all, fingerprints each, and
+renders the template only for pages whose fingerprint changed. What a page depends on is
+therefore never declared by hand, and cannot be forgotten: an edit to the body of one version
+changes the contexts of that version's pages, the current page if it shows it, the history and
+the two neighbouring diffs, and nothing else. Site-wide files (policy.json, the widget) are
+cheap and made again on every rebuild; the sitemap and feeds are kept while what they read
+(`fingerprints.listing_key`) is unchanged.
 
 `Builder` keeps the last site, files and fingerprints in memory for `serve`;
 `policysite.build.pipeline.build` seeds one from the manifest of the previous build for the CLI.
@@ -32,7 +32,7 @@ from policysite.render import cache, markup
 from policysite.render import html as render
 from policysite.render.cache import CacheStats, TextCache
 from policysite.render.feeds import GettextFor, Listed
-from policysite.render.pages import Page, site_pages, texts
+from policysite.render.pages import Page, site_index, site_pages, texts
 from policysite.render.template_errors import raise_template_problem
 from policysite.render.theme import Theme, compile_templates, load_locales, load_theme
 from policysite.render.urls import output_file
@@ -160,8 +160,8 @@ def texts_of(site: Site, theme: Theme, root: Path | None, segments: bytes) -> ch
     def rendered(source: Source) -> markup.Rendered:
         while pending:
             texts.add_segment(pending.pop())
-        versions = site.documents[source.document].versions
-        version = next(v for v in versions if v.date == source.version)
+        position = site_index(site).positions[source.document][source.version]
+        version = site.documents[source.document].versions[position]
         return texts.markdown(render.text_request(site, theme, version, source.language))
 
     return rendered

@@ -7,8 +7,8 @@ leaves the previous dist/ as it was.
 `build` first asks the manifest (policysite.build.manifest) whether the same inputs already made
 what dist/ holds, and then does nothing. Otherwise it renders only the pages whose context
 changed (policysite.build.incremental), with Markdown and diffs from the cache
-(policysite.render.cache),
-on every core (policysite.build.parallel). The output is the same bytes as a clean serial build.
+(policysite.render.cache), on every core (policysite.build.parallel). The output is the same
+bytes as a clean serial build.
 Jinja2, Markdown and Babel are imported only once there is work to do.
 """
 
@@ -180,7 +180,10 @@ def build(
     languages = {lang for doc in site.documents for lang in languages_of(site, doc)}
     warnings = tuple(str(problem) for problem in result.warnings)
     if cache_dir:
-        _remember(cache_dir, out_dir, inputs, inputs_ns, site, real_today, result, len(languages))
+        _remember(
+            cache_dir, out_dir, inputs, inputs_ns, site, real_today, result, len(languages),
+            warnings,
+        )  # fmt: skip
     return BuildReport(
         out_dir=out_dir,
         pages=result.pages,
@@ -224,9 +227,10 @@ def _remember(
     real_today: dt.date,
     result: BuildResult,
     languages: int,
+    warnings: tuple[str, ...],
 ) -> None:
     """Record this build under its inputs as they are now (with the lock it may just have
-    written), and store what the text cache computed."""
+    written) and the warnings it printed, and store what the text cache computed."""
     from policysite.content.lock import lock_path
     from policysite.render import cache
 
@@ -248,6 +252,6 @@ def _remember(
         languages=languages,
         outputs=result.sha256s(),
         page_keys=result.page_keys,
-        warnings=[str(problem) for problem in result.warnings],
+        warnings=list(warnings),
     )
     cache.save(cache_dir, result.used, [result.fresh])

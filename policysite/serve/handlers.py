@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from livereload.handlers import LiveReloadHandler, LiveReloadJSHandler
 from livereload.server import LiveScriptInjector
@@ -18,10 +18,7 @@ from livereload.watcher import Watcher
 from tornado import web
 
 from policysite.errors import Problem
-
-if TYPE_CHECKING:
-    from policysite.serve.preview import Preview
-
+from policysite.serve.preview import Preview, problems_text
 
 SEVERITY = {"error": ("lỗi", "error"), "warning": ("cảnh báo", "warning")}
 THEME_STYLE = "/_serve/style.css"  # the theme's stylesheet, while no build has hashed it yet
@@ -127,7 +124,7 @@ class PageHandler(web.StaticFileHandler):
             self.set_header("Content-Type", "text/html; charset=utf-8")
             page = problems_page(
                 self.preview.problems,
-                self.preview.failure or "\n".join(map(str, self.preview.problems)),
+                self.preview.failure or problems_text(self.preview.problems),
                 stylesheet(site),
                 failed=failed,
             )

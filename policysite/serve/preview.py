@@ -22,7 +22,7 @@ import datetime as dt
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -124,9 +124,9 @@ def open_collector(options: ServeOptions, origins: list[str]) -> ConsentService:
     return open_service(options.db, options.out, extra_origins=origins)
 
 
-def problems_text(error: PolicyError) -> str:
-    """The text the CLI prints for `error`, one problem after another."""
-    return "\n".join(str(problem) for problem in error.problems)
+def problems_text(problems: Sequence[Problem]) -> str:
+    """The text the CLI prints for `problems`, one after another."""
+    return "\n".join(str(problem) for problem in problems)
 
 
 def log(message: str) -> None:
@@ -169,7 +169,7 @@ class Preview:
         try:
             warnings = self._build_site(self.options)
         except PolicyError as error:
-            self.failure, self.problems = problems_text(error), error.problems
+            self.failure, self.problems = problems_text(error.problems), error.problems
         except Exception:  # a bug in the build: show it, keep serving, recover on next save
             self.failure, self.problems = traceback.format_exc(), []
         else:
@@ -195,7 +195,7 @@ class Preview:
         if self.failure is None:
             log(f"rebuilt in {seconds * 1000:.0f} ms ({names})")
             if self.problems:
-                log("\n".join(str(problem) for problem in self.problems))
+                log(problems_text(self.problems))
         else:
             log(f"build failed ({names}):\n{self.failure}")
 
@@ -211,7 +211,7 @@ class Preview:
             try:
                 await self.rebuild(changed)
             except PolicyError as error:  # keep serving pages; the API answers 503 with this
-                self.service_problem = problems_text(error)
+                self.service_problem = problems_text(error.problems)
                 log(self.service_problem)
 
     async def close(self) -> None:
