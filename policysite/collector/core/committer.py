@@ -24,6 +24,7 @@ import socket
 import threading
 from collections.abc import Callable, Sequence
 
+from policysite.collector.core.logs import Outage
 from policysite.collector.core.record import ConsentRecord
 from policysite.collector.core.store import Store, StoreUnavailable
 from policysite.collector.core.wire import STORED, STORED_AS_SENT, UNAVAILABLE, frame, take_frames
@@ -41,6 +42,7 @@ class GroupCommitter:
 
     def __init__(self, store: Store, max_pending: int = 50_000) -> None:
         self._store = store
+        self._outage = Outage(f"consent store {store.where}", log)
         self._queue: queue.SimpleQueue = queue.SimpleQueue()  # lists of Items, or _STOP
         self._buffers: dict[asyncio.AbstractEventLoop, list[Item]] = {}
         self._thread: threading.Thread | None = None
@@ -117,7 +119,7 @@ class GroupCommitter:
             stop = self._gather(batch)
             return [record for record, _ in batch]
 
-        outcome = write_batch(self._store, collect)
+        outcome = write_batch(self._store, collect, self._outage)
         self._completed += len(batch)
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, object]]] = {}
         for index, (_, future) in enumerate(batch):
@@ -131,25 +133,31 @@ class GroupCommitter:
 
 
 def write_batch(
-    store: Store, collect: Callable[[], list[ConsentRecord]]
+    store: Store, collect: Callable[[], list[ConsentRecord]], outage: Outage
 ) -> Sequence[ConsentRecord] | BaseException:
     """Insert what `collect()` returns, calling it once the write turn is ours: the stored
-    records (store.insert_batch), or the error to answer each request with."""
-    records: list[ConsentRecord] = []
+    records (store.insert_batch), or the error to answer each request with.
+
+    `collect` is called once in any case: when the turn cannot be had, what is queued is
+    refused at once rather than waiting behind the same failure. Failures are logged by
+    `outage`, once when they start and once when they end, not once per batch.
+    """
+    records: list[ConsentRecord] | None = None
     try:
         # Waiting for the write turn (another process may be committing) is when most requests
         # arrive: collect once the turn is ours, so that they share this commit.
         with store.write_turn():
             records = collect()
-            return store.insert_batch(records)
+            stored = store.insert_batch(records)
     except StoreUnavailable as error:
-        log.warning(
-            "store %s unavailable, %d record(s) get 503: %s", store.where, len(records), error
-        )
+        outage.failed(len(records if records is not None else collect()), error)
         return error
     except Exception as error:  # a bug: fail these requests, keep the writer alive
-        log.exception("writing a batch of %d consent(s) failed", len(records))
+        count = len(records if records is not None else collect())
+        outage.failed(count, f"{type(error).__name__}: {error}", exc_info=error)
         return error
+    outage.succeeded()
+    return stored
 
 
 def _resolve(results: list[tuple[asyncio.Future, object]]) -> None:

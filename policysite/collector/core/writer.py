@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from policysite.collector.core.committer import write_batch
+from policysite.collector.core.logs import FORMATS, LEVELS, Outage, configure
 from policysite.collector.core.record import ConsentRecord
 from policysite.collector.core.store import StoreUnavailable, open_store
 from policysite.collector.core.store.sqlite import SQLiteStore
@@ -69,14 +70,16 @@ class _Batch:
 
 
 def commit(
-    store: SQLiteStore, batches: Sequence[_Batch]
+    store: SQLiteStore, batches: Sequence[_Batch], outage: Outage
 ) -> tuple[dict[socket.socket, list[tuple]], bool]:
     """Commit every batch in one transaction; return the answers to send, by socket, and
-    whether the commit succeeded.
+    whether the commit succeeded. `outage` logs failures (write_batch).
 
     Each answer is (batch number, status, detail), as wire.py describes.
     """
-    stored = write_batch(store, lambda: [record for batch in batches for record in batch.records])
+    stored = write_batch(
+        store, lambda: [record for batch in batches for record in batch.records], outage
+    )
     outcome: tuple | None = None
     if isinstance(stored, StoreUnavailable):
         outcome = (UNAVAILABLE, str(stored))
@@ -110,6 +113,12 @@ class Writer:
         self.committed = 0  # records committed, for tests and logs
         self._committing = threading.Lock()  # held around each commit
         self._done = threading.Event()
+        self._outage = Outage(f"consent store {store.where}", log)
+        self._checkpoint_outage = Outage(
+            f"checkpoints of consent store {store.where}", log,
+            refused="checkpoint(s) failed", down="failing", up="working again",
+            level=logging.WARNING,
+        )  # fmt: skip
         store.defer_checkpoints()  # _checkpoints() makes them, beside the commits
         listener.setblocking(False)
         self._selector.register(listener, selectors.EVENT_READ)
@@ -134,7 +143,7 @@ class Writer:
             batches = self._receive()
             if batches:
                 with self._committing:
-                    answers, committed = commit(self.store, batches)
+                    answers, committed = commit(self.store, batches, self._outage)
                 if committed:
                     self.committed += sum(len(batch.records) for batch in batches)
                 for sock, mine in answers.items():
@@ -155,17 +164,22 @@ class Writer:
         """
         while not self._done.wait(CHECKPOINT_SECONDS):
             try:
-                frames, _ = self.store.checkpoint()
-                if frames < RESTART_FRAMES:
-                    continue
-                for _ in range(CATCH_UP_PASSES):
-                    previous, (frames, _) = frames, self.store.checkpoint()
-                    if frames - previous <= CATCH_UP_FRAMES:
-                        break
-                with self._committing:
-                    self.store.checkpoint()
+                self._checkpoint()
             except StoreUnavailable as error:
-                log.warning("checkpoint of %s failed (retried): %s", self.store.where, error)
+                self._checkpoint_outage.failed(1, error)  # retried CHECKPOINT_SECONDS later
+            else:
+                self._checkpoint_outage.succeeded()
+
+    def _checkpoint(self) -> None:
+        frames, _ = self.store.checkpoint()
+        if frames < RESTART_FRAMES:
+            return
+        for _ in range(CATCH_UP_PASSES):
+            previous, (frames, _) = frames, self.store.checkpoint()
+            if frames - previous <= CATCH_UP_FRAMES:
+                break
+        with self._committing:
+            self.store.checkpoint()
 
     def _stop_listening(self) -> None:
         """Refuse new workers: they commit their records themselves (RemoteCommitter)."""
@@ -261,14 +275,20 @@ class WriterProcess:
                 self.process.wait()
 
 
-def start_writer(db: str, timeout: float = 30.0) -> WriterProcess:
-    """Start the writer for the SQLite file `db` and wait until it listens; PolicyError if not."""
+def start_writer(
+    db: str, log_level: str = "info", log_format: str = "text", timeout: float = 30.0
+) -> WriterProcess:
+    """Start the writer for the SQLite file `db` and wait until it listens; PolicyError if not.
+
+    It logs at `log_level` in `log_format`, as the workers do (logs.py)."""
     # The package's folder first on its path: `python build.py collector` also runs from a
     # checkout that is not installed, and from another working folder.
     package_root = str(Path(__file__).resolve().parents[3])
     python_path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "policysite.collector.core.writer", "--db", db]
+    command += ["--log-level", log_level, "--log-format", log_format]
     process = subprocess.Popen(
-        [sys.executable, "-m", "policysite.collector.core.writer", "--db", db],
+        command,
         stdout=subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": python_path},
     )
@@ -342,8 +362,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m policysite.collector.core.writer")
     parser.add_argument("--db", required=True, help="the SQLite file")
     parser.add_argument("--socket", help="the Unix socket to listen on (default: a new one)")
+    parser.add_argument("--log-level", choices=LEVELS, default="info", help="default: info")
+    parser.add_argument("--log-format", choices=FORMATS, default="text", help="default: text")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
+    configure(args.log_level, args.log_format, role="writer")
     parent = os.getppid()
     try:
         store = open_store(args.db)
@@ -360,10 +382,12 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, lambda *_: writer.stop())
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the collector stops us in order
         print(READY, listener.getsockname(), flush=True)
+        log.info("consent writer for %s listening at %s", store.where, listener.getsockname())
         try:
             writer.run(parent)
         finally:
             writer.close()
+            log.info("consent writer stopped; %d record(s) committed", writer.committed)
     return 0
 
 
