@@ -67,6 +67,11 @@ def test_ratelimiter_answers_as_if_no_bucket_were_ever_dropped(rate, burst, step
         key = network(which)
         assert limiter.retry_after(key, now) == reference.retry_after(key, now), (key, now)
     assert len(limiter._buckets) <= len(reference.buckets)
+    now += 2 * horizon  # a quiet spell: every bucket is idle, and goes
+    for _ in range(len(limiter._buckets) // EXPIRE_PER_CALL + 1):
+        assert limiter.retry_after("after the spell", now) == 0
+        now += 1 / rate
+    assert list(limiter._buckets) == ["after the spell"]
 
 
 def test_ratelimiter_refuses_after_the_burst_and_says_how_long_to_wait():
@@ -90,6 +95,8 @@ def test_ratelimiter_drops_idle_buckets_once_they_would_be_full_again():
         limiter.retry_after(network(i), 0.0)
     limiter.retry_after("quiet", 11.9)
     assert len(limiter._buckets) == 1001  # none full yet: every bucket kept
+    limiter.retry_after("quiet", 12.0)
+    assert len(limiter._buckets) == 1001 - EXPIRE_PER_CALL  # a few a call, not all at once
     for _ in range(math.ceil(1000 / EXPIRE_PER_CALL)):
         limiter.retry_after("quiet", 12.0)
     assert list(limiter._buckets) == ["quiet"]

@@ -15,7 +15,7 @@ import math
 import time
 from collections import OrderedDict
 
-MAX_BUCKETS = 1_000_000  # about 250 MB of buckets at most, per worker
+MAX_BUCKETS = 1_000_000  # about 200-250 MB of buckets at most, per worker
 EXPIRE_PER_CALL = 8  # idle buckets dropped per call at most, so no request pays for a backlog
 
 
@@ -28,11 +28,11 @@ class RateLimiter:
     the networks active in the last `burst / rate` seconds and the backlog left by a quiet
     spell drains over the next calls rather than in one.
 
-    `max_buckets` bounds memory if that many networks are all active at once (far beyond
-    what one worker can serve at the default 600/min and burst 120: that needs a million
-    networks within 12 s). Then the least recently used bucket is dropped, still active. That
-    is safe enough: the only effect is that this network, the one heard from longest ago,
-    gets a fresh burst of `burst` requests, as if it were new.
+    `max_buckets` bounds memory if that many networks are all active at once (at the default
+    600/min and burst 120 that takes a million networks within 12 s, far more than one worker
+    serves; a slower rate keeps buckets longer). Then the least recently used bucket is
+    dropped, still active. That is safe enough: the only effect is that this network, the one
+    heard from longest ago, gets a fresh burst of `burst` requests, as if it were new.
     """
 
     def __init__(self, rate: float, burst: int, *, max_buckets: int = MAX_BUCKETS) -> None:
@@ -41,6 +41,8 @@ class RateLimiter:
         self.max_buckets = max(max_buckets, 1)
         # key -> [tokens, last use], least recently used first
         self._buckets: OrderedDict[str, list[float]] = OrderedDict()
+        self._idle_after = self.burst / rate if rate > 0 else math.inf
+        self._next_expiry = -math.inf  # no bucket can be idle before then: skip the peek
 
     @property
     def enabled(self) -> bool:
@@ -51,7 +53,8 @@ class RateLimiter:
         if self.rate <= 0:
             return 0
         now = time.monotonic() if now is None else now
-        self._expire(now)  # first: a dropped bucket, this key's too, is answered as a new one
+        if now >= self._next_expiry:  # first: a dropped bucket, this key's too, is then new
+            self._expire(now)
         buckets = self._buckets
         bucket = buckets.get(key)
         if bucket is None:
@@ -75,11 +78,14 @@ class RateLimiter:
         exactly full: tokens are never negative, and float addition and multiplication round
         monotonically, so `(now - last) * rate >= burst` makes `min(burst, tokens + …)` equal
         `burst`, the same as a new bucket's. The buckets are in order of last use, so the
-        first one that is not idle ends the search.
+        first one that is not idle ends the search; until it could be idle (`_next_expiry`, an
+        estimate: too early costs a peek, too late only keeps memory longer) no call looks.
         """
         buckets = self._buckets
         for _ in range(EXPIRE_PER_CALL):
             oldest = next(iter(buckets.values()), None)
             if oldest is None or (now - oldest[1]) * self.rate < self.burst:
+                last = now if oldest is None else oldest[1]
+                self._next_expiry = last + self._idle_after
                 return
             buckets.popitem(last=False)
