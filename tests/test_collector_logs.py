@@ -95,7 +95,14 @@ def test_an_outage_is_logged_when_it_starts_once_a_minute_and_when_it_ends(caplo
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(0.0404, "40 ms"), (1.0, "1.0 s"), (9.94, "9.9 s"), (12.4, "12 s"), (185, "3 min 5 s"), (8040, "2 h 14 min")],
+    [
+        (0.0404, "40 ms"),
+        (1.0, "1.0 s"),
+        (9.94, "9.9 s"),
+        (12.4, "12 s"),
+        (185, "3 min 5 s"),
+        (8040, "2 h 14 min"),
+    ],
 )
 def test_durations_read_as_an_operator_says_them(seconds, text):
     assert duration(seconds) == text
@@ -270,3 +277,39 @@ def test_log_level_warning_hides_info_lines_in_every_process(tmp_path):
     finally:
         stop(process)
     assert log.read_text("utf-8") == ""
+
+
+@pytest.mark.parametrize(
+    ("fmt", "pattern"),
+    [("text", TEXT_LINE.pattern + ".*"), ("json", r'\{"time": .*"level": "INFO".*\}')],
+)
+def test_without_a_log_config_our_lines_still_get_time_level_and_pid(fmt, pattern):
+    """As under a bare `uvicorn policysite.collector.asgi:app`, whose config omits our logger."""
+    script = (
+        "import logging; from policysite.collector.core.logs import ensure_handler; "
+        "ensure_handler(); ensure_handler(); "
+        "logging.getLogger('policysite.collector').info('reloaded %s', 'policy.json')"
+    )
+    env = {**os.environ, "POLICYSITE_LOG_FORMAT": fmt}
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and re.fullmatch(pattern, lines[0]), result.stderr
+    assert "reloaded policy.json" in lines[0]
+    assert ("[main " if fmt == "text" else '"role": "main"') in lines[0]
+
+
+def test_a_bad_log_format_in_the_environment_is_a_clean_error(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "build.py", "collector", "--port", "1", "--site", str(SITE),
+         "--db", str(tmp_path / "c.sqlite3")],
+        cwd=ROOT, env={**os.environ, "POLICYSITE_LOG_FORMAT": "xml"}, capture_output=True,
+        text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "error: --log-format 'xml' (or $POLICYSITE_LOG_FORMAT): choose one of text, json"
+    ), result.stderr
+    assert "Traceback" not in result.stderr

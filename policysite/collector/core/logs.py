@@ -2,10 +2,11 @@
 
 `collector` passes logging_config() to uvicorn as its log_config: uvicorn applies it in the
 main process and again in each worker it spawns, so the workers' "policysite.collector" lines
-get a handler, a time and a level instead of logging's bare last resort. The SQLite writer
-process calls configure() with the same level and format (start_writer passes them). Each line
-says which process wrote it: its pid and its role (main, worker, writer). docs/collector.md,
-*Logs*, shows both formats.
+get a handler, a time and a level instead of logging's bare last resort. For a bare `uvicorn`
+there is ensure_handler(). The SQLite writer process calls configure()
+with the same level and format (start_writer passes them). Each line says which process
+wrote it: its pid and its role (main, worker, writer). docs/collector.md, *Logs*, shows both
+formats.
 
 During an outage a worker refuses thousands of requests a second; Outage turns that into a
 line when it starts, a reminder a minute while it lasts, and a line when it ends.
@@ -18,6 +19,7 @@ import json
 import logging
 import logging.config
 import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -140,6 +142,23 @@ def _rank(name: str) -> int:
 def configure(level: str = "info", fmt: str = "text", role: str | None = None) -> None:
     """Set this process's logging as logging_config() says (the writer process)."""
     logging.config.dictConfig(logging_config(level, fmt, role))
+
+
+def ensure_handler() -> None:
+    """Give our loggers a handler if whoever runs the app set none, as a bare `uvicorn
+    policysite.collector.asgi:app` does (its log config knows only its own loggers): else
+    our INFO lines are lost and warnings are printed without time or level. Text at INFO,
+    or JSON when $POLICYSITE_LOG_FORMAT says json."""
+    ours = logging.getLogger("policysite")
+    if ours.handlers or logging.getLogger().handlers:
+        return  # `collector` (logging_config) or the host application configured logging
+    formatter = JsonFormatter() if os.environ.get(ENV_FORMAT) == "json" else TextFormatter()
+    handler = logging.StreamHandler()  # stderr
+    handler.setFormatter(formatter)
+    ours.addHandler(handler)
+    ours.propagate = False
+    if ours.level == logging.NOTSET:
+        ours.setLevel(logging.INFO)
 
 
 class Outage:

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from policysite.collector.core.committer import write_batch
-from policysite.collector.core.logs import FORMATS, LEVELS, Outage, configure
+from policysite.collector.core.logs import FORMATS, LEVELS, Outage, configure, logging_config
 from policysite.collector.core.record import ConsentRecord
 from policysite.collector.core.store import StoreUnavailable, open_store
 from policysite.collector.core.store.sqlite import SQLiteStore
@@ -281,6 +281,7 @@ def start_writer(
     """Start the writer for the SQLite file `db` and wait until it listens; PolicyError if not.
 
     It logs at `log_level` in `log_format`, as the workers do (logs.py)."""
+    logging_config(log_level, log_format)  # a bad one: PolicyError here, not the child's usage
     # The package's folder first on its path: `python build.py collector` also runs from a
     # checkout that is not installed, and from another working folder.
     package_root = str(Path(__file__).resolve().parents[3])
