@@ -40,6 +40,19 @@ def test_validate_returns_the_consent_with_sha256_of_the_text():
     assert validate(body(gpc=None, page=None)).gpc is None
 
 
+def test_validate_reads_an_integral_number_as_the_integer_seq():
+    # 7.0 and 7 are one JSON number (and one JSON Schema integer): the widget sends 7.
+    consent = validate_consent(
+        json.dumps(body(seq=7)).replace('"seq": 7', '"seq": 7.0').encode(), POLICY
+    )
+    assert consent.seq == 7 and type(consent.seq) is int
+
+
+def test_validate_keeps_a_query_string_or_backslash_after_the_path_out_of_page():
+    assert validate(body(page="/a/?q=\\x#f")).page == "/a/"
+    assert validate(body(page="/a%20b/")).page == "/a%20b/"
+
+
 def test_validate_uses_default_language_text_when_translation_lags():
     assert validate(body(version="2027-01-01", language="en")).policy_sha256 == SHA_NEXT_VI
 
@@ -62,6 +75,11 @@ def test_validate_uses_default_language_text_when_translation_lags():
         ({"page": "chinh-sach-bao-mat"}, "page"),
         ({"page": "//evil.example/"}, "page"),
         ({"page": "/a b"}, "page"),
+        ({"page": "/chính-sách/"}, "page"),  # location.pathname is percent-encoded
+        ({"page": "/a\tb"}, "page"),
+        ({"page": "/a\\b?c"}, "page"),
+        ({"page": "/a?" + "x" * 1024}, "page"),  # too long with its query string
+        ({"seq": 1.5e300}, "seq"),
         ({"choices": []}, "choices"),
         ({"choices": {"necessary": False, "analytics": True, "advertising": True}},
          "choices.necessary"),
