@@ -67,6 +67,7 @@ def test_ratelimiter_answers_as_if_no_bucket_were_ever_dropped(rate, burst, step
         key = network(which)
         assert limiter.retry_after(key, now) == reference.retry_after(key, now), (key, now)
     assert len(limiter._buckets) <= len(reference.buckets)
+    assert sorted(limiter._queue) == sorted(limiter._buckets)  # each key queued once
     now += 2 * horizon  # a quiet spell: every bucket is idle, and goes
     for _ in range(len(limiter._buckets) // EXPIRE_PER_CALL + 1):
         assert limiter.retry_after("after the spell", now) == 0
@@ -105,10 +106,11 @@ def test_ratelimiter_drops_idle_buckets_once_they_would_be_full_again():
 def test_ratelimiter_memory_follows_the_networks_active_in_the_idle_horizon():
     limiter = RateLimiter(10.0, 120)  # idle after 12 s
     largest = 0
-    for i in range(20_000):  # 100 new networks a second for 200 s, each seen once
+    for i in range(20_000):  # 100 new networks a second for 200 s, each seen once,
         limiter.retry_after(network(i), i / 100)
+        limiter.retry_after("steady", i / 100)  # and one network heard from all along
         largest = max(largest, len(limiter._buckets))
-    assert largest == 12 * 100 + 1  # the last 12 s of networks, and the one arriving
+    assert largest == 12 * 100 + 2  # the last 12 s of networks, the one arriving, steady
 
 
 def test_ratelimiter_keeps_a_bucket_that_could_still_refuse_among_many_new_networks():
@@ -128,10 +130,10 @@ def test_ratelimiter_at_its_cap_gives_the_least_recently_heard_network_a_fresh_b
         assert [limiter.retry_after(key, 0.0) for _ in range(3)] == [0, 0, 60]
     assert limiter.retry_after("a", 1.0) == 59  # a is now the most recently heard
     assert limiter.retry_after("d", 2.0) == 0  # the cap: b, heard from longest ago, dropped
-    assert list(limiter._buckets) == ["c", "a", "d"]
-    assert limiter.retry_after("b", 3.0) == 0  # b starts again with a full bucket
+    assert sorted(limiter._buckets) == ["a", "c", "d"]
+    assert limiter.retry_after("b", 3.0) == 0  # b starts again with a full bucket; c goes
     assert limiter.retry_after("a", 3.0) == 57  # a's refusal holds
-    assert len(limiter._buckets) == 3
+    assert sorted(limiter._buckets) == ["a", "b", "d"]
 
 
 def lookups_of_other_networks(held: int) -> int:
