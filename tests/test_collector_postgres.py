@@ -65,10 +65,13 @@ def test_collector_runs_as_a_role_that_can_only_insert_and_read(postgres, databa
         conn.execute(f"CREATE ROLE {role} LOGIN")
         conn.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
         conn.execute(f"GRANT SELECT, INSERT ON consents, schema_version TO {role}")
+        conn.execute(f"GRANT SELECT, INSERT, UPDATE ON health_probe TO {role}")
     restricted = database.replace("postgres@", f"{role}@")
     client = Collector(restricted)
     try:
         assert client.post(body()).status_code == 201
+        health = client.request("GET", "/api/health").json()
+        assert health == {"status": "ok", "store": "postgresql"}
     finally:
         client.close()
     assert main(["consents", "purge", "--db", restricted, "--older-than", "0"]) == 1

@@ -233,7 +233,7 @@ def test_collector_get_returns_that_browsers_records_without_ip(collector):
 
 
 def test_collector_health_and_unknown_paths_and_methods(collector):
-    assert collector.request("GET", "/api/health").json() == {"status": "ok"}
+    assert collector.request("GET", "/api/health").json() == {"status": "ok", "store": "sqlite"}
     assert collector.request("GET", "/api/nothing").status_code == 404
     assert collector.request("GET", "/").status_code == 404
     response = collector.request("GET", "/api/consent")

@@ -16,6 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from policysite.arguments import iso_date
+from policysite.collector.core.addresses import default_trusted_proxies
+from policysite.collector.core.files import (
+    ENV_GROUP_READABLE,
+    file_mode,
+    group_readable_from_env,
+    open_output,
+)
 from policysite.collector.core.settings import (
     ENV_BURST,
     ENV_DB,
@@ -23,6 +30,7 @@ from policysite.collector.core.settings import (
     ENV_HMAC,
     ENV_ORIGINS,
     ENV_RATE,
+    ENV_READ_TIMEOUT,
     ENV_SITE,
     CollectorSettings,
     split_list,
@@ -33,6 +41,8 @@ if TYPE_CHECKING:
     from policysite.collector.core.store import Store
 
 DEFAULT_DB = "var/consents.sqlite3"
+KEEP_ALIVE_TIMEOUT = 5  # seconds, uvicorn's default; nginx keeps its upstream connections warm
+MAX_CONNECTIONS = 1000  # per worker: far above what nginx's keepalive pool opens
 
 
 def resolve_db(db: str | None) -> str:
@@ -45,6 +55,16 @@ def _add_db(parser: argparse.ArgumentParser) -> None:
         "--db",
         metavar="PATH_OR_URL",
         help=f"SQLite file or postgresql:// URL (default: $DATABASE_URL, else {DEFAULT_DB})",
+    )
+
+
+def _add_group_readable(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--group-readable",
+        action="store_true",
+        default=group_readable_from_env(),
+        help=f"create {what} with mode 0640 (group may read) instead of 0600 "
+        f"(default: ${ENV_GROUP_READABLE})",
     )
 
 
@@ -69,9 +89,10 @@ def add_collector_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--forwarded-allow-ips",
         metavar="LIST",
-        default=os.environ.get(ENV_FORWARDED, ",".join(defaults.forwarded_allow_ips)),
-        help="proxies whose X-Forwarded-For is believed: IPs, networks or * "
-        "(default: $FORWARDED_ALLOW_IPS, else 127.0.0.1,::1)",
+        default=os.environ.get(ENV_FORWARDED),
+        help="proxies whose X-Forwarded-For is believed: IPs or networks, comma-separated; "
+        '"" for none (default: $FORWARDED_ALLOW_IPS, else 127.0.0.1,::1 when --host is '
+        "loopback, none when it is public; * believes anyone: never on a public address)",
     )
     p.add_argument(
         "--rate-limit",
@@ -89,6 +110,22 @@ def add_collector_parser(sub: argparse._SubParsersAction) -> None:
         f"(default: $POLICYSITE_RATE_BURST, else {defaults.burst})",
     )
     p.add_argument(
+        "--read-timeout", type=float, metavar="SECONDS",
+        default=os.environ.get(ENV_READ_TIMEOUT, defaults.read_timeout),
+        help="a request's headers and body must arrive within this time, or 408 "
+        f"(default: ${ENV_READ_TIMEOUT}, else {defaults.read_timeout:g})",
+    )  # fmt: skip
+    p.add_argument(
+        "--keep-alive-timeout", type=int, default=KEEP_ALIVE_TIMEOUT, metavar="SECONDS",
+        help=f"close a kept-alive connection idle this long (default: {KEEP_ALIVE_TIMEOUT})",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-connections", type=int, default=MAX_CONNECTIONS, metavar="N",
+        help="per worker; requests beyond get 503 at once "
+        f"(default: {MAX_CONNECTIONS})",
+    )  # fmt: skip
+    _add_group_readable(p, "the database and its lock file")
+    p.add_argument(
         "--allow-origin",
         action="append",
         default=[],
@@ -99,6 +136,12 @@ def add_collector_parser(sub: argparse._SubParsersAction) -> None:
         "--log-level", default="info", choices=["debug", "info", "warning", "error"],
         help="the lowest level logged (default: info)",
     )  # fmt: skip
+    p.add_argument(
+        "--log-format", default=os.environ.get("POLICYSITE_LOG_FORMAT", "text"),
+        choices=["text", "json"],
+        help="text lines, or one JSON object per line for a log shipper "
+        "(default: $POLICYSITE_LOG_FORMAT, else text)",
+    )  # fmt: skip
     p.set_defaults(handler=run_collector)
 
 
@@ -108,23 +151,46 @@ def run_collector(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from policysite.collector.core.logs import configure as configure_logging
+    from policysite.collector.core.logs import logging_config
     from policysite.collector.core.writer import start_writer
     from policysite.collector.http.service import open_service
 
-    if args.workers < 1:
-        raise PolicyError(f"--workers must be at least 1, got {args.workers}")
+    configure_logging(args.log_level, args.log_format)  # the lines before uvicorn's own
+    for option, value in ("--workers", args.workers), ("--max-connections", args.max_connections):
+        if value < 1:
+            raise PolicyError(f"{option} must be at least 1, got {value}")
+    if args.keep_alive_timeout < 1:
+        raise PolicyError(f"--keep-alive-timeout must be at least 1, got {args.keep_alive_timeout}")
     db = resolve_db(args.db)
+    proxies = (
+        default_trusted_proxies(args.host)
+        if args.forwarded_allow_ips is None
+        else split_list(args.forwarded_allow_ips)
+    )
     settings = CollectorSettings(
         rate_limit=args.rate_limit,
         burst=args.burst,
-        forwarded_allow_ips=split_list(args.forwarded_allow_ips),
+        forwarded_allow_ips=proxies,
         ip_hmac_key=os.environ.get(ENV_HMAC) or None,
+        read_timeout=args.read_timeout,
+        group_readable=args.group_readable,
     )
+    if "*" in proxies and not default_trusted_proxies(args.host):
+        print(
+            f"warning: --forwarded-allow-ips * on {args.host}: any client can choose the "
+            "address it is recorded and rate-limited under; list your proxies instead",
+            file=sys.stderr,
+        )
     # Fail here, with a clean message, rather than in every worker; this also migrates once.
     service = open_service(db, args.site, extra_origins=args.allow_origin, settings=settings)
     asyncio.run(service.close())
     # On SQLite, one process commits for every worker (writer.py); workers are left to HTTP.
-    writer = start_writer(db) if service.store.kind == "sqlite" else None
+    writer = (
+        start_writer(db, args.log_level, args.log_format)
+        if service.store.kind == "sqlite"
+        else None
+    )
     if writer is not None:
         settings = dataclasses.replace(settings, writer_socket=writer.socket)
     os.environ.update(settings.to_env())
@@ -139,8 +205,12 @@ def run_collector(args: argparse.Namespace) -> int:
             workers=args.workers,
             lifespan="on",
             proxy_headers=False,  # service.py reads X-Forwarded-For itself, for serve too
+            http="policysite.collector.http.protocol:ReadTimeoutProtocol",
+            timeout_keep_alive=args.keep_alive_timeout,
+            limit_concurrency=args.max_connections,
             access_log=False,  # an access log would keep every raw client IP
             server_header=False,
+            log_config=logging_config(args.log_level, args.log_format),  # in every worker too
             log_level=args.log_level,
         )
     finally:
@@ -174,6 +244,7 @@ def add_consents_parser(sub: argparse._SubParsersAction) -> None:
     export.add_argument(
         "-o", "--output", type=Path, metavar="FILE", help="file to write (default: stdout)"
     )
+    _add_group_readable(export, "the output file")
     export.set_defaults(handler=run_export)
 
     stats = actions.add_parser("stats", help="acceptance rate per category, version and week")
@@ -188,6 +259,7 @@ def add_consents_parser(sub: argparse._SubParsersAction) -> None:
     report.add_argument(
         "-o", "--output", type=Path, required=True, metavar="FILE", help="e.g. report.html"
     )
+    _add_group_readable(report, "the report")
     report.set_defaults(handler=run_report)
 
     purge = actions.add_parser("purge", help="delete records older than DAYS (the only delete)")
@@ -227,10 +299,11 @@ def _store(args: argparse.Namespace) -> Iterator[Store]:
         store.close()
 
 
-def _open_output(path: Path) -> TextIO:
-    """Open -o for writing; a missing folder or a folder given as the file is a user mistake."""
+def _open_output(path: Path, group_readable: bool) -> TextIO:
+    """Open -o for writing, private (files.py); a missing folder or a folder given as the
+    file is a user mistake."""
     try:
-        return open(path, "w", encoding="utf-8", newline="")
+        return open_output(path, file_mode(group_readable))
     except FileNotFoundError:
         hint = f"the folder {path.parent} does not exist: create it, or choose another -o"
     except IsADirectoryError:
@@ -248,7 +321,7 @@ def run_export(args: argparse.Namespace) -> int:
         if args.output is None:
             count = export(store, sys.stdout, args.format, since, until)
         else:
-            with _open_output(args.output) as out:
+            with _open_output(args.output, args.group_readable) as out:
                 count = export(store, out, args.format, since, until)
             print(f"wrote {count} record(s) to {args.output}", file=sys.stderr)
     return 0
@@ -272,7 +345,7 @@ def run_report(args: argparse.Namespace) -> int:
     with _store(args) as store:
         stats = compute(store.iter_records(since, until))
     page = render_report(stats, source=store.where)
-    with _open_output(args.output) as out:
+    with _open_output(args.output, args.group_readable) as out:
         out.write(page)
     print(f"wrote {args.output} ({stats.total} record(s))", file=sys.stderr)
     return 0

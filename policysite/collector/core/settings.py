@@ -12,6 +12,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from policysite.collector.core.addresses import LOOPBACK
+from policysite.collector.core.files import ENV_GROUP_READABLE, group_readable_from_env
 from policysite.errors import PolicyError, Problem
 
 ENV_DB = "POLICYSITE_COLLECTOR_DB"
@@ -22,6 +24,7 @@ ENV_BURST = "POLICYSITE_RATE_BURST"
 ENV_FORWARDED = "FORWARDED_ALLOW_IPS"  # the variable uvicorn reads for the same purpose
 ENV_HMAC = "POLICYSITE_IP_HMAC_KEY"  # set: store a keyed hash of the IP instead of its network
 ENV_WRITER = "POLICYSITE_COLLECTOR_WRITER"  # the SQLite writer's socket; `collector` sets it
+ENV_READ_TIMEOUT = "POLICYSITE_READ_TIMEOUT"  # seconds to receive a request's headers and body
 
 _RATE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*")
 _PER = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60}
@@ -50,15 +53,20 @@ class CollectorSettings:
     # many visitors behind one /24 (docs/collector.md, "Rate limiting").
     rate_limit: str = "600/min"
     burst: int = 120
-    forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1", "::1")
+    # uvicorn's own default; `collector` chooses by --host (addresses.default_trusted_proxies).
+    forwarded_allow_ips: tuple[str, ...] = LOOPBACK
     ip_hmac_key: str | None = None
     max_pending: int = 50_000  # queued writes before new ones get 503 (back-pressure)
     writer_socket: str | None = None  # the SQLite writer process to commit through (writer.py)
+    read_timeout: float = 10.0  # a client that sends a request slower than this is cut off
+    group_readable: bool = False  # files 0640 instead of 0600 (files.py)
 
     def __post_init__(self) -> None:
         parse_rate(self.rate_limit)
         if self.burst < 1:
             raise PolicyError(f"rate limit burst must be at least 1, got {self.burst}")
+        if not self.read_timeout > 0:
+            raise PolicyError(f"the read timeout must be above 0 s, got {self.read_timeout}")
         if self.ip_hmac_key is not None and len(self.ip_hmac_key) < 16:
             raise PolicyError(
                 Problem(
@@ -82,6 +90,13 @@ class CollectorSettings:
         except ValueError:
             raise PolicyError(f"{ENV_BURST} must be a whole number, got {burst_text!r}") from None
         forwarded = env.get(ENV_FORWARDED)
+        read_timeout_text = env.get(ENV_READ_TIMEOUT, str(default.read_timeout))
+        try:
+            read_timeout = float(read_timeout_text)
+        except ValueError:
+            raise PolicyError(
+                f"{ENV_READ_TIMEOUT} must be a number of seconds, got {read_timeout_text!r}"
+            ) from None
         return cls(
             rate_limit=env.get(ENV_RATE, default.rate_limit),
             burst=burst,
@@ -90,6 +105,8 @@ class CollectorSettings:
             ),
             ip_hmac_key=env.get(ENV_HMAC) or None,
             writer_socket=env.get(ENV_WRITER) or None,
+            read_timeout=read_timeout,
+            group_readable=group_readable_from_env(env),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -97,7 +114,10 @@ class CollectorSettings:
             ENV_RATE: self.rate_limit,
             ENV_BURST: str(self.burst),
             ENV_FORWARDED: ",".join(self.forwarded_allow_ips),
+            ENV_READ_TIMEOUT: f"{self.read_timeout:g}",
         }
+        if self.group_readable:
+            env[ENV_GROUP_READABLE] = "1"
         if self.ip_hmac_key:
             env[ENV_HMAC] = self.ip_hmac_key
         if self.writer_socket:

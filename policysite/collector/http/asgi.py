@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from policysite.collector.core.logs import ensure_handler
 from policysite.collector.core.settings import ENV_DB, ENV_ORIGINS, ENV_SITE, split_list
 from policysite.collector.http.service import (
     MAX_BODY,
@@ -53,6 +54,7 @@ class CollectorApp:
                     await send({"type": "lifespan.startup.failed", "message": str(error)})
                     return
                 _tune_garbage_collector()
+                ensure_handler()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self.service is not None:
@@ -73,13 +75,12 @@ class CollectorApp:
             wanted = _WANTED.get(name)
             if wanted is not None:
                 headers[wanted] = value.decode("latin-1")
+        body = await _read_body(receive)
+        if body is None:
+            return  # the client went away (or was cut off by the read timeout): nobody to answer
         client = scope.get("client")
         request = HttpRequest(
-            scope["method"],
-            scope["path"],
-            headers,
-            await _read_body(receive),
-            client[0] if client else "",
+            scope["method"], scope["path"], headers, body, client[0] if client else ""
         )
         response = await service.handle(request)
         await send(
@@ -127,13 +128,14 @@ def _raw_headers(headers: list[tuple[str, str]], length: int) -> list[tuple[byte
     return raw
 
 
-async def _read_body(receive: Receive) -> bytes:
-    """The body, or its first MAX_BODY + 1 bytes (enough for the service to answer 413)."""
+async def _read_body(receive: Receive) -> bytes | None:
+    """The body, or its first MAX_BODY + 1 bytes (enough for the service to answer 413);
+    None when the client disconnected before sending all of it."""
     body = b""
     while len(body) <= MAX_BODY:
         message = await receive()
         if message["type"] != "http.request":
-            break
+            return None
         body += message.get("body", b"")
         if not message.get("more_body", False):
             break

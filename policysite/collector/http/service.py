@@ -5,8 +5,13 @@ under uvicorn) and the dev server (policysite/serve/handlers.py, tornado) are ad
 copy
 requests in and responses out, so both answer exactly alike.
 
-Order of checks for POST /api/consent: Origin (403) → rate limit (429) → content type (415)
-→ size (413) → schema (400) → durable commit (201 / 200 repeat / 409 conflict / 503).
+Order of checks for POST /api/consent: Origin (403) → client address (400) → rate limit (429)
+→ content type (415) → size (413) → schema (400) → durable commit (201 / 200 repeat / 409
+conflict / 503).
+
+GET /api/health answers 503 with a reason whenever a POST would get 503 (docs/collector.md,
+"Health check"): the last commit failed, the writer is overloaded, or a probe write to a side
+table fails or cannot start within HEALTH_TIMEOUT.
 """
 
 from __future__ import annotations
@@ -15,14 +20,21 @@ import asyncio
 import functools
 import json
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from json.encoder import encode_basestring
 from pathlib import Path
 
-from policysite.collector.core.addresses import AddressPrivacy, TrustedProxies, reduce_ip
+from policysite.collector.core.addresses import (
+    AddressPrivacy,
+    BadForwardedFor,
+    TrustedProxies,
+    reduce_ip,
+)
 from policysite.collector.core.committer import GroupCommitter, RemoteCommitter
+from policysite.collector.core.files import file_mode
 from policysite.collector.core.policy import PolicyIndex, PolicySource, normalize_origin
 from policysite.collector.core.ratelimit import RateLimiter
 from policysite.collector.core.record import ConsentRecord, seal, utc_timestamp
@@ -45,6 +57,13 @@ HEALTH_PATH = "/api/health"
 CONTENT_TYPES = frozenset({"application/json", "text/plain"})
 RETRY_AFTER_UNAVAILABLE = "5"
 PREFLIGHT_MAX_AGE = "86400"
+# Health answers 503 within 2 s of a fault: the last probe's outcome is at most HEALTH_CACHE
+# old (each probe commits, so polling must not become a write load), and a probe waits at most
+# HEALTH_TIMEOUT for the write turn (and is given up on HEALTH_GRACE after that).
+HEALTH_TIMEOUT = 1.2
+HEALTH_CACHE = 0.5
+HEALTH_GRACE = 0.2
+FAILURE_MEMORY = 10.0  # seconds a refused commit keeps health at 503, unless one succeeds
 
 
 @dataclass(slots=True)
@@ -130,6 +149,11 @@ class ConsentService:
         )
         self._extra_origins = frozenset(normalize_origin(o) for o in extra_origins)
         self._closed = False
+        self._last_failure: tuple[float, str] | None = None  # (monotonic time, why)
+        self._probe: asyncio.Future[str | None] | None = None
+        self._probed_at = 0.0
+        self._probe_passed_at = 0.0  # when the last probe that succeeded began (monotonic)
+        self._healthy = True
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
         path, method = request.path, request.method
@@ -226,7 +250,10 @@ class ConsentService:
         if not allowed:
             return self._forbidden(request)
         cors = _cors(origin)
-        client = self._proxies.client(request.client_ip, request.headers)
+        try:
+            client = self._proxies.client(request.client_ip, request.headers)
+        except BadForwardedFor as error:
+            return json_response(400, {"error": str(error)}, cors)
         refusal = self._over_limit(client) or _check_body(request)
         if refusal is not None:
             refusal.headers += cors
@@ -242,10 +269,13 @@ class ConsentService:
         record = self._record(consent, request, client)
         try:
             stored = await self._committer.submit(record)
-        except StoreUnavailable:
+        except StoreUnavailable as error:
+            self._last_failure = (time.monotonic(), str(error))
             response = self._unavailable()
             response.headers += cors
             return response
+        if self._last_failure is not None:
+            self._last_failure = None
         if stored.receipt == record.receipt:
             return receipt_response(201, stored, cors)
         if stored.payload() == record.payload():
@@ -286,7 +316,11 @@ class ConsentService:
         if not allowed:
             return self._forbidden(request)
         cors = _cors(origin)
-        refusal = self._over_limit(self._proxies.client(request.client_ip, request.headers))
+        try:
+            client = self._proxies.client(request.client_ip, request.headers)
+        except BadForwardedFor as error:
+            return json_response(400, {"error": str(error)}, cors)
+        refusal = self._over_limit(client)
         if refusal is not None:
             refusal.headers += cors
             return refusal
@@ -305,13 +339,59 @@ class ConsentService:
         return json_response(200, {"consent_id": consent_id, "records": own}, cors)
 
     async def _health(self) -> HttpResponse:
-        loop = asyncio.get_running_loop()
+        reason = await self._probe_outcome() or self._refusing()
+        if (reason is None) != self._healthy:  # log changes, not every load balancer poll
+            self._healthy = reason is None
+            if reason is None:
+                log.info("health check: %s accepts writes again", self.store.where)
+            else:
+                log.warning("health check: unavailable: %s", reason)
+        if reason is None:
+            return json_response(200, {"status": "ok", "store": self.store.kind})
+        return json_response(
+            503,
+            {"status": "unavailable", "reason": reason},
+            [("retry-after", RETRY_AFTER_UNAVAILABLE)],
+        )
+
+    def _refusing(self) -> str | None:
+        """Why POSTs are being refused right now, as far as this worker has seen: a commit
+        failed since the last probe that succeeded began (and not too long ago)."""
+        if self._committer.overloaded:
+            return "overloaded: more writes are queued than the store keeps up with"
+        failure = self._last_failure
+        if (
+            failure is not None
+            and failure[0] > self._probe_passed_at
+            and time.monotonic() - failure[0] < FAILURE_MEMORY
+        ):
+            return f"the last commit failed: {failure[1]}"
+        return None
+
+    async def _probe_outcome(self) -> str | None:
+        """Why a probe write fails (None: it succeeded), probing at most once a HEALTH_CACHE.
+
+        Checks that arrive while a probe runs wait for that one; a probe stuck past the
+        deadline answers for itself.
+        """
+        now = time.monotonic()
+        if self._probe is None or (self._probe.done() and now - self._probed_at >= HEALTH_CACHE):
+            self._probed_at = now
+            loop = asyncio.get_running_loop()
+            self._probe = loop.run_in_executor(self._readers, self._run_probe, now)
+        deadline = HEALTH_TIMEOUT + HEALTH_GRACE
         try:
-            await loop.run_in_executor(self._readers, self.store.ping)
+            return await asyncio.wait_for(asyncio.shield(self._probe), deadline)
+        except TimeoutError:
+            return f"the consent store did not answer within {deadline:g} s"
+
+    def _run_probe(self, started: float) -> str | None:
+        try:
+            self.store.probe(HEALTH_TIMEOUT)
         except StoreUnavailable as error:
-            log.warning("health check: store unavailable: %s", error)
-            return json_response(503, {"status": "unavailable"}, [("retry-after", "5")])
-        return json_response(200, {"status": "ok"})
+            return str(error)
+        self._probe_passed_at = started
+        return None
 
 
 def _check_body(request: HttpRequest) -> HttpResponse | None:
@@ -357,5 +437,5 @@ def open_service(
     settings = CollectorSettings.from_env() if settings is None else settings
     TrustedProxies(settings.forwarded_allow_ips)  # refuse a bad list now, not per request
     policy = PolicySource(Path(site_dir) / "policy.json")
-    store = open_store(db)
+    store = open_store(db, file_mode=file_mode(settings.group_readable))
     return ConsentService(store, policy, settings, extra_origins)

@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
+from policysite.collector.core import files
 from policysite.collector.core.record import ConsentRecord
 from policysite.errors import PolicyError, Problem
 
@@ -31,8 +32,14 @@ class Store(Protocol):
         """Bring the schema to the current version (safe when several processes race)."""
         ...
 
-    def ping(self) -> None:
-        """Raise StoreUnavailable unless the store answers and accepts writes."""
+    def probe(self, timeout: float) -> None:
+        """Raise StoreUnavailable, saying why, unless a write would succeed now.
+
+        It writes one row of the side table health_probe (never a consent), waiting at most
+        about `timeout` seconds for the write turn, and checks what a write needs that the
+        write itself may not show yet (SQLite: the file and folder are writable, the disk
+        is not full).
+        """
         ...
 
     def write_turn(self) -> AbstractContextManager[None]:
@@ -98,11 +105,12 @@ def apply_migrations(
     return latest
 
 
-def open_store(db: str, *, create: bool = True) -> Store:
+def open_store(db: str, *, create: bool = True, file_mode: int = files.PRIVATE) -> Store:
     """Given --db (a file path or a postgresql:// URL), return a migrated store.
 
-    Raise PolicyError for a bad URL or a database that cannot be reached or created, so the
-    collector refuses to start instead of answering 503 forever.
+    `file_mode` is the mode of the SQLite files it creates (files.py). Raise PolicyError
+    for a bad URL or a database that cannot be reached or created, so the collector refuses
+    to start instead of answering 503 forever.
     """
     if not db:
         raise PolicyError("--db is empty: give a file path or a postgresql:// URL")
@@ -131,7 +139,7 @@ def open_store(db: str, *, create: bool = True) -> Store:
                     "pass --db (or DATABASE_URL) pointing at the collector's database",
                 )
             )
-        store = SQLiteStore(path)
+        store = SQLiteStore(path, file_mode)
     try:
         store.migrate()
     except StoreUnavailable as error:

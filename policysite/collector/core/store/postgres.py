@@ -35,7 +35,7 @@ except ImportError as error:  # the optional extra is not installed
         )
     ) from error
 
-CONNECT_TIMEOUT = 3  # seconds; a request waits at most this long before its 503
+CONNECT_TIMEOUT = 2  # seconds (libpq's least); a request waits at most this long for its 503
 MIGRATION_LOCK = 0x706F6C6963790001  # pg_advisory_xact_lock key: "policy" + 1
 EXPORT_BATCH = 2000
 
@@ -78,8 +78,23 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "REVOKE UPDATE, DELETE, TRUNCATE ON consents FROM PUBLIC",
         ],
     ),
+    # A side table the health check writes to: proof that a write would succeed now,
+    # without a consent record (one row, overwritten).
+    (
+        2,
+        [
+            """CREATE TABLE health_probe (
+                id integer PRIMARY KEY CHECK (id = 1),
+                checked_at timestamptz NOT NULL
+            )""",
+        ],
+    ),
 ]
 LATEST = MIGRATIONS[-1][0]
+_PROBE = (
+    "INSERT INTO health_probe VALUES (1, %s)"
+    " ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at"
+)
 
 _TYPES = {
     "received_at": "timestamptz",
@@ -180,11 +195,14 @@ class PostgresStore:
             raise self._failed(conn, error) from error
         return LATEST
 
-    def ping(self) -> None:
+    def probe(self, timeout: float) -> None:
         conn = self._conn()
+        milliseconds = max(1, int(timeout * 1000))
         try:
-            conn.execute("SELECT 1")
-            conn.rollback()
+            with conn.transaction():
+                conn.execute(f"SET LOCAL statement_timeout = {milliseconds}")
+                conn.execute(f"SET LOCAL lock_timeout = {milliseconds}")
+                conn.execute(_PROBE, (dt.datetime.now(dt.UTC),))
         except psycopg.Error as error:
             raise self._failed(conn, error) from error
 

@@ -1,11 +1,16 @@
 """The SQLite store: WAL mode, synchronous=FULL, append-only by trigger.
 
 One file (default var/consents.sqlite3) shared by every collector process on the host.
-Writers in several processes (uvicorn --workers N) take turns through a flock on a sidecar
-file (consents.sqlite3.lock): the kernel wakes the next writer as soon as the lock is free,
-where SQLite's own busy handler sleeps and retries (up to 100 ms a time), which made two
-workers slower than one. BEGIN IMMEDIATE still guards against writers that skip the flock
-(the sqlite3 shell), and makes concurrent migrations safe.
+Writers in several processes (the writer process, a worker that lost it, `consents purge`, the
+health probe) take turns through a flock on a sidecar file (consents.sqlite3.lock), waited for
+at most BUSY_TIMEOUT: a POST that cannot get its turn in that time gets 503 rather than hang.
+SQLite's own busy handler sleeps up to 100 ms a time, which made two workers slower than one;
+the flock is taken at once when free and polled from 0.5 ms up when not. BEGIN IMMEDIATE
+still guards against writers that skip the flock (the sqlite3 shell), and makes concurrent
+migrations safe. `purge` deletes in short transactions, so it never holds the turn for long.
+
+The database file, and so its -wal and -shm files, and the lock file are created with the
+collector's file mode (files.py), whatever the umask.
 
 `synchronous=FULL` fsyncs the WAL at every commit, so a committed batch survives kill -9 and a
 power cut; group commit (committer.py) keeps that to one fsync per batch.
@@ -19,15 +24,21 @@ import fcntl
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from itertools import chain
 from pathlib import Path
 
+from policysite.collector.core import files
 from policysite.collector.core.record import COLUMNS, ConsentRecord, utc_timestamp
 from policysite.collector.core.store import StoreUnavailable, apply_migrations
 from policysite.errors import PolicyError, Problem
 
 BUSY_TIMEOUT = 5.0  # seconds a writer waits for another process's write lock
+PURGE_TIMEOUT = 60.0  # an operator's purge waits longer for its turns than a request does
+PURGE_CHUNK = 1000  # rows deleted per transaction: each holds the write turn a few ms
+MIN_FREE_BYTES = 1 << 20  # less free space than this on the database's disk: unhealthy
+_LOCK_POLL_FIRST, _LOCK_POLL_MAX = 0.0005, 0.02  # seconds between tries for a held flock
 
 _NO_DELETE = """CREATE TRIGGER consents_no_delete BEFORE DELETE ON consents
 BEGIN SELECT RAISE(ABORT, 'consents are append-only: use `consents purge`'); END"""
@@ -60,8 +71,23 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             _NO_DELETE,
         ],
     ),
+    # A side table the health check writes to: proof that a write would succeed now,
+    # without a consent record (one row, overwritten).
+    (
+        2,
+        [
+            """CREATE TABLE health_probe (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                checked_at TEXT NOT NULL
+            ) STRICT""",
+        ],
+    ),
 ]
 LATEST = MIGRATIONS[-1][0]
+_PROBE = (
+    "INSERT INTO health_probe VALUES (1, ?)"
+    " ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at"
+)
 
 _COLUMN_LIST = ", ".join(COLUMNS)
 # A batch is one multi-row INSERT with bound parameters: one sqlite3_step, so the writer gives
@@ -85,6 +111,23 @@ _SELECT = f"SELECT {_COLUMN_LIST} FROM consents"
 
 
 MAX_ROWS = ROWS_PER_STATEMENT[-1]
+_PURGE = (
+    "DELETE FROM consents WHERE id IN"
+    " (SELECT id FROM consents WHERE received_at < ? ORDER BY received_at LIMIT ?)"
+)
+
+
+def _purge_chunk(conn: sqlite3.Connection, cutoff: str) -> int:
+    """Delete up to PURGE_CHUNK records received before `cutoff` in one transaction.
+
+    The delete trigger is lifted only inside it (DDL is transactional in SQLite).
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("DROP TRIGGER consents_no_delete")
+    deleted = conn.execute(_PURGE, (cutoff, PURGE_CHUNK)).rowcount
+    conn.execute(_NO_DELETE)
+    conn.execute("COMMIT")
+    return deleted
 
 
 def _insert(conn: sqlite3.Connection, records: Sequence[ConsentRecord]) -> None:
@@ -102,17 +145,40 @@ def _record(row: tuple) -> ConsentRecord:
     return ConsentRecord(*values)
 
 
+def _take_flock(fd: int, timeout: float) -> bool:
+    """Take an exclusive flock on `fd` within `timeout` seconds; False if it stayed held."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        pass
+    deadline = time.monotonic() + timeout
+    delay = _LOCK_POLL_FIRST
+    while True:
+        time.sleep(delay)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+        delay = min(delay * 2, _LOCK_POLL_MAX)
+
+
 class SQLiteStore:
     kind = "sqlite"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, file_mode: int = files.PRIVATE) -> None:
         self.path = path
         self.where = str(path)
+        self.file_mode = file_mode
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True, mode=files.folder_mode(file_mode))
+            if not files.create_file(path, file_mode):
+                files.warn_if_exposed(path, file_mode)
         except OSError as error:
             raise PolicyError(
-                Problem(path.parent, f"cannot create the database folder: {error.strerror}")
+                Problem(path, f"cannot create the database file: {error.strerror}")
             ) from error
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
@@ -174,8 +240,8 @@ class SQLiteStore:
                     self._all.remove(conn)
 
     @contextlib.contextmanager
-    def _writing(self) -> Iterator[None]:
-        """Hold the cross-process writer lock (a blocking flock: no polling, no sleeping).
+    def _writing(self, timeout: float = BUSY_TIMEOUT) -> Iterator[None]:
+        """Hold the cross-process writer lock, waiting at most `timeout` seconds for it.
 
         Re-entrant within a thread: the group-commit writer holds it around insert_batch.
         """
@@ -184,10 +250,14 @@ class SQLiteStore:
             return
         if self._lock_fd is None:
             try:
-                self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+                self._lock_fd = files.open_lock_file(self._lock_path, self.file_mode)
             except OSError as error:
                 raise StoreUnavailable(f"{self._lock_path}: {error.strerror}") from error
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        if not _take_flock(self._lock_fd, timeout):
+            raise StoreUnavailable(
+                f"another process has held the write lock on {self.path} for more than "
+                f"{timeout:g} s (consents purge, a backup, the sqlite3 shell?)"
+            )
         self._local.writing = True
         try:
             yield
@@ -244,10 +314,26 @@ class SQLiteStore:
         conn.execute("COMMIT")
         return LATEST
 
-    def ping(self) -> None:
-        self._check_writable()
+    def _check_free_space(self) -> None:
         try:
-            self._conn().execute("SELECT 1 FROM schema_version LIMIT 1").fetchall()
+            fs = os.statvfs(self.path.parent)
+        except OSError as error:
+            raise StoreUnavailable(f"{self.path.parent}: {error.strerror}") from error
+        free = fs.f_bavail * fs.f_frsize
+        if free < MIN_FREE_BYTES:
+            raise StoreUnavailable(f"the disk of {self.path} is full ({free:,} bytes free)")
+
+    def probe(self, timeout: float) -> None:
+        self._check_writable()
+        self._check_free_space()
+        conn = self._conn()
+        try:
+            with self._writing(timeout / 2):
+                conn.execute(f"PRAGMA busy_timeout = {int(timeout * 500)}")
+                try:
+                    conn.execute(_PROBE, (utc_timestamp(),))
+                finally:
+                    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
         except sqlite3.Error as error:
             self._discard()
             raise StoreUnavailable(str(error)) from error
@@ -337,15 +423,13 @@ class SQLiteStore:
             if dry_run:
                 query = "SELECT count(*) FROM consents WHERE received_at < ?"
                 return conn.execute(query, (cutoff,)).fetchone()[0]
-            # The delete trigger is lifted only inside this transaction (DDL is transactional).
-            with self._writing():
-                conn.execute("BEGIN IMMEDIATE")
-                conn.execute("DROP TRIGGER consents_no_delete")
-                deleted = conn.execute("DELETE FROM consents WHERE received_at < ?", (cutoff,))
-                count = deleted.rowcount
-                conn.execute(_NO_DELETE)
-                conn.execute("COMMIT")
-            return count
+            count = 0
+            while True:  # short transactions: requests commit between them
+                with self._writing(PURGE_TIMEOUT):
+                    deleted = _purge_chunk(conn, cutoff)
+                count += deleted
+                if deleted < PURGE_CHUNK:
+                    return count
         except sqlite3.Error as error:
             self._discard()
             raise StoreUnavailable(str(error)) from error
