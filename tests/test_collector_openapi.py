@@ -73,7 +73,8 @@ def test_openapi_documents_every_refusal_with_its_body():
     responses = SPEC["components"]["responses"]
     assert responses["MethodNotAllowed"]["headers"]["Allow"]["required"] is True
     for name in ("BadRequest", "Forbidden", "PayloadTooLarge", "UnsupportedMediaType",
-                 "MethodNotAllowed", "NotFound", "TooManyRequests", "Unavailable"):  # fmt: skip
+                 "RequestTimeout", "MethodNotAllowed", "NotFound", "TooManyRequests",
+                 "Unavailable"):  # fmt: skip
         assert responses[name]["content"]["application/json"]["schema"]["$ref"].startswith(
             "#/components/schemas/"
         ), name
