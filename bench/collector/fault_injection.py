@@ -264,10 +264,9 @@ class TableLock:
     """Another session holding an ACCESS EXCLUSIVE lock on the table: every insert waits."""
 
     name = "table locked by another session (too slow)"
-    hold = None
 
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, url: str, seconds: float) -> None:
+        self.url, self.hold = url, seconds
         self.conn = None
 
     def inject(self) -> str:
