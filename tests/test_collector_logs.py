@@ -5,12 +5,10 @@ per refused batch. docs/collector.md, *Logs*."""
 from __future__ import annotations
 
 import asyncio
-import http.client
 import json
 import logging
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -18,8 +16,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from collector_fixtures.support import ORIGIN, SHA_VI, SITE, body
-from conftest import free_port, wait_for_port
+from collector_fixtures.support import SHA_VI, SITE, start_collector, stop_collector
+from collector_fixtures.support import post_many as post
 
 from policysite.collector.core.committer import GroupCommitter
 from policysite.collector.core.logs import REMINDER_SECONDS, Outage, duration
@@ -155,28 +153,6 @@ def test_a_worker_committing_itself_logs_one_line_per_outage_not_per_batch(tmp_p
 # --- the collector's processes ---------------------------------------------------------------
 
 
-def start(tmp_path: Path, *options: str) -> tuple[subprocess.Popen, int, Path]:
-    port = free_port()
-    log = tmp_path / "stderr.log"
-    env = {key: value for key, value in os.environ.items() if key != "POLICYSITE_LOG_FORMAT"}
-    process = subprocess.Popen(
-        [sys.executable, "build.py", "collector", "--port", str(port), "--site", str(SITE),
-         "--db", str(tmp_path / "c.sqlite3"), "--rate-limit", "0", *options],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"),
-    )  # fmt: skip
-    wait_for_port(port, timeout=30)
-    return process, port, log
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=40)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 def wait_for_line(log: Path, text: str, timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -186,27 +162,10 @@ def wait_for_line(log: Path, text: str, timeout: float = 10.0) -> bool:
     return False
 
 
-def post(port: int, count: int) -> list[int]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    statuses = []
-    try:
-        for _ in range(count):
-            connection.request(
-                "POST", "/api/consent", body=json.dumps(body()),
-                headers={"content-type": "text/plain;charset=UTF-8", "origin": ORIGIN},
-            )  # fmt: skip
-            response = connection.getresponse()
-            response.read()
-            statuses.append(response.status)
-    finally:
-        connection.close()
-    return statuses
-
-
 @pytest.mark.slow
 def test_json_logs_from_every_process_and_one_line_each_way_per_outage(tmp_path):
     db = tmp_path / "c.sqlite3"
-    process, port, log = start(tmp_path, "--workers", "2", "--log-format", "json")
+    process, port, log = start_collector(tmp_path, "--workers", "2", "--log-format", "json")
     try:
         assert post(port, 5) == [201] * 5
         db.chmod(0o444)  # the store checks the mode bits: read-only even for root
@@ -216,7 +175,7 @@ def test_json_logs_from_every_process_and_one_line_each_way_per_outage(tmp_path)
         assert post(port, 3) == [201] * 3
     finally:
         db.chmod(0o600)
-        stop(process)
+        stop_collector(process)
     lines = log.read_text("utf-8").splitlines()
     entries = [json.loads(line) for line in lines]  # every line is one JSON object
     for entry in entries:
@@ -243,11 +202,11 @@ def test_json_logs_from_every_process_and_one_line_each_way_per_outage(tmp_path)
 
 @pytest.mark.slow
 def test_text_logs_say_time_level_role_and_pid_on_every_line(tmp_path):
-    process, port, log = start(tmp_path)
+    process, port, log = start_collector(tmp_path)
     try:
         assert post(port, 1) == [201]
     finally:
-        stop(process)
+        stop_collector(process)
     lines = log.read_text("utf-8").splitlines()
     roles: dict[str, set[int]] = {}
     for line in lines:
@@ -270,11 +229,11 @@ def test_text_logs_say_time_level_role_and_pid_on_every_line(tmp_path):
 
 @pytest.mark.slow
 def test_log_level_warning_hides_info_lines_in_every_process(tmp_path):
-    process, port, log = start(tmp_path, "--log-level", "warning", "--workers", "2")
+    process, port, log = start_collector(tmp_path, "--log-level", "warning", "--workers", "2")
     try:
         assert post(port, 1) == [201]
     finally:
-        stop(process)
+        stop_collector(process)
     assert log.read_text("utf-8") == ""
 
 

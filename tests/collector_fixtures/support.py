@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import http.client
 import json
+import os
+import signal
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -166,3 +171,53 @@ class WriterThread:
         self.writer.stop()
         self.thread.join(timeout=10)
         assert not self.thread.is_alive(), "the writer did not stop"
+
+
+ROOT = SITE.parents[2]
+
+
+def start_collector(
+    tmp_path: Path, *options: str, port: int | None = None
+) -> tuple[subprocess.Popen, int, Path]:
+    """`build.py collector` in a child process on tmp_path/c.sqlite3 (rate limit off unless
+    `options` say otherwise); return it, its port and the file its stderr goes to."""
+    from conftest import free_port, wait_for_port
+
+    port = port or free_port()
+    log = tmp_path / "stderr.log"
+    env = {key: value for key, value in os.environ.items() if key != "POLICYSITE_LOG_FORMAT"}
+    process = subprocess.Popen(
+        [sys.executable, "build.py", "collector", "--port", str(port), "--site", str(SITE),
+         "--db", str(tmp_path / "c.sqlite3"), "--rate-limit", "0", *options],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"),
+    )  # fmt: skip
+    wait_for_port(port, timeout=30)
+    return process, port, log
+
+
+def stop_collector(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=40)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def post_many(port: int, count: int, headers: dict[str, str] | None = None) -> list[int]:
+    """POST `count` new valid consents over one kept-alive connection; return the statuses."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    statuses = []
+    try:
+        for _ in range(count):
+            connection.request(
+                "POST", "/api/consent", body=json.dumps(body()),
+                headers={"content-type": "text/plain;charset=UTF-8", "origin": ORIGIN}
+                | (headers or {}),
+            )  # fmt: skip
+            response = connection.getresponse()
+            response.read()
+            statuses.append(response.status)
+    finally:
+        connection.close()
+    return statuses

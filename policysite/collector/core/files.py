@@ -28,9 +28,13 @@ def file_mode(group_readable: bool) -> int:
     return GROUP_READABLE if group_readable else PRIVATE
 
 
-def folder_mode(mode: int) -> int:
-    """The mode for a folder that holds files of `mode`: 0700, or 0750 for group reading."""
-    return 0o750 if mode & stat.S_IRGRP else 0o700
+def make_folder(path: Path, mode: int) -> None:
+    """Create the folder for files of `mode` unless it exists: 0700, or 0750 for a group
+    (with its parents as the umask has them)."""
+    if path.is_dir():
+        return
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o750 if mode & stat.S_IRGRP else 0o700)
 
 
 def group_readable_from_env(env: Mapping[str, str] | None = None) -> bool:

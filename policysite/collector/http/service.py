@@ -369,13 +369,15 @@ class ConsentService:
         return None
 
     async def _probe_outcome(self) -> str | None:
-        """Why a probe write fails (None: it succeeded), probing at most once a HEALTH_CACHE.
-
-        Checks that arrive while a probe runs wait for that one; a probe stuck past the
-        deadline answers for itself.
+        """Why a probe write fails (None: it succeeded). A success answers for HEALTH_CACHE;
+        a failure is probed again at the next check, so recovery shows at once. Checks that
+        arrive while a probe runs wait for that one; one stuck past the deadline says so.
         """
         now = time.monotonic()
-        if self._probe is None or (self._probe.done() and now - self._probed_at >= HEALTH_CACHE):
+        probe = self._probe
+        if probe is None or (
+            probe.done() and (probe.result() is not None or now - self._probed_at >= HEALTH_CACHE)
+        ):
             self._probed_at = now
             loop = asyncio.get_running_loop()
             self._probe = loop.run_in_executor(self._readers, self._run_probe, now)

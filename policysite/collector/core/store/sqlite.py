@@ -173,7 +173,7 @@ class SQLiteStore:
         self.where = str(path)
         self.file_mode = file_mode
         try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=files.folder_mode(file_mode))
+            files.make_folder(path.parent, file_mode)
             if not files.create_file(path, file_mode):
                 files.warn_if_exposed(path, file_mode)
         except OSError as error:
