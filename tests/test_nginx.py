@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import http.client
+import json
 import os
 import shutil
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -147,3 +149,43 @@ def test_cache_headers_and_types_of_the_site_wide_files(nginx):
         assert (status, headers["Content-Type"], headers["Cache-Control"]) == (200, kind, cache)
         assert body == (dist / path.lstrip("/")).read_bytes()
         assert_security_headers(headers)
+
+
+def test_the_collector_proxy_example_runs_in_front_of_a_real_collector(tmp_path):
+    """deploy/nginx-collector.conf as written: nginx accepts it, a consent posted through it
+    is stored under the visitor's network, and the health check answers through it."""
+    from collector_fixtures.support import ORIGIN, body, start_collector, stop_collector
+
+    collector, collector_port, _ = start_collector(tmp_path)
+    example = (ROOT / "deploy/nginx-collector.conf").read_text(encoding="utf-8")
+    http_part, _, location = example.partition("# inside server { … }:")
+    http_part = http_part.replace("127.0.0.1:8001", f"127.0.0.1:{collector_port}")
+    port = free_port()
+    server = tmp_path / "collector.conf"
+    server.write_text(f"{http_part}\nserver {{\n    listen 127.0.0.1:{port};\n    {location}\n}}\n")
+    for name in TEMP_DIRS:
+        (tmp_path / name).mkdir()
+    (tmp_path / "nginx.conf").write_text(main_conf(tmp_path, server))
+    command = [nginx_binary(), "-p", str(tmp_path), "-e", str(tmp_path / "error.log")]
+    command += ["-c", str(tmp_path / "nginx.conf")]
+    checked = subprocess.run([*command, "-t"], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+    nginx = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request(
+            "POST", "/api/consent", body=json.dumps(body()),
+            headers={"content-type": "text/plain;charset=UTF-8", "origin": ORIGIN,
+                     "x-forwarded-for": "198.51.100.7"},  # a visitor's own header: ignored
+        )  # fmt: skip
+        assert connection.getresponse().status == 201
+        connection.close()
+        status, _, answer = get(f"127.0.0.1:{port}", "/api/health")
+        assert (status, json.loads(answer)["status"]) == (200, "ok")
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=10)
+        stop_collector(collector)
+    with sqlite3.connect(tmp_path / "c.sqlite3") as conn:
+        assert conn.execute("SELECT ip FROM consents").fetchall() == [("127.0.0.0/24",)]

@@ -140,6 +140,8 @@ def nginx_conf(config: SiteConfig, root: str = "/srv/policysite/dist", listen: s
         "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
         "        proxy_set_header X-Forwarded-Proto $scheme;",
         "        client_max_body_size 8k;  # the collector answers 413 itself above 4 KiB",
+        "        client_body_timeout 10s;  # as the collector's --read-timeout",
+        "        proxy_read_timeout 15s;  # a commit waits at most 5 s for its turn, then 503",
         "        access_log off;  # it would keep the raw client IPs the collector never stores",
         "    }",
         "}",
