@@ -307,7 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recover", type=float, default=4.0, help="seconds after each clear")
     parser.add_argument("--lock-seconds", type=float, default=8.0, help="the lock holder's hold")
     parser.add_argument("--purge-rows", type=int, default=100_000, help="old rows to purge")
-    parser.add_argument("--tmpfs-size", default="48m", help="the full disk's size")
+    parser.add_argument(
+        "--tmpfs-size", default="256m", help="the disk to fill (above what the load writes)"
+    )
     parser.add_argument("--budget", type=float, default=300.0, help="seconds for the whole run")
     args = parser.parse_args(argv)
     if args.quick:  # shorter defaults; what the command line sets explicitly still counts
