@@ -28,8 +28,8 @@ from policysite.content.config import DOCUMENT_RE, LANGUAGE_RE
 from policysite.content.consent_config import CATEGORY_RE
 
 ROOT = Path(__file__).resolve().parent.parent
-SPEC = yaml.safe_load((ROOT / "openapi.yaml").read_text(encoding="utf-8"))
-CONSENT = SPEC["components"]["schemas"]["Consent"]
+OPENAPI = yaml.safe_load((ROOT / "openapi.yaml").read_text(encoding="utf-8"))
+CONSENT = OPENAPI["components"]["schemas"]["Consent"]
 INDEX = load_policy(SITE / "policy.json")
 
 
@@ -42,7 +42,7 @@ def test_openapi_patterns_are_the_servers_and_the_builds():
     assert fields["consent_id"]["pattern"] == anchored(validation.UUID_PATTERN)
     assert fields["version"]["pattern"] == anchored(validation.DATE_PATTERN)
     assert fields["page"]["pattern"] == anchored(validation.PAGE_PATTERN)
-    path_id = SPEC["paths"]["/api/consent/{consent_id}"]["get"]["parameters"][0]["schema"]
+    path_id = OPENAPI["paths"]["/api/consent/{consent_id}"]["get"]["parameters"][0]["schema"]
     assert path_id["pattern"] == anchored(validation.UUID_PATTERN)
     # A listed document, language or category passed the build's check of its name.
     assert fields["document"]["pattern"] == DOCUMENT_RE.pattern
@@ -61,16 +61,16 @@ def test_openapi_bounds_fields_and_enums_are_the_servers():
     assert fields["gpc"] == fields["gpc"] | {"type": "boolean"}
     assert (
         f"At most {MAX_BODY} bytes"
-        in SPEC["paths"]["/api/consent"]["post"]["requestBody"]["description"]
+        in OPENAPI["paths"]["/api/consent"]["post"]["requestBody"]["description"]
     )
 
 
 def test_openapi_documents_every_refusal_with_its_body():
-    post = SPEC["paths"]["/api/consent"]["post"]["responses"]
+    post = OPENAPI["paths"]["/api/consent"]["post"]["responses"]
     assert {"400", "403", "409", "413", "415", "429", "503"} <= set(post)
-    get = SPEC["paths"]["/api/consent/{consent_id}"]["get"]["responses"]
+    get = OPENAPI["paths"]["/api/consent/{consent_id}"]["get"]["responses"]
     assert {"400", "403", "429", "503"} <= set(get)
-    responses = SPEC["components"]["responses"]
+    responses = OPENAPI["components"]["responses"]
     assert responses["MethodNotAllowed"]["headers"]["Allow"]["required"] is True
     for name in ("BadRequest", "Forbidden", "PayloadTooLarge", "UnsupportedMediaType",
                  "RequestTimeout", "MethodNotAllowed", "NotFound", "TooManyRequests",
@@ -144,7 +144,7 @@ def site_schema(spec: dict, policy: PolicyIndex, origins: list[str]) -> dict:
 
 
 SCHEMA = schemathesis.openapi.from_dict(
-    site_schema(SPEC, INDEX, POLICY["consent"]["allowed_origins"])
+    site_schema(OPENAPI, INDEX, POLICY["consent"]["allowed_origins"])
 )
 
 

@@ -1,7 +1,9 @@
 """The collector benchmark's report: one line per target, the table, and the verdicts.
 
-The verdicts check 20k/s, p99 ≤ 10 ms and 40 % of the empty endpoint under wrk's closed loop,
-not yet the current collector targets (docs/performance.md, *Not measured yet*).
+The verdicts check the share of the empty endpoint (≥ 45 %, docs/performance.md) and p99 ≤ 10 ms
+under wrk's closed loop of 64 connections. The target's p99 is at 5,000 requests a second
+offered at a constant rate, which wrk cannot offer (docs/performance.md, *Not measured yet*):
+the closed loop's p99 is reported beside it, at a higher rate, as an upper bound.
 
 Ratios compare 201s per second: ours to the empty endpoint with the same worker count (the
 ceiling of that server), and ours to the gunicorn peer.
@@ -18,7 +20,7 @@ from load import WrkResult
 
 ROOT = Path(__file__).resolve().parents[2]
 DISTURBED = 0.05  # foreign CPU share of the machine above which a result is flagged
-TARGET_RATE, TARGET_P99_MS, TARGET_SHARE = 20_000, 10.0, 0.40
+TARGET_P99_MS, TARGET_SHARE = 10.0, 0.45
 
 
 @dataclass
@@ -116,9 +118,8 @@ def _verdict(store: str, run: Outcome, outcomes: list[Outcome]) -> str:
     share = r.per_second / top.per_second if top and top.created else 0.0
     p99 = r.latency_ms["p99"]
     marks = [
-        f"{r.per_second:,.0f}/s {'≥' if r.per_second >= TARGET_RATE else '<'} 20k",
-        f"p99 {p99:.1f} ms {'≤' if p99 <= TARGET_P99_MS else '>'} 10",
-        f"{share:.0%} of empty {'≥' if share >= TARGET_SHARE else '<'} 40 %",
+        f"{r.per_second:,.0f}/s, {share:.0%} of empty {'≥' if share >= TARGET_SHARE else '<'} 45 %",
+        f"closed-loop p99 {p99:.1f} ms {'≤' if p99 <= TARGET_P99_MS else '>'} 10",
     ]
     awaiting = ceiling(outcomes, run.workers, "awaiting")
     if awaiting and awaiting.created:
