@@ -5,6 +5,7 @@ processes, real sockets."""
 
 from __future__ import annotations
 
+import http.client
 import socket
 import time
 
@@ -92,13 +93,14 @@ def test_a_connection_that_sends_nothing_is_closed_in_time(collector):
 
 
 def test_an_idle_kept_alive_connection_is_closed_after_the_keep_alive_timeout(collector):
-    sock = connect(collector)
-    sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: collector\r\n\r\n")
-    first = sock.recv(65536)
-    assert first.startswith(b"HTTP/1.1 200 "), first
+    connection = http.client.HTTPConnection("127.0.0.1", collector, timeout=10)
+    connection.request("GET", "/api/health")
+    response = connection.getresponse()
+    assert (response.status, response.getheader("connection")) == (200, None)  # kept alive
+    response.read()
     started = time.monotonic()
-    rest = read_until_closed(sock)  # no 408: the request was whole; the idle timer closes it
-    sock.close()
+    rest = read_until_closed(connection.sock)  # no 408: the request was whole
+    connection.close()
     assert rest == b""
     assert time.monotonic() - started < 1 + SLACK
 

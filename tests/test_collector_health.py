@@ -17,7 +17,9 @@ import psycopg
 import pytest
 from collector_fixtures.support import Collector, body, fresh_database, make_record
 
+from policysite.collector.core.committer import OUTAGE_WAIT
 from policysite.collector.core.store import StoreUnavailable, open_store
+from policysite.collector.core.store.postgres import LOCK_TIMEOUT
 from policysite.collector.core.store.sqlite import BUSY_TIMEOUT, PURGE_CHUNK
 from policysite.collector.http.service import HEALTH_CACHE
 
@@ -155,12 +157,16 @@ def _hold(code: str, *args: str) -> subprocess.Popen:
 
 def test_another_program_holding_the_write_lock_is_unhealthy_and_posts_get_503(sqlite_client):
     client, db = sqlite_client
-    holder = _hold(HOLD_SQLITE_LOCK, str(db), str(BUSY_TIMEOUT + 4))
+    holder = _hold(HOLD_SQLITE_LOCK, str(db), str(BUSY_TIMEOUT + 6))
     try:
         assert_unhealthy(client, "locked")
         started = time.monotonic()
         assert client.post(body()).status_code == 503  # after the busy timeout, not a hang
         assert time.monotonic() - started < BUSY_TIMEOUT + 2
+        # While it lasts, later requests wait a short while, not a busy timeout each.
+        started = time.monotonic()
+        assert client.post(body()).status_code == 503
+        assert time.monotonic() - started < OUTAGE_WAIT + 1
     finally:
         holder.kill()
         holder.wait()
@@ -242,6 +248,24 @@ def test_an_unreachable_postgresql_is_unhealthy_until_it_accepts_connections(pos
         client.close()
 
 
+@pytest.mark.postgres
+def test_a_session_locking_the_table_is_unhealthy_and_posts_get_503_in_time(postgres):
+    database = fresh_database(postgres.url)
+    client = Collector(database)
+    try:
+        assert client.post(body()).status_code == 201
+        with psycopg.connect(database) as other:
+            other.execute("LOCK TABLE consents IN ACCESS EXCLUSIVE MODE")  # held until commit
+            assert_unhealthy(client, "lock")
+            started = time.monotonic()
+            assert client.post(body()).status_code == 503
+            assert time.monotonic() - started < LOCK_TIMEOUT + 2
+            other.rollback()
+        assert_recovers(client)
+    finally:
+        client.close()
+
+
 def test_health_probes_at_most_twice_a_second(sqlite_client, monkeypatch):
     """Each probe is a commit: a load balancer polling hard must not become a write load."""
     client, _ = sqlite_client
@@ -261,7 +285,7 @@ def test_a_failed_commit_is_reported_even_while_the_probe_passes(sqlite_client, 
     client, _ = sqlite_client
     assert health(client)[0] == 200  # a good probe, cached for a second
 
-    def refuse(records):
+    def refuse(records, wait=None):
         raise StoreUnavailable("disk I/O error")
 
     monkeypatch.setattr(client.service.store, "insert_batch", refuse)

@@ -167,6 +167,10 @@ def test_json_logs_from_every_process_and_one_line_each_way_per_outage(tmp_path)
     db = tmp_path / "c.sqlite3"
     process, port, log = start_collector(tmp_path, "--workers", "2", "--log-format", "json")
     try:
+        deadline = time.monotonic() + 20  # both workers have opened the store
+        while log.read_text("utf-8").count("Application startup complete") < 2:
+            assert time.monotonic() < deadline, log.read_text("utf-8")
+            time.sleep(0.05)
         assert post(port, 5) == [201] * 5
         db.chmod(0o444)  # the store checks the mode bits: read-only even for root
         refused = post(port, 50)
@@ -197,7 +201,9 @@ def test_json_logs_from_every_process_and_one_line_each_way_per_outage(tmp_path)
     assert up[0]["level"] == "WARNING"
     assert up[0]["message"].endswith("; 50 request(s) refused"), up
     loud = [e for e in entries if e["level"] != "INFO"]
-    assert [e["level"] for e in loud] == ["ERROR", "WARNING"], loud
+    assert [e["level"] for e in loud] == ["ERROR", "WARNING"], [
+        (e["level"], e["role"], e["message"]) for e in loud
+    ]
 
 
 @pytest.mark.slow

@@ -32,6 +32,7 @@ from policysite.collector.core.wire import STORED, STORED_AS_SENT, UNAVAILABLE, 
 log = logging.getLogger("policysite.collector")
 
 MAX_BATCH = 2048
+OUTAGE_WAIT = 0.5  # seconds a batch waits for the store while it is failing
 _STOP = object()
 
 Item = tuple[ConsentRecord, asyncio.Future]
@@ -143,12 +144,16 @@ def write_batch(
     `outage`, once when they start and once when they end, not once per batch.
     """
     records: list[ConsentRecord] | None = None
+    # While the store is failing, a batch waits OUTAGE_WAIT for its turn, not the full busy
+    # timeout: its requests have already waited behind the batch that failed, and must get
+    # their 503 within about one busy timeout, not one per batch queued before them.
+    wait = OUTAGE_WAIT if outage.since is not None else None
     try:
         # Waiting for the write turn (another process may be committing) is when most requests
         # arrive: collect once the turn is ours, so that they share this commit.
-        with store.write_turn():
+        with store.write_turn(wait):
             records = collect()
-            stored = store.insert_batch(records)
+            stored = store.insert_batch(records, wait)
     except StoreUnavailable as error:
         outage.failed(len(records if records is not None else collect()), error)
         return error

@@ -85,11 +85,11 @@ def warn_if_exposed(path: Path, mode: int) -> None:
         return
     if current & ~mode & 0o077:
         log.warning(
-            "%s has mode %04o: anyone in its %s can read consent records; "
+            "%s has mode %04o: %s can read consent records; "
             "run `chmod %04o %s` (and its -wal, -shm files)",
             path,
             current,
-            "group" if not current & 0o007 else "system",
+            "anyone in its group" if not current & 0o007 else "anyone on this system",
             mode,
             path,
         )

@@ -42,16 +42,20 @@ class Store(Protocol):
         """
         ...
 
-    def write_turn(self) -> AbstractContextManager[None]:
+    def write_turn(self, wait: float | None = None) -> AbstractContextManager[None]:
         """Hold the turn to write, where writers in several processes take turns (SQLite).
 
-        Raise StoreUnavailable when the turn cannot be taken. insert_batch takes it itself;
-        holding it around insert_batch lets the caller gather what arrives while it waits.
+        Raise StoreUnavailable when the turn cannot be taken within `wait` seconds (None: the
+        store's busy timeout, 5 s). insert_batch takes it itself; holding it around
+        insert_batch lets the caller gather what arrives while it waits.
         """
         ...
 
-    def insert_batch(self, records: Sequence[ConsentRecord]) -> list[ConsentRecord]:
-        """Durably commit the new records in one transaction.
+    def insert_batch(
+        self, records: Sequence[ConsentRecord], wait: float | None = None
+    ) -> list[ConsentRecord]:
+        """Durably commit the new records in one transaction, waiting at most about `wait`
+        seconds (None: the busy timeout) for locks others hold; else StoreUnavailable.
 
         Return, for each input, the record stored under its (consent_id, seq): the input
         itself when it was inserted, or the earlier record when the key already existed.

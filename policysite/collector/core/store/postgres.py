@@ -36,6 +36,7 @@ except ImportError as error:  # the optional extra is not installed
     ) from error
 
 CONNECT_TIMEOUT = 2  # seconds (libpq's least); a request waits at most this long for its 503
+LOCK_TIMEOUT = 5.0  # seconds an insert waits for a lock another session holds (as SQLite's)
 MIGRATION_LOCK = 0x706F6C6963790001  # pg_advisory_xact_lock key: "policy" + 1
 EXPORT_BATCH = 2000
 
@@ -156,8 +157,11 @@ class PostgresStore:
             # below) before its result comes back: one round trip, not BEGIN, INSERT, COMMIT.
             # Multi-statement work (migrations, purge) opens conn.transaction() explicitly.
             conn = psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT, autocommit=True)
-            # A 201 promises durability whatever the server's default is.
+            # A 201 promises durability whatever the server's default is; a session that holds
+            # a lock on consents (LOCK TABLE, a long migration) makes requests wait LOCK_TIMEOUT
+            # for their 503, not for as long as it holds it.
             conn.execute("SET synchronous_commit = on")
+            conn.execute(f"SET lock_timeout = {int(LOCK_TIMEOUT * 1000)}")
         except psycopg.Error as error:
             raise StoreUnavailable(str(error).strip()) from error
         self._local.conn = conn
@@ -201,19 +205,31 @@ class PostgresStore:
         try:
             with conn.transaction():
                 conn.execute(f"SET LOCAL statement_timeout = {milliseconds}")
-                conn.execute(f"SET LOCAL lock_timeout = {milliseconds}")
+                # Shorter, so that a held lock is reported as one.
+                conn.execute(f"SET LOCAL lock_timeout = {milliseconds * 4 // 5}")
+                # The lock an INSERT takes: a session holding a conflicting one (LOCK TABLE)
+                # would make every POST wait, so health must see it too. No row is written.
+                conn.execute("LOCK TABLE consents IN ROW EXCLUSIVE MODE")
                 conn.execute(_PROBE, (dt.datetime.now(dt.UTC),))
         except psycopg.Error as error:
             raise self._failed(conn, error) from error
 
-    def write_turn(self) -> contextlib.AbstractContextManager[None]:
+    def write_turn(self, wait: float | None = None) -> contextlib.AbstractContextManager[None]:
         return contextlib.nullcontext()  # the server orders concurrent transactions itself
 
-    def insert_batch(self, records: Sequence[ConsentRecord]) -> list[ConsentRecord]:
+    def insert_batch(
+        self, records: Sequence[ConsentRecord], wait: float | None = None
+    ) -> list[ConsentRecord]:
         conn = self._conn()
         columns = list(zip(*records, strict=True))  # records are tuples in COLUMNS order
         try:
-            inserted = conn.execute(_INSERT, [list(column) for column in columns]).rowcount
+            if wait is not None and wait != LOCK_TIMEOUT:  # only while the store is failing
+                conn.execute(f"SET lock_timeout = {int(wait * 1000)}")
+            try:
+                inserted = conn.execute(_INSERT, [list(column) for column in columns]).rowcount
+            finally:
+                if wait is not None and wait != LOCK_TIMEOUT and not conn.broken:
+                    conn.execute(f"SET lock_timeout = {int(LOCK_TIMEOUT * 1000)}")
             if inserted == len(records):
                 return list(records)
             # Some keys existed (the new records are committed already): answer each with

@@ -37,6 +37,7 @@ from policysite.errors import PolicyError, Problem
 BUSY_TIMEOUT = 5.0  # seconds a writer waits for another process's write lock
 PURGE_TIMEOUT = 60.0  # an operator's purge waits longer for its turns than a request does
 PURGE_CHUNK = 1000  # rows deleted per transaction: each holds the write turn a few ms
+PURGE_PAUSE = 0.01  # seconds between them, for the writers waiting
 MIN_FREE_BYTES = 1 << 20  # less free space than this on the database's disk: unhealthy
 _LOCK_POLL_FIRST, _LOCK_POLL_MAX = 0.0005, 0.02  # seconds between tries for a held flock
 
@@ -265,8 +266,21 @@ class SQLiteStore:
             self._local.writing = False
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
-    def write_turn(self) -> contextlib.AbstractContextManager[None]:
-        return self._writing()
+    def write_turn(self, wait: float | None = None) -> contextlib.AbstractContextManager[None]:
+        return self._writing(BUSY_TIMEOUT if wait is None else wait)
+
+    @contextlib.contextmanager
+    def _busy_timeout(self, conn: sqlite3.Connection, wait: float | None) -> Iterator[None]:
+        """SQLite's own wait for a lock held outside the flock (the sqlite3 shell), if not the
+        connection's usual BUSY_TIMEOUT."""
+        if wait is None or wait == BUSY_TIMEOUT:
+            yield
+            return
+        conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+        try:
+            yield
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
 
     def _check_writable(self) -> None:
         """Refuse writes the open connection would still accept (one stat per batch).
@@ -328,22 +342,20 @@ class SQLiteStore:
         self._check_free_space()
         conn = self._conn()
         try:
-            with self._writing(timeout / 2):
-                conn.execute(f"PRAGMA busy_timeout = {int(timeout * 500)}")
-                try:
-                    conn.execute(_PROBE, (utc_timestamp(),))
-                finally:
-                    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+            with self._writing(timeout / 2), self._busy_timeout(conn, timeout / 2):
+                conn.execute(_PROBE, (utc_timestamp(),))
         except sqlite3.Error as error:
             self._discard()
             raise StoreUnavailable(str(error)) from error
 
-    def insert_batch(self, records: Sequence[ConsentRecord]) -> list[ConsentRecord]:
+    def insert_batch(
+        self, records: Sequence[ConsentRecord], wait: float | None = None
+    ) -> list[ConsentRecord]:
         self._check_writable()
         conn = self._conn()
         chunks = [records[i : i + MAX_ROWS] for i in range(0, len(records), MAX_ROWS)]
         try:
-            with self._writing():
+            with self.write_turn(wait), self._busy_timeout(conn, wait):
                 before = conn.total_changes
                 if len(chunks) == 1:
                     # One statement in autocommit mode is one atomic, fsynced transaction.
@@ -430,6 +442,9 @@ class SQLiteStore:
                 count += deleted
                 if deleted < PURGE_CHUNK:
                     return count
+                # A flock is not fair: without a pause this loop would take it straight back
+                # from writers that poll for it.
+                time.sleep(PURGE_PAUSE)
         except sqlite3.Error as error:
             self._discard()
             raise StoreUnavailable(str(error)) from error
