@@ -18,10 +18,10 @@ import pytest
 from collector_fixtures.support import Collector, body, fresh_database, make_record
 
 from policysite.collector.core.committer import OUTAGE_WAIT
+from policysite.collector.core.health import HEALTH_CACHE
 from policysite.collector.core.store import StoreUnavailable, open_store
 from policysite.collector.core.store.postgres import LOCK_TIMEOUT
 from policysite.collector.core.store.sqlite import BUSY_TIMEOUT, PURGE_CHUNK
-from policysite.collector.http.service import HEALTH_CACHE
 
 DEADLINE = 2.0  # seconds the health check may take to say 503
 

@@ -9,9 +9,7 @@ Order of checks for POST /api/consent: Origin (403) → client address (400) →
 → content type (415) → size (413) → schema (400) → durable commit (201 / 200 repeat / 409
 conflict / 503).
 
-GET /api/health answers 503 with a reason whenever a POST would get 503 (docs/collector.md,
-"Health check"): the last commit failed, the writer is overloaded, or a probe write to a side
-table fails or cannot start within HEALTH_TIMEOUT.
+GET /api/health answers 503 with a reason whenever a POST would get 503 (core/health.py).
 """
 
 from __future__ import annotations
@@ -20,7 +18,6 @@ import asyncio
 import functools
 import json
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,6 +32,7 @@ from policysite.collector.core.addresses import (
 )
 from policysite.collector.core.committer import GroupCommitter, RemoteCommitter
 from policysite.collector.core.files import file_mode
+from policysite.collector.core.health import Health
 from policysite.collector.core.policy import PolicyIndex, PolicySource, normalize_origin
 from policysite.collector.core.ratelimit import RateLimiter
 from policysite.collector.core.record import ConsentRecord, seal, utc_timestamp
@@ -57,13 +55,6 @@ HEALTH_PATH = "/api/health"
 CONTENT_TYPES = frozenset({"application/json", "text/plain"})
 RETRY_AFTER_UNAVAILABLE = "5"
 PREFLIGHT_MAX_AGE = "86400"
-# Health answers 503 within 2 s of a fault: the last probe's outcome is at most HEALTH_CACHE
-# old (each probe commits, so polling must not become a write load), and a probe waits at most
-# HEALTH_TIMEOUT for the write turn (and is given up on HEALTH_GRACE after that).
-HEALTH_TIMEOUT = 1.2
-HEALTH_CACHE = 0.5
-HEALTH_GRACE = 0.2
-FAILURE_MEMORY = 10.0  # seconds a refused commit keeps health at 503, unless one succeeds
 
 
 @dataclass(slots=True)
@@ -149,11 +140,7 @@ class ConsentService:
         )
         self._extra_origins = frozenset(normalize_origin(o) for o in extra_origins)
         self._closed = False
-        self._last_failure: tuple[float, str] | None = None  # (monotonic time, why)
-        self._probe: asyncio.Future[str | None] | None = None
-        self._probed_at = 0.0
-        self._probe_passed_at = 0.0  # when the last probe that succeeded began (monotonic)
-        self._healthy = True
+        self._health_check = Health(store, self._readers, lambda: self._committer.overloaded)
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
         path, method = request.path, request.method
@@ -270,12 +257,11 @@ class ConsentService:
         try:
             stored = await self._committer.submit(record)
         except StoreUnavailable as error:
-            self._last_failure = (time.monotonic(), str(error))
+            self._health_check.commit_failed(error)
             response = self._unavailable()
             response.headers += cors
             return response
-        if self._last_failure is not None:
-            self._last_failure = None
+        self._health_check.commit_succeeded()
         if stored.receipt == record.receipt:
             return receipt_response(201, stored, cors)
         if stored.payload() == record.payload():
@@ -339,13 +325,7 @@ class ConsentService:
         return json_response(200, {"consent_id": consent_id, "records": own}, cors)
 
     async def _health(self) -> HttpResponse:
-        reason = await self._probe_outcome() or self._refusing()
-        if (reason is None) != self._healthy:  # log changes, not every load balancer poll
-            self._healthy = reason is None
-            if reason is None:
-                log.info("health check: %s accepts writes again", self.store.where)
-            else:
-                log.warning("health check: unavailable: %s", reason)
+        reason = await self._health_check.reason()
         if reason is None:
             return json_response(200, {"status": "ok", "store": self.store.kind})
         return json_response(
@@ -353,47 +333,6 @@ class ConsentService:
             {"status": "unavailable", "reason": reason},
             [("retry-after", RETRY_AFTER_UNAVAILABLE)],
         )
-
-    def _refusing(self) -> str | None:
-        """Why POSTs are being refused right now, as far as this worker has seen: a commit
-        failed since the last probe that succeeded began (and not too long ago)."""
-        if self._committer.overloaded:
-            return "overloaded: more writes are queued than the store keeps up with"
-        failure = self._last_failure
-        if (
-            failure is not None
-            and failure[0] > self._probe_passed_at
-            and time.monotonic() - failure[0] < FAILURE_MEMORY
-        ):
-            return f"the last commit failed: {failure[1]}"
-        return None
-
-    async def _probe_outcome(self) -> str | None:
-        """Why a probe write fails (None: it succeeded). A success answers for HEALTH_CACHE;
-        a failure is probed again at the next check, so recovery shows at once. Checks that
-        arrive while a probe runs wait for that one; one stuck past the deadline says so.
-        """
-        now = time.monotonic()
-        probe = self._probe
-        if probe is None or (
-            probe.done() and (probe.result() is not None or now - self._probed_at >= HEALTH_CACHE)
-        ):
-            self._probed_at = now
-            loop = asyncio.get_running_loop()
-            self._probe = loop.run_in_executor(self._readers, self._run_probe, now)
-        deadline = HEALTH_TIMEOUT + HEALTH_GRACE
-        try:
-            return await asyncio.wait_for(asyncio.shield(self._probe), deadline)
-        except TimeoutError:
-            return f"the consent store did not answer within {deadline:g} s"
-
-    def _run_probe(self, started: float) -> str | None:
-        try:
-            self.store.probe(HEALTH_TIMEOUT)
-        except StoreUnavailable as error:
-            return str(error)
-        self._probe_passed_at = started
-        return None
 
 
 def _check_body(request: HttpRequest) -> HttpResponse | None:

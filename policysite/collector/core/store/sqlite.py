@@ -1,13 +1,10 @@
 """The SQLite store: WAL mode, synchronous=FULL, append-only by trigger.
 
 One file (default var/consents.sqlite3) shared by every collector process on the host.
-Writers in several processes (the writer process, a worker that lost it, `consents purge`, the
-health probe) take turns through a flock on a sidecar file (consents.sqlite3.lock), waited for
-at most BUSY_TIMEOUT: a POST that cannot get its turn in that time gets 503 rather than hang.
-SQLite's own busy handler sleeps up to 100 ms a time, which made two workers slower than one;
-the flock is taken at once when free and polled from 0.5 ms up when not. BEGIN IMMEDIATE
-still guards against writers that skip the flock (the sqlite3 shell), and makes concurrent
-migrations safe. `purge` deletes in short transactions, so it never holds the turn for long.
+Writers in several processes take turns (write_lock.py), waiting at most BUSY_TIMEOUT: a POST
+that cannot get its turn in that time gets 503 rather than hang. BEGIN IMMEDIATE still guards
+against writers that skip the turn (the sqlite3 shell), and makes concurrent migrations safe.
+`purge` deletes in short transactions, so it never holds the turn for long.
 
 The database file, and so its -wal and -shm files, and the lock file are created with the
 collector's file mode (files.py), whatever the umask.
@@ -20,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import os
 import sqlite3
 import threading
@@ -32,6 +28,7 @@ from pathlib import Path
 from policysite.collector.core import files
 from policysite.collector.core.record import COLUMNS, ConsentRecord, utc_timestamp
 from policysite.collector.core.store import StoreUnavailable, apply_migrations
+from policysite.collector.core.store.write_lock import WriteLock
 from policysite.errors import PolicyError, Problem
 
 BUSY_TIMEOUT = 5.0  # seconds a writer waits for another process's write lock
@@ -39,7 +36,6 @@ PURGE_TIMEOUT = 60.0  # an operator's purge waits longer for its turns than a re
 PURGE_CHUNK = 1000  # rows deleted per transaction: each holds the write turn a few ms
 PURGE_PAUSE = 0.01  # seconds between them, for the writers waiting
 MIN_FREE_BYTES = 1 << 20  # less free space than this on the database's disk: unhealthy
-_LOCK_POLL_FIRST, _LOCK_POLL_MAX = 0.0005, 0.02  # seconds between tries for a held flock
 
 _NO_DELETE = """CREATE TRIGGER consents_no_delete BEFORE DELETE ON consents
 BEGIN SELECT RAISE(ABORT, 'consents are append-only: use `consents purge`'); END"""
@@ -146,26 +142,6 @@ def _record(row: tuple) -> ConsentRecord:
     return ConsentRecord(*values)
 
 
-def _take_flock(fd: int, timeout: float) -> bool:
-    """Take an exclusive flock on `fd` within `timeout` seconds; False if it stayed held."""
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except BlockingIOError:
-        pass
-    deadline = time.monotonic() + timeout
-    delay = _LOCK_POLL_FIRST
-    while True:
-        time.sleep(delay)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                return False
-        delay = min(delay * 2, _LOCK_POLL_MAX)
-
-
 class SQLiteStore:
     kind = "sqlite"
 
@@ -184,8 +160,7 @@ class SQLiteStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._lock_path = path.with_name(path.name + ".lock")
-        self._lock_fd: int | None = None
+        self._turn = WriteLock(path, file_mode)
         self._deferred = False  # defer_checkpoints()
 
     # --- connections ------------------------------------------------------------------------
@@ -240,31 +215,8 @@ class SQLiteStore:
                 if conn in self._all:
                     self._all.remove(conn)
 
-    @contextlib.contextmanager
-    def _writing(self, timeout: float = BUSY_TIMEOUT) -> Iterator[None]:
-        """Hold the cross-process writer lock, waiting at most `timeout` seconds for it.
-
-        Re-entrant within a thread: the group-commit writer holds it around insert_batch.
-        """
-        if getattr(self._local, "writing", False):
-            yield
-            return
-        if self._lock_fd is None:
-            try:
-                self._lock_fd = files.open_lock_file(self._lock_path, self.file_mode)
-            except OSError as error:
-                raise StoreUnavailable(f"{self._lock_path}: {error.strerror}") from error
-        if not _take_flock(self._lock_fd, timeout):
-            raise StoreUnavailable(
-                f"another process has held the write lock on {self.path} for more than "
-                f"{timeout:g} s (consents purge, a backup, the sqlite3 shell?)"
-            )
-        self._local.writing = True
-        try:
-            yield
-        finally:
-            self._local.writing = False
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+    def _writing(self, timeout: float = BUSY_TIMEOUT) -> contextlib.AbstractContextManager[None]:
+        return self._turn.held(timeout)
 
     def write_turn(self, wait: float | None = None) -> contextlib.AbstractContextManager[None]:
         return self._writing(BUSY_TIMEOUT if wait is None else wait)
@@ -456,6 +408,4 @@ class SQLiteStore:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
         self._local = threading.local()
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        self._turn.close()
