@@ -2,8 +2,10 @@
 
 A flock on a sidecar file (consents.sqlite3.lock) orders the writer process, a worker that
 lost it, `consents purge` and the health probe. SQLite's own busy handler sleeps up to 100 ms
-a time, which made two workers slower than one; a free flock is taken at once, and a held one
-is tried again from every 0.5 ms up to every 20 ms, for at most the caller's timeout. Then
+a time, which made two workers slower than one. Here a free flock is taken at once, and a
+held one is tried again every 0.5 to 2 ms: a flock is not fair, and a holder that commits
+back to back lets go for moments only, which a longer sleep would miss (the health probe did,
+behind workers committing for themselves). At most for the caller's timeout; then
 StoreUnavailable: a request waiting for its turn gets 503, it does not hang.
 """
 
@@ -20,7 +22,7 @@ from pathlib import Path
 from policysite.collector.core import files
 from policysite.collector.core.store import StoreUnavailable
 
-POLL_FIRST, POLL_MAX = 0.0005, 0.02  # seconds between tries for a held flock
+POLL_FIRST, POLL_MAX = 0.0005, 0.002  # seconds between tries for a held flock
 
 
 def take_flock(fd: int, timeout: float) -> bool:
