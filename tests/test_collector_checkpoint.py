@@ -6,6 +6,7 @@ so that the collector's checkpoints are exactly what other transparency-log tool
 from __future__ import annotations
 
 import base64
+import multiprocessing
 import os
 import stat
 from collections.abc import Iterator
@@ -441,6 +442,29 @@ def test_a_missing_key_file_is_created_private_whatever_the_umask(tmp_path, mask
     assert sorted(p.name for p in path.parent.iterdir()) == ["consent-log.key"]  # no temporary
 
 
+def make_key(path, name, barrier, results) -> None:
+    barrier.wait()
+    signer, created = load_or_create_signer(path, name)
+    results.put((signer.key_text(), created))
+
+
+def test_collectors_starting_together_make_one_key(tmp_path):
+    """The key is linked into place, never overwritten: all of them sign with the same key."""
+    path = tmp_path / "consent-log.key"
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(4), context.Queue()
+    processes = [context.Process(target=make_key, args=(path, ORIGIN, barrier, results))
+                 for _ in range(4)]  # fmt: skip
+    for process in processes:
+        process.start()
+    outcomes = [results.get(timeout=30) for _ in processes]
+    for process in processes:
+        process.join(timeout=30)
+    assert {key for key, _ in outcomes} == {path.read_text().strip()}
+    assert sorted(created for _, created in outcomes) == [False, False, False, True]
+    assert [p.name for p in tmp_path.iterdir()] == ["consent-log.key"]
+
+
 def test_a_go_key_file_is_read(tmp_path):
     path = tmp_path / "log.key"
     path.write_text(PETER_SKEY + "\n")
@@ -449,7 +473,7 @@ def test_a_go_key_file_is_read(tmp_path):
     assert (signer.verifier, created) == (PETER, False)
 
 
-@pytest.mark.parametrize("file_mode", [0o644, 0o640, 0o604])
+@pytest.mark.parametrize("file_mode", [0o644, 0o640, 0o604, 0o620])
 def test_a_key_file_others_can_read_is_refused(tmp_path, file_mode):
     path = tmp_path / "log.key"
     load_or_create_signer(path, ORIGIN)
@@ -457,8 +481,8 @@ def test_a_key_file_others_can_read_is_refused(tmp_path, file_mode):
     with pytest.raises(PolicyError) as caught:
         load_or_create_signer(path, ORIGIN)
     assert str(caught.value) == (
-        f"{path}: error: the consent log's signing key has mode {file_mode:04o}: others on this "
-        "system can read it and sign checkpoints in the log's name\n"
+        f"{path}: error: the consent log's signing key has mode {file_mode:04o}, not 0600: "
+        "whoever can read it can sign checkpoints in the log's name\n"
         f"  → run `chmod 600 {path}`; if someone may have copied the key, make a new one"
     )
 

@@ -384,8 +384,8 @@ def read_signer(path: Path, name: str) -> Signer:
         raise PolicyError(Problem(path, f"cannot read the signing key: {e.strerror}", hint)) from e
     if mode & 0o077:
         message = (
-            f"the consent log's signing key has mode {mode:04o}: others on this system can "
-            "read it and sign checkpoints in the log's name"
+            f"the consent log's signing key has mode {mode:04o}, not 0600: whoever can read "
+            "it can sign checkpoints in the log's name"
         )
         hint = f"run `chmod 600 {path}`; if someone may have copied the key, make a new one"
         raise PolicyError(Problem(path, message, hint))
