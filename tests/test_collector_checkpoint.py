@@ -52,7 +52,7 @@ FOO_NOTE = (
     "This is an example message.\n\n— example.com/foo "
     "Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n"
 )
-# c2sp.org/tlog-checkpoint, its example (signed by a key the spec does not publish)
+# c2sp.org/tlog-checkpoint, its example (signed by a key C2SP does not publish)
 SOFA_BODY = "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
 SOFA_NOTE = (
     SOFA_BODY + "\n— example.com/behind-the-sofa Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe"

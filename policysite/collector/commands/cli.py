@@ -262,6 +262,21 @@ def add_consents_parser(sub: argparse._SubParsersAction) -> None:
     _add_group_readable(report, "the report")
     report.set_defaults(handler=run_report)
 
+    check = actions.add_parser(
+        "verify-receipt", help="check a visitor's downloaded receipt offline (no database)"
+    )
+    check.add_argument("file", type=Path, metavar="FILE", help="the receipt (a JSON file)")
+    check.add_argument(
+        "--key", metavar="KEY",
+        help="the log's public key (name+id+key), or a file holding it "
+        "(default: log_public_key in the --site's policy.json)",
+    )  # fmt: skip
+    check.add_argument(
+        "--site", type=Path, default=Path("dist"), metavar="DIR",
+        help="the built site whose policy.json names the key (default: dist)",
+    )  # fmt: skip
+    check.set_defaults(handler=run_verify_receipt)
+
     purge = actions.add_parser("purge", help="delete records older than DAYS (the only delete)")
     _add_db(purge)
     purge.add_argument(
@@ -360,3 +375,56 @@ def run_purge(args: argparse.Namespace) -> int:
     verb = "would delete" if args.dry_run else "deleted"
     print(f"{verb} {count} record(s) received before {before:%Y-%m-%d %H:%M:%S} UTC")
     return 0
+
+
+def run_verify_receipt(args: argparse.Namespace) -> int:
+    from policysite.collector.core import receipt
+    from policysite.collector.core.checkpoint import NoteError, Verifier
+
+    key_text = _log_key(args)
+    try:
+        verifier = Verifier.parse(key_text)
+    except NoteError as error:
+        raise PolicyError(
+            Problem(None, f"--key is not a log public key: {error}", "give name+id+key")
+        ) from None
+    try:
+        text = args.file.read_bytes()
+    except OSError as error:
+        raise PolicyError(
+            Problem(args.file, f"cannot read the receipt: {error.strerror}")
+        ) from None
+    try:
+        verified = receipt.verify(receipt.parse(text), verifier)
+    except receipt.ReceiptError as error:
+        print(f"invalid: {args.file}: {error}")
+        return 1
+    print(verified.summary())
+    return 0
+
+
+def _log_key(args: argparse.Namespace) -> str:
+    """--key as given, or read from the file it names, or policy.json's log_public_key."""
+    import json
+
+    if args.key:
+        path = Path(args.key)
+        if "+" not in args.key and path.is_file():
+            return path.read_text(encoding="utf-8").strip()
+        return args.key.strip()
+    policy = args.site / "policy.json"
+    try:
+        key = (
+            json.loads(policy.read_text(encoding="utf-8")).get("consent", {}).get("log_public_key")
+        )
+    except (OSError, ValueError, AttributeError):
+        key = None
+    if not key:
+        raise PolicyError(
+            Problem(
+                policy,
+                "no log public key here",
+                "pass --key with the key from site.toml's [consent] log_public_key",
+            )
+        )
+    return key

@@ -1,0 +1,71 @@
+"""What one consent record commits to as a leaf of the consent log (docs/consent-log.md).
+
+The leaf data is the UTF-8 of a JSON array, written with separators `,` and `:` and without
+ASCII escaping, as the receipt's text is (record.py):
+
+    ["consent/1", received_at, consent_id, seq, document, version, language, policy_sha256,
+     action, choices, gpc, page, user_agent, ip_commitment]
+
+`choices` is the canonical JSON text of the choices (keys sorted), as a string. The first
+element names this layout, so that a later one (the banner text's sha256) can be told apart.
+The stored IP form never appears: `ip_commitment` is "sha256:" and the hex SHA-256 of a
+random 16-byte salt followed by the stored form, or null when no address was known. The salt
+stays in the store, so the visitor, who is given the commitment, can recompute their leaf, and
+an auditor, who has the store, can check the commitment; nobody else can test guesses of the
+address (a /24 has only 2^24 of them, a bare hash would give it away).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from json.encoder import encode_basestring
+
+from policysite.collector.core import merkle
+
+LAYOUT = "consent/1"
+SALT_BYTES = 16
+_FIELDS = (
+    "received_at", "consent_id", "seq", "document", "version", "language", "policy_sha256",
+    "action", "choices", "gpc", "page", "user_agent", "ip_commitment",
+)  # fmt: skip
+
+
+def new_salt() -> bytes:
+    return secrets.token_bytes(SALT_BYTES)
+
+
+def ip_commitment(ip: str | None, salt: bytes) -> str | None:
+    """The commitment to the stored IP form (None when there is none)."""
+    if ip is None:
+        return None
+    return "sha256:" + hashlib.sha256(salt + ip.encode("utf-8")).hexdigest()
+
+
+def leaf_data(fields: dict[str, object]) -> bytes:
+    """The leaf's bytes for a record given as a mapping of _FIELDS (extra keys ignored).
+
+    Raise ValueError naming a field that is missing or of a type a record cannot hold.
+    """
+    parts = [encode_basestring(LAYOUT)]
+    for name in _FIELDS:
+        if name not in fields:
+            raise ValueError(f"the record has no {name!r}")
+        parts.append(_atom(name, fields[name]))
+    return ("[" + ",".join(parts) + "]").encode("utf-8")
+
+
+def leaf_hash(fields: dict[str, object]) -> bytes:
+    return merkle.leaf_hash(leaf_data(fields))
+
+
+def _atom(name: str, value: object) -> str:
+    if value is None:
+        return "null"
+    if type(value) is bool:
+        return "true" if value else "false"
+    if type(value) is int:
+        return str(value)
+    if type(value) is str:
+        return encode_basestring(value)
+    raise ValueError(f"{name!r} is a {type(value).__name__}, not text, a number or a boolean")

@@ -1,0 +1,125 @@
+"""A visitor's consent receipt, checked offline: no database, only the log's public key.
+
+A receipt (docs/consent-log.md, "Receipts") is one JSON object:
+
+    {"format": "policysite-consent-receipt/1",
+     "record": {"received_at": …, "consent_id": …, …, "ip_commitment": …},
+     "leaf_index": 41, "inclusion_proof": ["<base64 hash>", …],
+     "checkpoint": "<a C2SP signed note: origin, size, base64 root; signature line>"}
+
+It is valid when the checkpoint is signed by the key, the record's leaf hash (leaf.py) is at
+`leaf_index` of that checkpoint's tree by the RFC 9162 inclusion proof, and the index is in
+the tree. Each failure says which of these did not hold.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from policysite.collector.core import merkle
+from policysite.collector.core.checkpoint import (
+    NoteError,
+    Verifier,
+    b64decode,
+    b64encode,
+    verify_checkpoint,
+)
+from policysite.collector.core.leaf import leaf_hash
+
+FORMAT = "policysite-consent-receipt/1"
+
+
+class ReceiptError(ValueError):
+    """The receipt does not prove what it claims; the message says what failed."""
+
+
+@dataclass(frozen=True)
+class VerifiedReceipt:
+    consent_id: str
+    seq: int
+    action: str
+    received_at: str
+    policy_sha256: str
+    leaf_index: int
+    tree_size: int
+
+    def summary(self) -> str:
+        return (
+            f"valid: {self.consent_id} seq {self.seq} {self.action} at {self.received_at}, "
+            f"policy {self.policy_sha256}"
+        )
+
+
+def parse(text: str | bytes) -> dict:
+    """The receipt's JSON object; ReceiptError when it is not one of ours."""
+    try:
+        data = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ReceiptError(f"not JSON: {error}") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ReceiptError(f'not a consent receipt: "format" must be "{FORMAT}"')
+    return data
+
+
+def verify(data: dict, verifier: Verifier) -> VerifiedReceipt:
+    """Check a parsed receipt against the log's public key."""
+    record, index, proof, note = _fields(data)
+    try:
+        checkpoint = verify_checkpoint(note, verifier)
+    except NoteError as error:
+        raise ReceiptError(f"the checkpoint is not signed by {verifier.name}: {error}") from None
+    try:
+        leaf = leaf_hash(record)
+    except ValueError as error:
+        raise ReceiptError(f"the record is incomplete: {error}") from None
+    if index >= checkpoint.size:
+        raise ReceiptError(
+            f"leaf {index} is not in the checkpoint's tree of {checkpoint.size} records"
+        )
+    try:
+        found = merkle.root_from_inclusion(leaf, index, checkpoint.size, proof)
+    except merkle.ProofError as error:
+        raise ReceiptError(f"the inclusion proof does not fit: {error}") from None
+    if found != checkpoint.root:
+        raise ReceiptError(
+            "the record is not in the signed tree: its leaf and proof lead to another root "
+            "(the record or the proof was changed)"
+        )
+    return VerifiedReceipt(
+        consent_id=str(record["consent_id"]),
+        seq=int(record["seq"]),  # type: ignore[call-overload]
+        action=str(record["action"]),
+        received_at=str(record["received_at"]),
+        policy_sha256=str(record["policy_sha256"]),
+        leaf_index=index,
+        tree_size=checkpoint.size,
+    )
+
+
+def _fields(data: dict) -> tuple[dict, int, list[bytes], str]:
+    record, index = data.get("record"), data.get("leaf_index")
+    proof, note = data.get("inclusion_proof"), data.get("checkpoint")
+    if not isinstance(record, dict):
+        raise ReceiptError('"record" must be an object')
+    if type(index) is not int or index < 0:
+        raise ReceiptError('"leaf_index" must be a whole number, 0 or more')
+    if not isinstance(proof, list) or not all(isinstance(item, str) for item in proof):
+        raise ReceiptError('"inclusion_proof" must be a list of base64 hashes')
+    hashes = [b64decode(item) for item in proof]
+    if any(h is None or len(h) != 32 for h in hashes):
+        raise ReceiptError('"inclusion_proof" holds something that is not a base64 SHA-256')
+    if not isinstance(note, str):
+        raise ReceiptError('"checkpoint" must be the signed checkpoint\'s text')
+    return record, index, hashes, note  # type: ignore[return-value]
+
+
+def make(record: dict, leaf_index: int, proof: list[bytes], signed_checkpoint: str) -> dict:
+    """A receipt as the collector hands it out (and tests build it)."""
+    return {
+        "format": FORMAT,
+        "record": record,
+        "leaf_index": leaf_index,
+        "inclusion_proof": [b64encode(h) for h in proof],
+        "checkpoint": signed_checkpoint,
+    }
