@@ -22,13 +22,13 @@ from policysite.collector.core.checkpoint import (
     Verifier,
     generate_signer,
     key_id,
-    load_or_create_signer,
     log_origin,
     open_note,
     sign_checkpoint,
     sign_note,
     verify_checkpoint,
 )
+from policysite.collector.core.log_key import load_or_create_signer
 from policysite.errors import PolicyError
 
 # golang.org/x/mod sumdb/note/note_test.go
