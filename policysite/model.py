@@ -35,6 +35,7 @@ class ConsentSettings:
     collector_url: str  # where the widget posts decisions, e.g. "/api/consent"
     allowed_origins: tuple[str, ...]  # Origins the collector accepts
     cookie_name: str = "ximgo_consent"
+    log_public_key: str | None = None  # the consent log's key, "<name>+<id>+<key>"
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ TOP_LEVEL = {
     "policysite.digests": "shared",
     "policysite.errors": "shared",
     "policysite.model": "shared",
+    "policysite.log_names": "shared",
     "policysite.collector": "collector.core",
     "policysite.collector.asgi": "collector.http",  # the old path of the ASGI app, kept
 }

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import zoneinfo
 
 import pytest
-from sites import ROOT, SITE_TOML, write_site
+from sites import ROOT, SITE_TOML, vi, write_site
 
 from policysite.content.config import load_config, today_in
 from policysite.errors import PolicyError
@@ -52,7 +53,8 @@ def test_unknown_key_names_the_allowed_keys_and_the_line(tmp_path):
     assert problems_of(tmp_path, text) == [
         f"{tmp_path}/content/site.toml:12: error: unknown key 'remember_day' in [consent]. "
         "Expected one of: document, categories, remember_days, collector_url, allowed_origins, "
-        "cookie_name but received: 'remember_day'\n  → did you mean 'remember_days'?"
+        "cookie_name, log_public_key but received: 'remember_day'\n"
+        "  → did you mean 'remember_days'?"
     ]
 
 
@@ -214,3 +216,38 @@ def test_controller_values_are_checked(tmp_path):
         "address such as 'privacy@ximgo.com', got 'mailto:privacy@ximgo.com'\n"
         "  → see docs/content-model.md",
     ]
+
+
+def _with_log_key(key: str) -> str:
+    line = f'log_public_key = "{key}"'
+    return SITE_TOML.replace('document = "privacy"', f'document = "privacy"\n{line}')
+
+
+LOG_KEY = "ximgo.com/consent-log+1a2b3c4d+AUcpUod6GFXieSjfliVPaPeUYWnDx+5HaRBxgA5g7WOR"
+
+
+def test_the_log_public_key_is_checked_and_published_in_policy_json(tmp_path):
+    from policysite.build.pipeline import build
+
+    content = write_site(tmp_path, {"privacy/2026-11-24.vi.md": vi()}, _with_log_key(LOG_KEY))
+    assert load_config(content).consent.log_public_key == LOG_KEY
+    build(content, ROOT / "themes/default", tmp_path / "dist", date=dt.date(2026, 12, 3))
+    policy = json.loads((tmp_path / "dist/policy.json").read_text(encoding="utf-8"))
+    assert policy["consent"]["log_public_key"] == LOG_KEY
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("not a key", "log_public_key must be the line the collector printed on first start"),
+        (LOG_KEY.replace("+1a2b3c4d+", "+1A2B3C4D+"), "must be the line the collector printed"),
+        (LOG_KEY[:-1], "must be the line the collector printed"),
+        (LOG_KEY.replace("ximgo.com/", "other.example/"), "is the key of the log 'other.example"),
+    ],
+)
+def test_a_wrong_log_public_key_is_named_with_its_line(tmp_path, key, message):
+    text = _with_log_key(key)
+    problems = problems_of(tmp_path, text)
+    assert len(problems) == 1 and message in problems[0]
+    line = text.splitlines().index(f'log_public_key = "{key}"') + 1
+    assert f"site.toml:{line}:" in problems[0]

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from policysite.content.tomlcheck import Checker, expected
+from policysite.log_names import PUBLIC_KEY, log_origin
 from policysite.model import Category, ConsentSettings, Cookie
 
 CONSENT_KEYS = (
@@ -17,6 +18,7 @@ CONSENT_KEYS = (
     "collector_url",
     "allowed_origins",
     "cookie_name",
+    "log_public_key",
 )
 CATEGORY_KEYS = ("id", "required", "cookies")
 COOKIE_KEYS = ("name", "provider", "purpose", "lifetime")
@@ -78,6 +80,7 @@ def consent_settings(
             f"cookie_name must be a cookie name without spaces or separators, got {cookie_name!r}",
             line=check.source.line_of("cookie_name", "consent"),
         )
+    log_key = _log_public_key(table, base_url, check)
     if check.problems.errors or document is None or categories is None:
         return None
     return ConsentSettings(
@@ -87,7 +90,37 @@ def consent_settings(
         collector_url=collector_url,
         allowed_origins=tuple(origins),
         cookie_name=cookie_name,
+        log_public_key=log_key,
     )
+
+
+def _log_public_key(table: dict[str, Any], base_url: str | None, check: Checker) -> str | None:
+    """The consent log's public key, as the collector printed it on first start: published
+    in policy.json so that receipts can be checked against it (docs/consent-log.md)."""
+    key = table.get("log_public_key")
+    if key is None:
+        return None
+    line = check.source.line_of("log_public_key", "consent")
+    match = PUBLIC_KEY.fullmatch(key) if isinstance(key, str) else None
+    if match is None:
+        check.error(
+            f"log_public_key must be the line the collector printed on first start, "
+            f"<name>+<8 hex digits>+<key>, got {key!r}",
+            line=line,
+        )
+        return None
+    try:
+        expected_name = log_origin(base_url) if base_url else None
+    except ValueError:
+        expected_name = None
+    if expected_name is not None and match["name"] != expected_name:
+        check.error(
+            f"log_public_key is the key of the log {match['name']!r}, but this site's log is "
+            f"{expected_name!r} (from base_url): use the key the collector printed for it",
+            line=line,
+        )
+        return None
+    return key
 
 
 def _categories(

@@ -254,6 +254,7 @@ def policy_index(site: Site) -> dict[str, Any]:
             "remember_days": consent.remember_days,
             "collector_url": consent.collector_url,
             "allowed_origins": list(consent.allowed_origins),
+            "log_public_key": consent.log_public_key,
         },
         "documents": documents,
     }

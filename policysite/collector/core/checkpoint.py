@@ -30,11 +30,14 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
-from urllib.parse import urlsplit
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from policysite.log_names import is_valid_name, log_origin
+
+__all__ = ["is_valid_name", "log_origin"]  # re-exported: the names of keys and logs
 
 ED25519 = 0x01  # the signature type byte of c2sp.org/signed-note
 MAX_SIGNATURES = 100  # as Go's note.Open: a hostile note cannot make us verify forever
@@ -62,11 +65,6 @@ class Signature(NamedTuple):
     name: str
     key_id: int
     signature: bytes
-
-
-def is_valid_name(name: str) -> bool:
-    """Key names are non-empty, without spaces, plus signs or control characters (C2SP)."""
-    return bool(name) and "+" not in name and not any(c.isspace() or c < " " for c in name)
 
 
 def key_id(name: str, public_key: bytes) -> int:
@@ -342,15 +340,3 @@ def verify_checkpoint(
     if checkpoint.origin != expected:
         raise NoteError("wrong origin", f"checkpoint of {checkpoint.origin!r}, not {expected!r}")
     return checkpoint
-
-
-def log_origin(base_url: str) -> str:
-    """The log's name from the site's base URL: "https://ximgo.com" → "ximgo.com/consent-log".
-
-    A schema-less URL, as C2SP recommends for key names and origins.
-    """
-    parts = urlsplit(base_url)
-    name = f"{parts.netloc.lower()}{parts.path.rstrip('/')}/consent-log"
-    if not parts.netloc or not is_valid_name(name):
-        raise ValueError(f"{base_url!r} gives no log name (no spaces or '+' allowed)")
-    return name
