@@ -193,6 +193,9 @@ def test_consents_db_comes_from_database_url(sqlite_db, capsys, monkeypatch):
         (["--db", "postgresql://u:pw@127.0.0.1:1/x"], "error: cannot open the consent store"),
         (["--rate-limit", "lots"], "error: rate limit 'lots' is not understood"),
         (["--forwarded-allow-ips", "proxy.local"], "error: --forwarded-allow-ips: 'proxy.local'"),
+        (["--read-timeout", "0"], "error: the read timeout must be above 0 s, got 0.0"),
+        (["--max-connections", "0"], "error: --max-connections must be at least 1, got 0"),
+        (["--keep-alive-timeout", "0"], "error: --keep-alive-timeout must be at least 1, got 0"),
     ],
 )
 def test_collector_refuses_to_start_with_a_clear_message(tmp_path, args, message):

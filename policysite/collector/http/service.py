@@ -188,6 +188,14 @@ class ConsentService:
             return origin, True
         return None, False
 
+    def _client(self, request: HttpRequest) -> str | HttpResponse:
+        """The client's address (addresses.py), or the 400 for an X-Forwarded-For that a
+        trusted proxy sent and that is not a list of addresses."""
+        try:
+            return self._proxies.client(request.client_ip, request.headers)
+        except BadForwardedFor as error:
+            return json_response(400, {"error": str(error)})
+
     def _over_limit(self, client: str) -> HttpResponse | None:
         if not self._limiter.enabled:
             return None
@@ -237,10 +245,10 @@ class ConsentService:
         if not allowed:
             return self._forbidden(request)
         cors = _cors(origin)
-        try:
-            client = self._proxies.client(request.client_ip, request.headers)
-        except BadForwardedFor as error:
-            return json_response(400, {"error": str(error)}, cors)
+        client = self._client(request)
+        if isinstance(client, HttpResponse):
+            client.headers += cors
+            return client
         refusal = self._over_limit(client) or _check_body(request)
         if refusal is not None:
             refusal.headers += cors
@@ -302,10 +310,10 @@ class ConsentService:
         if not allowed:
             return self._forbidden(request)
         cors = _cors(origin)
-        try:
-            client = self._proxies.client(request.client_ip, request.headers)
-        except BadForwardedFor as error:
-            return json_response(400, {"error": str(error)}, cors)
+        client = self._client(request)
+        if isinstance(client, HttpResponse):
+            client.headers += cors
+            return client
         refusal = self._over_limit(client)
         if refusal is not None:
             refusal.headers += cors
