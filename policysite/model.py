@@ -131,6 +131,7 @@ class Site:
     today: dt.date  # build date in the site's time zone (or --date)
     drafts: bool = False
     warnings: tuple = field(default=())  # Problems of severity "warning" found while loading
+    consent_log: tuple[tuple[str, bytes], ...] = ()  # checkpoints published in dist/consent-log/
 
     def in_force(self, document: str) -> Version | None:
         """The newest version whose date is today or earlier."""

@@ -20,7 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from policysite.content import lock
+from policysite.content import consent_log, lock
 from policysite.content.config import load_config, today_in
 from policysite.content.frontmatter import FrontMatter, front_matter_line, parse_front_matter
 from policysite.content.tomlcheck import expected
@@ -30,7 +30,7 @@ from policysite.model import Document, Site, SiteConfig, Source, Version
 FRONT_MATTER_KEYS = ("title", "summary", "reconsent", "draft", "source_sha256")
 NAME_RE = re.compile(r"^(?P<date>\d{4}-\d{2}-\d{2})\.(?P<language>[A-Za-z0-9_-]+)\.md$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-IGNORED_TOP_LEVEL = {lock.LOCK_NAME, lock.LOCK_NAME + ".tmp", "site.toml"}
+IGNORED_TOP_LEVEL = {lock.LOCK_NAME, lock.LOCK_NAME + ".tmp", "site.toml", consent_log.FOLDER}
 
 
 def inspect_site(
@@ -60,12 +60,14 @@ def inspect_site(
         problems.add(problem)
     today = today_in(config, date)
     documents = _assemble(config, sources, drafts, problems)
+    checkpoints = consent_log.published_checkpoints(content_dir, config, problems)
     site = Site(
         config=config,
         documents=documents,
         today=today,
         drafts=drafts,
         warnings=tuple(problems.warnings),
+        consent_log=checkpoints,
     )
     return site, problems.problems
 

@@ -313,6 +313,7 @@ def site_files(
         "deploy/nginx.conf": nginx_conf(site.config).encode(),
     }
     files.update(listing)  # the feeds
+    files.update((f"consent-log/{name}", data) for name, data in site.consent_log)
     return files
 
 
