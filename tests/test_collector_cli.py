@@ -7,12 +7,20 @@ import datetime as dt
 import io
 import json
 import re
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from collector_fixtures.support import SITE, fresh_database, make_record
+from collector_fixtures.support import (
+    SITE,
+    fresh_database,
+    make_record,
+    start_collector,
+    stop_collector,
+    write_policy,
+)
 
 from policysite.cli import main
 from policysite.collector.core.record import COLUMNS, utc_timestamp, verify_receipt
@@ -257,3 +265,38 @@ def test_consents_export_csv_cells_never_run_as_formulas(tmp_path, capsys):
         "x=1",
         None,
     )
+
+
+def _start(tmp_path, site, *extra: str) -> str:
+    """Start `collector` (its start-up checks), stop it; return what it printed."""
+    process, _, log = start_collector(tmp_path, *extra, site=site)
+    stop_collector(process)
+    return log.read_text("utf-8")
+
+
+def test_collector_creates_the_log_key_once_and_prints_its_public_key(tmp_path):
+    key = tmp_path / "keys" / "consent-log.key"
+    first = _start(tmp_path, SITE, "--log-key", str(key))
+    assert "created the consent log's signing key" in first, first
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    public = first.split('log_public_key = "')[1].split('"')[0]
+    assert public.startswith("ximgo.com/consent-log+")
+    second = _start(tmp_path, SITE, "--log-key", str(key))
+    assert "created" not in second
+    assert f'the key in {key} is "{public}"' in second  # site.toml does not have it yet
+    site = tmp_path / "site"
+    write_policy(site, lambda data: data["consent"].update(log_public_key=public))
+    assert public not in _start(tmp_path, site, "--log-key", str(key))
+
+
+def test_collector_refuses_a_key_other_than_the_published_one(tmp_path):
+    site = tmp_path / "site"
+    other = "ximgo.com/consent-log+00000000+AUcpUod6GFXieSjfliVPaPeUYWnDx+5HaRBxgA5g7WOR"
+    write_policy(site, lambda data: data["consent"].update(log_public_key=other))
+    argv = ["--db", str(tmp_path / "c.sqlite3"), "--site", str(site), "--port", "1"]
+    result = subprocess.run(
+        [sys.executable, "build.py", "collector", *argv, "--log-key", str(tmp_path / "k")],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "but site.toml publishes" in result.stderr and "Traceback" not in result.stderr

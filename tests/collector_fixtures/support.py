@@ -177,7 +177,7 @@ ROOT = SITE.parents[2]
 
 
 def start_collector(
-    tmp_path: Path, *options: str, port: int | None = None
+    tmp_path: Path, *options: str, port: int | None = None, site: Path = SITE
 ) -> tuple[subprocess.Popen, int, Path]:
     """`build.py collector` in a child process on tmp_path/c.sqlite3 (rate limit off unless
     `options` say otherwise); return it, its port and the file its stderr goes to."""
@@ -187,7 +187,7 @@ def start_collector(
     log = tmp_path / "stderr.log"
     env = {key: value for key, value in os.environ.items() if key != "POLICYSITE_LOG_FORMAT"}
     process = subprocess.Popen(
-        [sys.executable, "build.py", "collector", "--port", str(port), "--site", str(SITE),
+        [sys.executable, "build.py", "collector", "--port", str(port), "--site", str(site),
          "--db", str(tmp_path / "c.sqlite3"), "--rate-limit", "0", *options],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"),
     )  # fmt: skip

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from policysite.collector.core.store import Store
 
 DEFAULT_DB = "var/consents.sqlite3"
+LOG_KEY_NAME = "consent-log.key"
+ENV_LOG_KEY = "POLICYSITE_LOG_KEY"
 KEEP_ALIVE_TIMEOUT = 5  # seconds, uvicorn's default; nginx keeps its upstream connections warm
 MAX_CONNECTIONS = 1000  # per worker: far above what nginx's keepalive pool opens
 
@@ -126,6 +128,12 @@ def add_collector_parser(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     _add_group_readable(p, "the database and its lock file")
     p.add_argument(
+        "--log-key", type=Path, metavar="FILE", default=os.environ.get(ENV_LOG_KEY),
+        help="the consent log's signing key, created (0600) on first start "
+        f"(default: ${ENV_LOG_KEY}, else {LOG_KEY_NAME} beside a SQLite database, "
+        f"var/{LOG_KEY_NAME} with PostgreSQL)",
+    )  # fmt: skip
+    p.add_argument(
         "--allow-origin",
         action="append",
         default=[],
@@ -184,6 +192,12 @@ def run_collector(args: argparse.Namespace) -> int:
         )
     # Fail here, with a clean message, rather than in every worker; this also migrates once.
     service = open_service(db, args.site, extra_origins=args.allow_origin, settings=settings)
+    key = args.log_key or (
+        Path(db).parent / LOG_KEY_NAME
+        if service.store.kind == "sqlite"
+        else Path("var", LOG_KEY_NAME)
+    )
+    _check_log_key(Path(key), args.site / "policy.json")
     asyncio.run(service.close())
     # On SQLite, one process commits for every worker (writer.py); workers are left to HTTP.
     writer = (
@@ -428,3 +442,46 @@ def _log_key(args: argparse.Namespace) -> str:
             )
         )
     return key
+
+
+def _check_log_key(path: Path, policy_file: Path) -> None:
+    """Load the log's signing key (creating it on first start, and printing its public key
+    once), and refuse one that is not the key site.toml publishes (docs/consent-log.md)."""
+    import json
+    import logging
+
+    from policysite.collector.core.log_key import load_or_create_signer
+    from policysite.log_names import log_origin
+
+    consent = {}
+    try:
+        data = json.loads(policy_file.read_text(encoding="utf-8"))
+        consent = data.get("consent") or {}
+        name = log_origin(data["site"]["base_url"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        raise PolicyError(
+            Problem(policy_file, "site.base_url gives no name for the consent log")
+        ) from None
+    signer, created = load_or_create_signer(path, name)
+    public = signer.verifier.key_text()
+    log = logging.getLogger("policysite.collector")  # in the chosen log format
+    if created:
+        log.warning(
+            "created the consent log's signing key %s (mode 0600); back it up, and put its "
+            'public key in site.toml: [consent] log_public_key = "%s"', path, public,
+        )  # fmt: skip
+    published = consent.get("log_public_key")
+    if published is None:
+        if not created:
+            log.warning(
+                'site.toml has no [consent] log_public_key; the key in %s is "%s"', path, public
+            )
+    elif published != public:
+        raise PolicyError(
+            Problem(
+                path,
+                f"this signing key's public key is {public!r}, but site.toml publishes "
+                f"{published!r}",
+                "use the key file that goes with the published key, or publish this one",
+            )
+        )
