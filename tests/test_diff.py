@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import difflib
+import random
+import re
 
 from bs4 import BeautifulSoup
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policysite.render.diff import _similar, _solid, blocks, diff_html
+from policysite.render.diff import WORK, _similar, _solid, blocks, diff_blocks, diff_html
 from policysite.render.markup import render_markdown
 
 
@@ -79,3 +81,104 @@ def test_block_similarity_is_difflibs_ratio_of_the_words(old, new):
     old_text, new_text = " ".join(old), " ".join(new)
     matcher = difflib.SequenceMatcher(None, _solid(old_text), _solid(new_text), autojunk=False)
     assert _similar(old_text, new_text) == (matcher.ratio() >= 0.5)
+
+
+# --- the diff's work grows with the text: anchors, a bounded look-ahead, bounded pairs -------
+
+_WORDS = ["dữ", "liệu", "cookie", "quyền", "xoá", "sửa", "email", "bảo", "mật", "a", "b", ","]
+_PARAGRAPH = st.lists(st.sampled_from(_WORDS), min_size=1, max_size=20).map(" ".join)
+_KIND = st.sampled_from(["p", "p", "h2", "li-ul", "row"])
+
+
+@st.composite
+def _versions(draw) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """A text of random paragraphs and one made from it by random edits of paragraphs and words."""
+    old = draw(st.lists(st.tuples(_KIND, _PARAGRAPH), max_size=30))
+    new = list(old)
+    for _ in range(draw(st.integers(0, 12))):
+        edit, at = draw(st.sampled_from(["insert", "delete", "replace", "words"])), 0
+        if new:
+            at = draw(st.integers(0, len(new) - 1))
+        if edit == "insert" or not new:
+            new.insert(at, (draw(_KIND), draw(_PARAGRAPH)))
+        elif edit == "delete":
+            del new[at]
+        elif edit == "replace":
+            new[at] = (new[at][0], draw(_PARAGRAPH))
+        else:
+            words = new[at][1].split()
+            for _ in range(draw(st.integers(1, 3))):
+                where = draw(st.integers(0, len(words)))
+                words[where : where + draw(st.integers(0, 2))] = draw(
+                    st.lists(st.sampled_from(_WORDS), max_size=2)
+                )
+            new[at] = (new[at][0], " ".join(words) or "b")
+    return old, new
+
+
+def _tokens_of(text: str) -> list[str]:
+    return re.findall(r"\w+|[^\w\s]", text)
+
+
+def _read(result, leave_out: str) -> list[str]:
+    """The words a reader of the diff page sees, without the <ins> or the <del> marks."""
+    soup = BeautifulSoup(result.html, "html.parser")
+    for element in soup.select(f"span.visually-hidden, {leave_out}"):
+        element.decompose()
+    return _tokens_of(soup.get_text(" "))
+
+
+def _blocks_diff(old, new):
+    return diff_blocks(old, new, added_label="+", removed_label="-")
+
+
+@settings(max_examples=300, deadline=None)
+@given(_versions())
+def test_applying_the_deletions_and_insertions_to_the_old_text_gives_the_new(versions):
+    old, new = versions
+    result = _blocks_diff(old, new)
+    assert _read(result, "ins") == _tokens_of(" ".join(text for _, text in old))
+    assert _read(result, "del") == _tokens_of(" ".join(text for _, text in new))
+    assert result.added == sum(len(re.findall(r"\w+", m)) for m in marks(result, "ins"))
+    assert result.removed == sum(len(re.findall(r"\w+", m)) for m in marks(result, "del"))
+
+
+def _unrelated_text(seed: int, words: int) -> list[tuple[str, str]]:
+    rng = random.Random(seed)
+    vocabulary = [f"w{n}" for n in range(300)] + _WORDS
+    found: list[tuple[str, str]] = []
+    while sum(len(text.split()) for _, text in found) < words:
+        found.append(("p", " ".join(rng.choices(vocabulary, k=rng.randint(40, 80))) + "."))
+    return found
+
+
+def test_two_unrelated_texts_of_20000_words_diff_in_bounded_work():
+    old, new = _unrelated_text(1, 20_000), _unrelated_text(2, 20_000)
+    WORK.reset()
+    result = _blocks_diff(old, new)
+    blocks_in_all = len(old) + len(new)  # ~670: pairing all with all would compare ~110,000
+    assert WORK.pairs <= 10 * blocks_in_all
+    assert WORK.tokens <= 2 * blocks_in_all  # difflib saw the blocks, not their words
+    assert result.removed == len(re.findall(r"\w+", " ".join(t for _, t in old)))  # all, whole
+
+
+def test_an_edited_paragraph_far_from_where_it_was_is_diffed_by_word():
+    old = _unrelated_text(3, 600)
+    moved = old[1][1].replace(".", " mới.")
+    new = [old[0], *_unrelated_text(4, 1_500), ("p", moved), *old[2:]]
+    result = _blocks_diff(old, new)
+    assert marks(result, "ins")[-1] == "mới" and marks(result, "del") == []
+
+
+def test_long_paragraphs_are_diffed_by_word_within_bounded_work():
+    long_text = " ".join(text for _, text in _unrelated_text(5, 6_000))  # one paragraph
+    edited = long_text.replace(" ", " thêm ", 1)
+    WORK.reset()
+    result = _blocks_diff([("p", long_text)], [("p", edited)])
+    assert marks(result, "ins") == ["thêm"] and WORK.tokens < 20_000
+    other = " ".join(text for _, text in _unrelated_text(6, 6_000))
+    WORK.reset()
+    result = _blocks_diff([("p", long_text)], [("p", other)])
+    assert (
+        result.added == len(re.findall(r"\w+", other)) and WORK.matchers == 1
+    )  # the blocks' matcher only
