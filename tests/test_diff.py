@@ -154,11 +154,11 @@ def _unrelated_text(seed: int, words: int) -> list[tuple[str, str]]:
 
 def test_two_unrelated_texts_of_20000_words_diff_in_bounded_work():
     old, new = _unrelated_text(1, 20_000), _unrelated_text(2, 20_000)
-    WORK.reset()
+    WORK.clear()
     result = _blocks_diff(old, new)
     blocks_in_all = len(old) + len(new)  # ~670: pairing all with all would compare ~110,000
-    assert WORK.pairs <= 10 * blocks_in_all
-    assert WORK.tokens <= 2 * blocks_in_all  # difflib saw the blocks, not their words
+    assert WORK["pairs"] <= 10 * blocks_in_all
+    assert WORK["tokens"] <= 2 * blocks_in_all  # difflib saw the blocks, not their words
     assert result.removed == len(re.findall(r"\w+", " ".join(t for _, t in old)))  # all, whole
 
 
@@ -173,12 +173,12 @@ def test_an_edited_paragraph_far_from_where_it_was_is_diffed_by_word():
 def test_long_paragraphs_are_diffed_by_word_within_bounded_work():
     long_text = " ".join(text for _, text in _unrelated_text(5, 6_000))  # one paragraph
     edited = long_text.replace(" ", " thêm ", 1)
-    WORK.reset()
+    WORK.clear()
     result = _blocks_diff([("p", long_text)], [("p", edited)])
-    assert marks(result, "ins") == ["thêm"] and WORK.tokens < 20_000
+    assert marks(result, "ins") == ["thêm"] and WORK["tokens"] < 20_000
     other = " ".join(text for _, text in _unrelated_text(6, 6_000))
-    WORK.reset()
+    WORK.clear()
     result = _blocks_diff([("p", long_text)], [("p", other)])
     assert (
-        result.added == len(re.findall(r"\w+", other)) and WORK.matchers == 1
+        result.added == len(re.findall(r"\w+", other)) and WORK["matchers"] == 1
     )  # the blocks' matcher only

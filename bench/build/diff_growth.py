@@ -1,17 +1,20 @@
 """Time the word diff as texts grow: 1,000 → 10,000 → 100,000 words, before and after.
 
 Two cases at each size: two unrelated texts (a policy rewritten whole) and two texts that
-differ by one paragraph (a policy edited). The texts are the build benchmark's synthetic
-English (bench/build/make_corpus.py), rendered and cut into blocks before the clock starts,
-so only the diff is timed (`diff_blocks`: pairing, word diffs and the page's HTML).
+differ by one paragraph (a policy edited). The texts are written as make_corpus.py writes the
+build benchmark's Vietnamese pages (eight sections of paragraphs and lists), rendered and
+cut into blocks before the clock starts, so only the diff is timed (`diff_blocks`: pairing,
+word diffs and the page's HTML), with its caches emptied and no garbage-collector passes,
+as in a build.
 
-"before" is the diff as it was up to commit 9b0a920 (every changed old block compared with
-every changed new block by difflib's ratio()), copied below; "after" is
-policysite.render.diff. Each runs in this process, caches emptied before every run, best of
-`--runs`. A size whose predicted time (the last time × the last growth) passes `--budget`
-seconds is skipped and said so, so the run stops by itself.
+"before" is the pairing as it was up to commit 9b0a920 (each changed old block compared with
+every changed new block after it by difflib's ratio()), copied below; "after" is
+policysite.render.diff. Both run in this process, interleaved (one run of each, `--runs`
+rounds), best run kept. A size whose predicted time (the last time × the last growth) passes
+`--budget` seconds is skipped and said so, so the run stops by itself; a run over 5 s is not
+repeated.
 
-    python bench/build/diff_growth.py [--runs 3] [--budget 60]
+    python bench/build/diff_growth.py [--runs 5] [--budget 60]
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ def _before_similar(old: str, new: str) -> bool:
 
 
 def _before_word_diff(old: str, new: str) -> tuple[list[tuple[str, str]], int, int]:
-    a, b = diff._words(old), diff._words(new)
+    a, b = diff._tokens(old), diff._tokens(new)
     opcodes = difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
     segments: list[tuple[str, str]] = []
     added = removed = 0
@@ -135,40 +138,46 @@ def clear_caches() -> None:
             value.cache_clear()
 
 
-def best_time(run: Callable[[Blocks, Blocks], str], old: Blocks, new: Blocks, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        clear_caches()
-        gc.collect()
-        gc.disable()  # as in a build (policysite/build): no collector passes
-        start = time.perf_counter()
-        run(old, new)
-        times.append(time.perf_counter() - start)
-        gc.enable()
-        if times[-1] > 5:  # one slow run says enough
-            break
-    return min(times)
+def timed(run: Callable[[Blocks, Blocks], str], old: Blocks, new: Blocks) -> float:
+    clear_caches()
+    gc.collect()
+    gc.disable()  # as in a build (policysite/cli.py): no collector passes
+    start = time.perf_counter()
+    run(old, new)
+    elapsed = time.perf_counter() - start
+    gc.enable()
+    return elapsed
+
+
+ALGORITHMS = {"before": before, "after": after}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--budget", type=float, default=60.0, help="seconds per diff, at most")
     args = parser.parse_args()
     texts = {words: cases(words) for words in SIZES}
-    results: dict[tuple[str, str], list[float | None]] = {}
-    for case in ("unrelated", "one paragraph"):
-        for name, run in (("before", before), ("after", after)):
-            found: list[float | None] = []
-            for words in SIZES:
-                last = [t for t in found if t is not None]
-                growth = last[-1] / last[-2] if len(last) >= 2 else 10.0
-                if last and last[-1] * growth > args.budget:
-                    print(f"{case}, {name}, {words:,} words: skipped (~{last[-1] * growth:.0f} s)")
-                    found.append(None)
+    runs = [(case, name) for case in ("unrelated", "one paragraph") for name in ALGORITHMS]
+    times: dict[tuple[str, str, int], list[float]] = {}
+    for round_ in range(args.runs):  # interleaved: background load hits all of them alike
+        for words in SIZES:
+            for case, name in runs:
+                found = times.setdefault((case, name, words), [])
+                smaller = [min(times[case, name, w]) for w in SIZES if w < words]
+                growth = smaller[-1] / smaller[-2] if len(smaller) >= 2 else 10.0
+                if smaller and smaller[-1] * growth > args.budget:
+                    if not round_:
+                        print(f"{case}, {name}, {words:,} words: skipped, would take")
+                        print(f"  ~{smaller[-1] * growth:.0f} s (the last time × the last growth)")
                     continue
-                found.append(best_time(run, *texts[words][case], args.runs))
-            results[case, name] = found
+                if found and max(found) > 5:  # one slow run says enough
+                    continue
+                found.append(timed(ALGORITHMS[name], *texts[words][case]))
+    results = {
+        (case, name): [min(times[case, name, w], default=None) for w in SIZES]
+        for case, name in runs
+    }
     print_table(texts, results)
 
 

@@ -105,10 +105,6 @@ def _blocks(rendered_html: str) -> tuple[tuple[str, str], ...]:
     return tuple(found)
 
 
-def _words(text: str) -> list[str]:
-    return list(_tokens(text))
-
-
 @functools.lru_cache(maxsize=8192)
 def _tokens(text: str) -> tuple[str, ...]:
     """A block's words, punctuation and (as one " ") runs of space; one block is tokenised
@@ -129,25 +125,14 @@ _LOOKAHEAD = 8
 _RARE = 8
 
 
-@dataclass
-class Work:
-    """Diffs' cost since `reset()`: difflib matchers made, tokens they were given, and block
-    pairs compared. Tests bound a diff's work with it, as wall time cannot."""
-
-    matchers: int = 0
-    tokens: int = 0
-    pairs: int = 0
-
-    def reset(self) -> None:
-        self.matchers = self.tokens = self.pairs = 0
-
-
-WORK = Work()
+# What diffs have cost since WORK.clear(): "matchers" made by difflib, the "tokens" they were
+# given, and block "pairs" compared. Tests bound a diff's work with it, as wall time cannot.
+WORK: Counter[str] = Counter()
 
 
 def _matcher(a: Sequence, b: Sequence) -> difflib.SequenceMatcher:
-    WORK.matchers += 1
-    WORK.tokens += len(a) + len(b)
+    WORK["matchers"] += 1
+    WORK["tokens"] += len(a) + len(b)
     return difflib.SequenceMatcher(None, a, b, autojunk=False)
 
 
@@ -201,7 +186,7 @@ Segments = list[tuple[str, str]]  # (op, text), op in equal | insert | delete
 
 def _word_diff(old: str, new: str) -> tuple[Segments, int, int]:
     """Given two blocks' text, return their word-level segments and the words added/removed."""
-    a, b = _words(old), _words(new)
+    a, b = _tokens(old), _tokens(new)
     segments: Segments = []
     added = removed = 0
     for tag, i1, i2, j1, j2 in _merged_opcodes(_opcodes(a, b, 2 * _PAIR_TOKENS), a):
@@ -222,7 +207,7 @@ def _similar(old: str, new: str) -> bool:
     The cheap upper bounds decide most pairs, as difflib's real_quick_ratio() and
     quick_ratio() would (ratio() <= quick_ratio() <= real_quick_ratio(), the same formula),
     but without building a SequenceMatcher, and with each block's word counts made once."""
-    WORK.pairs += 1
+    WORK["pairs"] += 1
     a, b = _solid(old), _solid(new)
     total = len(a) + len(b)
     if not total:
@@ -368,13 +353,13 @@ def _block_state(segments: list[tuple[str, str]]) -> str:
     return "changed" if ops - {"equal"} else "same"
 
 
-def _count_words(tokens: list[str]) -> int:
+def _count_words(tokens: Sequence[str]) -> int:
     return sum(1 for t in tokens if _WORD.match(t))
 
 
 @functools.lru_cache(maxsize=8192)
 def _words_in(text: str) -> int:
-    """`_count_words(_words(text))`: the word tokens are exactly the runs of \\w."""
+    """`_count_words(_tokens(text))`: the word tokens are exactly the runs of \\w."""
     return len(_WORD_RUNS.findall(text))
 
 
