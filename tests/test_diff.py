@@ -182,3 +182,12 @@ def test_long_paragraphs_are_diffed_by_word_within_bounded_work():
     assert (
         result.added == len(re.findall(r"\w+", other)) and WORK["matchers"] == 1
     )  # the blocks' matcher only
+
+
+def test_a_table_of_many_equal_rows_is_matched_without_anchoring_on_them():
+    old = [block for n in range(400) for block in (("row", "Có · Không"), ("p", f"cũ {n}"))]
+    new = [block for n in range(400) for block in (("row", "Có · Không"), ("p", f"mới {n}"))]
+    result = _blocks_diff(old, new)
+    soup = BeautifulSoup(result.html, "html.parser")
+    assert [p.get_text() for p in soup.select("p.diff-row")] == ["Có · Không"] * 400
+    assert (result.added, result.removed) == (400, 400)  # the words "mới" and "cũ"
