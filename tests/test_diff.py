@@ -86,7 +86,8 @@ def test_block_similarity_is_difflibs_ratio_of_the_words(old, new):
 # --- the diff's work grows with the text: anchors, a bounded look-ahead, bounded pairs -------
 
 _WORDS = ["dữ", "liệu", "cookie", "quyền", "xoá", "sửa", "email", "bảo", "mật", "a", "b", ","]
-_PARAGRAPH = st.lists(st.sampled_from(_WORDS), min_size=1, max_size=20).map(" ".join)
+_WORD = st.one_of(st.sampled_from(_WORDS), st.integers(0, 150).map(str))  # rare ones, too
+_PARAGRAPH = st.lists(_WORD, min_size=1, max_size=20).map(" ".join)
 _KIND = st.sampled_from(["p", "p", "h2", "li-ul", "row"])
 
 
@@ -96,10 +97,17 @@ def _versions(draw) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     old = draw(st.lists(st.tuples(_KIND, _PARAGRAPH), max_size=30))
     new = list(old)
     for _ in range(draw(st.integers(0, 12))):
-        edit, at = draw(st.sampled_from(["insert", "delete", "replace", "words"])), 0
+        edit = draw(st.sampled_from(["insert", "insert many", "delete", "replace", "words"]))
+        at = 0
         if new:
             at = draw(st.integers(0, len(new) - 1))
-        if edit == "insert" or not new:
+        if edit == "insert many":  # a gap longer than the look-ahead: anchors pair blocks
+            run = draw(st.lists(st.tuples(_KIND, _PARAGRAPH), min_size=8, max_size=16))
+            new[at:at] = run
+            if at + len(run) < len(new):  # and the block after it edited, found far ahead
+                kind, text = new[at + len(run)]
+                new[at + len(run)] = (kind, text + " " + draw(_WORD))
+        elif edit == "insert" or not new:
             new.insert(at, (draw(_KIND), draw(_PARAGRAPH)))
         elif edit == "delete":
             del new[at]
@@ -109,9 +117,7 @@ def _versions(draw) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
             words = new[at][1].split()
             for _ in range(draw(st.integers(1, 3))):
                 where = draw(st.integers(0, len(words)))
-                words[where : where + draw(st.integers(0, 2))] = draw(
-                    st.lists(st.sampled_from(_WORDS), max_size=2)
-                )
+                words[where : where + draw(st.integers(0, 2))] = draw(st.lists(_WORD, max_size=2))
             new[at] = (new[at][0], " ".join(words) or "b")
     return old, new
 
