@@ -138,7 +138,7 @@ def _blocks_diff(old, new):
     return diff_blocks(old, new, added_label="+", removed_label="-")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(_versions())
 def test_applying_the_deletions_and_insertions_to_the_old_text_gives_the_new(versions):
     old, new = versions
