@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import base64
 import multiprocessing
-import os
-import stat
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
+from collector_fixtures.support import file_mode, umask
 
 from policysite.collector.core.checkpoint import (
     Checkpoint,
@@ -415,19 +412,6 @@ def test_the_log_is_named_after_the_site(base_url, origin):
 # The key file
 
 
-def mode(path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
-
-
-@contextmanager
-def umask(value: int) -> Iterator[None]:
-    previous = os.umask(value)
-    try:
-        yield
-    finally:
-        os.umask(previous)
-
-
 @pytest.mark.parametrize("mask", [0o022, 0o277, 0o000])
 def test_a_missing_key_file_is_created_private_whatever_the_umask(tmp_path, mask):
     path = tmp_path / "keys" / "consent-log.key"
@@ -435,8 +419,8 @@ def test_a_missing_key_file_is_created_private_whatever_the_umask(tmp_path, mask
         signer, created = load_or_create_signer(path, ORIGIN)
         again, created_again = load_or_create_signer(path, ORIGIN)
     assert (created, created_again) == (True, False)
-    assert mode(path) == 0o600
-    assert mode(path.parent) == 0o700
+    assert file_mode(path) == 0o600
+    assert file_mode(path.parent) == 0o700
     assert path.read_text() == signer.key_text() + "\n"
     assert again.key_text() == signer.key_text()
     assert sorted(p.name for p in path.parent.iterdir()) == ["consent-log.key"]  # no temporary

@@ -3,31 +3,14 @@
 
 from __future__ import annotations
 
-import os
-import stat
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from collector_fixtures.support import Collector, body, make_record
+from collector_fixtures.support import Collector, body, file_mode, make_record, umask
 
 from policysite.cli import main
 from policysite.collector.core.settings import CollectorSettings
 from policysite.collector.core.store import open_store
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
-
-
-@contextmanager
-def umask(value: int) -> Iterator[None]:
-    previous = os.umask(value)
-    try:
-        yield
-    finally:
-        os.umask(previous)
 
 
 def database_files(db: Path) -> list[Path]:
@@ -47,11 +30,11 @@ def test_database_wal_shm_and_lock_file_have_the_collectors_mode(
         try:
             assert client.post(body()).status_code == 201  # a commit: -wal and -shm exist
             assert client.request("GET", "/api/health").status_code == 200
-            modes = {path.name: mode(path) for path in database_files(db)}
+            modes = {path.name: file_mode(path) for path in database_files(db)}
         finally:
             client.close()
     assert modes == {path.name: expected for path in database_files(db)}
-    assert mode(db.parent) & 0o007 == 0  # the folder it made is closed to others too
+    assert file_mode(db.parent) & 0o007 == 0  # the folder it made is closed to others too
 
 
 def test_an_existing_world_readable_database_is_reported(tmp_path, caplog):
@@ -61,7 +44,7 @@ def test_an_existing_world_readable_database_is_reported(tmp_path, caplog):
     open_store(str(db)).close()
     assert f"{db} has mode 0644" in caplog.text
     assert f"chmod 0600 {db}" in caplog.text
-    assert mode(db) == 0o644  # an operator's choice is reported, not overridden
+    assert file_mode(db) == 0o644  # an operator's choice is reported, not overridden
 
 
 @pytest.fixture
@@ -79,7 +62,7 @@ def test_exports_and_reports_are_created_private(filled, tmp_path, command, opti
     out = tmp_path / f"out.{command}"
     with umask(0o022):
         assert main(["consents", command, "--db", filled, "-o", str(out), *option]) == 0
-    assert mode(out) == expected
+    assert file_mode(out) == expected
     assert out.stat().st_size > 0
 
 
@@ -88,7 +71,7 @@ def test_an_export_over_an_existing_readable_file_makes_it_private(filled, tmp_p
     out.write_text("old\n")
     out.chmod(0o644)
     assert main(["consents", "export", "--db", filled, "-o", str(out)]) == 0
-    assert mode(out) == 0o600
+    assert file_mode(out) == 0o600
     assert "old" not in out.read_text()
 
 
@@ -96,4 +79,4 @@ def test_the_group_option_comes_from_the_environment(filled, tmp_path, monkeypat
     monkeypatch.setenv("POLICYSITE_GROUP_READABLE", "1")
     out = tmp_path / "consents.csv"
     assert main(["consents", "export", "--db", filled, "-o", str(out)]) == 0
-    assert mode(out) == 0o640
+    assert file_mode(out) == 0o640

@@ -15,6 +15,7 @@ import shutil
 import sqlite3
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,26 @@ def main_conf(root: Path, server: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+@contextmanager
+def running_nginx(root: Path, server: Path, port: int) -> Iterator[None]:
+    """nginx with `server` in the minimal main configuration, checked by `nginx -t` first,
+    listening on `port` until the block ends."""
+    for name in TEMP_DIRS:
+        (root / name).mkdir()
+    (root / "nginx.conf").write_text(main_conf(root, server))
+    command = [nginx_binary(), "-p", str(root), "-e", str(root / "error.log")]
+    command += ["-c", str(root / "nginx.conf")]
+    checked = subprocess.run([*command, "-t"], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+    process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
 @pytest.fixture(scope="module")
 def nginx(tmp_path_factory) -> Iterator[tuple[str, Path]]:
     """nginx serving the multiversion site as of 2026-11-25: (host:port, dist)."""
@@ -68,20 +89,8 @@ def nginx(tmp_path_factory) -> Iterator[tuple[str, Path]]:
     server = root / "server.conf"
     config = load_config(root / "content")
     server.write_text(nginx_conf(config, root=str(dist), listen=f"127.0.0.1:{port}"))
-    for name in TEMP_DIRS:
-        (root / name).mkdir()
-    (root / "nginx.conf").write_text(main_conf(root, server))
-    command = [nginx_binary(), "-p", str(root), "-e", str(root / "error.log")]
-    command += ["-c", str(root / "nginx.conf")]
-    checked = subprocess.run([*command, "-t"], capture_output=True, text=True)
-    assert checked.returncode == 0, checked.stderr
-    process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port)
+    with running_nginx(root, server, port):
         yield f"127.0.0.1:{port}", dist
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def get(address: str, path: str) -> tuple[int, http.client.HTTPMessage, bytes]:
@@ -163,29 +172,19 @@ def test_the_collector_proxy_example_runs_in_front_of_a_real_collector(tmp_path)
     port = free_port()
     server = tmp_path / "collector.conf"
     server.write_text(f"{http_part}\nserver {{\n    listen 127.0.0.1:{port};\n    {location}\n}}\n")
-    for name in TEMP_DIRS:
-        (tmp_path / name).mkdir()
-    (tmp_path / "nginx.conf").write_text(main_conf(tmp_path, server))
-    command = [nginx_binary(), "-p", str(tmp_path), "-e", str(tmp_path / "error.log")]
-    command += ["-c", str(tmp_path / "nginx.conf")]
-    checked = subprocess.run([*command, "-t"], capture_output=True, text=True)
-    assert checked.returncode == 0, checked.stderr
-    nginx = subprocess.Popen(command, stderr=subprocess.DEVNULL)
     try:
-        wait_for_port(port)
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        connection.request(
-            "POST", "/api/consent", body=json.dumps(body()),
-            headers={"content-type": "text/plain;charset=UTF-8", "origin": ORIGIN,
-                     "x-forwarded-for": "198.51.100.7"},  # a visitor's own header: ignored
-        )  # fmt: skip
-        assert connection.getresponse().status == 201
-        connection.close()
-        status, _, answer = get(f"127.0.0.1:{port}", "/api/health")
-        assert (status, json.loads(answer)["status"]) == (200, "ok")
+        with running_nginx(tmp_path, server, port):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            connection.request(
+                "POST", "/api/consent", body=json.dumps(body()),
+                headers={"content-type": "text/plain;charset=UTF-8", "origin": ORIGIN,
+                         "x-forwarded-for": "198.51.100.7"},  # a visitor's own header: ignored
+            )  # fmt: skip
+            assert connection.getresponse().status == 201
+            connection.close()
+            status, _, answer = get(f"127.0.0.1:{port}", "/api/health")
+            assert (status, json.loads(answer)["status"]) == (200, "ok")
     finally:
-        nginx.terminate()
-        nginx.wait(timeout=10)
         stop_collector(collector)
     with sqlite3.connect(tmp_path / "c.sqlite3") as conn:
         assert conn.execute("SELECT ip FROM consents").fetchall() == [("127.0.0.0/24",)]

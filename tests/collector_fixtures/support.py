@@ -9,9 +9,12 @@ import http.client
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -221,3 +224,18 @@ def post_many(port: int, count: int, headers: dict[str, str] | None = None) -> l
     finally:
         connection.close()
     return statuses
+
+
+def file_mode(path: Path) -> int:
+    """A file's permission bits, e.g. 0o600."""
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@contextmanager
+def umask(value: int) -> Iterator[None]:
+    """This process's umask set to `value` inside the block."""
+    previous = os.umask(value)
+    try:
+        yield
+    finally:
+        os.umask(previous)
