@@ -288,7 +288,7 @@ def test_a_failed_commit_is_reported_even_while_the_probe_passes(sqlite_client, 
     def refuse(records, wait=None):
         raise StoreUnavailable("disk I/O error")
 
-    monkeypatch.setattr(client.service.store, "insert_batch", refuse)
+    monkeypatch.setattr(client.service.store, "commit_batch", refuse)
     assert client.post(body()).status_code == 503
     assert_unhealthy(client, "the last commit failed", "disk I/O error")
     monkeypatch.undo()

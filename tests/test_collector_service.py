@@ -20,6 +20,7 @@ from collector_fixtures.support import (
     SITE,
     Collector,
     body,
+    check_receipt,
     write_policy,
 )
 
@@ -52,7 +53,11 @@ def test_collector_stores_consent_and_answers_201_with_receipt(collector, db):
     reply = response.json()
     assert set(reply) == {"receipt", "received_at"}
     [row] = rows(db)
-    assert row["receipt"] == reply["receipt"] and row["received_at"] == reply["received_at"]
+    assert row["received_at"] == reply["received_at"] == reply["receipt"]["record"]["received_at"]
+    proven = check_receipt(reply["receipt"], db)  # offline, with the log's public key only
+    assert (proven.consent_id, proven.seq, proven.leaf_index) == (data["consent_id"], 1, 0)
+    assert row["leaf_index"] == 0 and proven.tree_size == 1
+    assert "ip" not in reply["receipt"]["record"]
     assert row["consent_id"] == data["consent_id"] and row["seq"] == 1
     assert row["policy_sha256"] == SHA_VI
     assert json.loads(row["choices"]) == data["choices"]

@@ -43,8 +43,8 @@ def sql(db: str, statement: str) -> list[tuple]:
 
 
 def test_store_creates_its_schema_once_and_records_the_version(db, store):
-    assert store.migrate() == 2  # again: nothing to do
-    assert [row[0] for row in sql(db, "SELECT version FROM schema_version")] == [1, 2]
+    assert store.migrate() == 3  # again: nothing to do
+    assert [row[0] for row in sql(db, "SELECT version FROM schema_version")] == [1, 2, 3]
     if store.kind == "sqlite":
         assert sql(db, "PRAGMA journal_mode") == [("wal",)]
 
@@ -60,7 +60,7 @@ def test_store_migrations_are_safe_when_workers_start_together(db):
     ]
     errors = [w.communicate(timeout=60)[1].decode() for w in workers]
     assert [w.returncode for w in workers] == [0, 0, 0, 0], errors
-    assert [row[0] for row in sql(db, "SELECT version FROM schema_version")] == [1, 2]
+    assert [row[0] for row in sql(db, "SELECT version FROM schema_version")] == [1, 2, 3]
 
 
 def test_store_refuses_a_schema_newer_than_it_knows(db, store):

@@ -150,6 +150,9 @@ class WriterThread:
         import socket
         import threading
 
+        from policysite.collector.core.log_key import load_or_create_signer
+        from policysite.collector.core.policy import load_policy
+        from policysite.collector.core.settings import log_key_path
         from policysite.collector.core.store import open_store
         from policysite.collector.core.writer import Writer
 
@@ -157,7 +160,10 @@ class WriterThread:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(socket_path)
         listener.listen()
-        self.writer = Writer(open_store(db), listener)
+        # The key the workers' own committers load (service.open_service), so that both sign.
+        name = load_policy(SITE / "policy.json").log_name
+        signer, _ = load_or_create_signer(log_key_path(db), name)
+        self.writer = Writer(open_store(db, signer=signer), listener)
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
@@ -239,3 +245,19 @@ def umask(value: int) -> Iterator[None]:
         yield
     finally:
         os.umask(previous)
+
+
+def log_verifier(db: str):
+    """The public key of the log the collector at `db` signs (its key file beside it)."""
+    from policysite.collector.core.log_key import read_signer
+    from policysite.collector.core.policy import load_policy
+    from policysite.collector.core.settings import log_key_path
+
+    return read_signer(log_key_path(db), load_policy(SITE / "policy.json").log_name).verifier
+
+
+def check_receipt(receipt: dict, db: str):
+    """The receipt checked offline (receipt.py) against the log's key: its VerifiedReceipt."""
+    from policysite.collector.core import receipt as receipts
+
+    return receipts.verify(receipt, log_verifier(db))

@@ -28,11 +28,14 @@ from policysite.collector.core.settings import (
     ENV_DB,
     ENV_FORWARDED,
     ENV_HMAC,
+    ENV_LOG_KEY,
     ENV_ORIGINS,
     ENV_RATE,
     ENV_READ_TIMEOUT,
     ENV_SITE,
+    LOG_KEY_NAME,
     CollectorSettings,
+    log_key_path,
     split_list,
 )
 from policysite.errors import PolicyError, Problem
@@ -41,8 +44,6 @@ if TYPE_CHECKING:
     from policysite.collector.core.store import Store
 
 DEFAULT_DB = "var/consents.sqlite3"
-LOG_KEY_NAME = "consent-log.key"
-ENV_LOG_KEY = "POLICYSITE_LOG_KEY"
 KEEP_ALIVE_TIMEOUT = 5  # seconds, uvicorn's default; nginx keeps its upstream connections warm
 MAX_CONNECTIONS = 1000  # per worker: far above what nginx's keepalive pool opens
 
@@ -176,6 +177,8 @@ def run_collector(args: argparse.Namespace) -> int:
         if args.forwarded_allow_ips is None
         else split_list(args.forwarded_allow_ips)
     )
+    logging_on = CollectorSettings.from_env().log  # $POLICYSITE_LOG=off: measurements only
+    key = log_key_path(db, args.log_key)
     settings = CollectorSettings(
         rate_limit=args.rate_limit,
         burst=args.burst,
@@ -183,6 +186,8 @@ def run_collector(args: argparse.Namespace) -> int:
         ip_hmac_key=os.environ.get(ENV_HMAC) or None,
         read_timeout=args.read_timeout,
         group_readable=args.group_readable,
+        log_key=str(key),
+        log=logging_on,
     )
     if "*" in proxies and not default_trusted_proxies(args.host):
         print(
@@ -190,18 +195,13 @@ def run_collector(args: argparse.Namespace) -> int:
             "address it is recorded and rate-limited under; list your proxies instead",
             file=sys.stderr,
         )
+    log_name = _check_log_key(key, args.site / "policy.json") if logging_on else None
     # Fail here, with a clean message, rather than in every worker; this also migrates once.
     service = open_service(db, args.site, extra_origins=args.allow_origin, settings=settings)
-    key = args.log_key or (
-        Path(db).parent / LOG_KEY_NAME
-        if service.store.kind == "sqlite"
-        else Path("var", LOG_KEY_NAME)
-    )
-    _check_log_key(Path(key), args.site / "policy.json")
     asyncio.run(service.close())
     # On SQLite, one process commits for every worker (writer.py); workers are left to HTTP.
     writer = (
-        start_writer(db, args.log_level, args.log_format)
+        start_writer(db, args.log_level, args.log_format, key if logging_on else None, log_name)
         if service.store.kind == "sqlite"
         else None
     )
@@ -444,24 +444,19 @@ def _log_key(args: argparse.Namespace) -> str:
     return key
 
 
-def _check_log_key(path: Path, policy_file: Path) -> None:
+def _check_log_key(path: Path, policy_file: Path) -> str:
     """Load the log's signing key (creating it on first start, and printing its public key
-    once), and refuse one that is not the key site.toml publishes (docs/consent-log.md)."""
-    import json
+    once), and refuse one that is not the key site.toml publishes (docs/consent-log.md).
+    Return the log's name."""
     import logging
 
     from policysite.collector.core.log_key import load_or_create_signer
-    from policysite.log_names import log_origin
+    from policysite.collector.core.policy import load_policy
 
-    consent = {}
-    try:
-        data = json.loads(policy_file.read_text(encoding="utf-8"))
-        consent = data.get("consent") or {}
-        name = log_origin(data["site"]["base_url"])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        raise PolicyError(
-            Problem(policy_file, "site.base_url gives no name for the consent log")
-        ) from None
+    policy = load_policy(policy_file)
+    name = policy.log_name
+    if not name:
+        raise PolicyError(Problem(policy_file, "site.base_url gives no name for the consent log"))
     signer, created = load_or_create_signer(path, name)
     public = signer.verifier.key_text()
     log = logging.getLogger("policysite.collector")  # in the chosen log format
@@ -470,7 +465,7 @@ def _check_log_key(path: Path, policy_file: Path) -> None:
             "created the consent log's signing key %s (mode 0600); back it up, and put its "
             'public key in site.toml: [consent] log_public_key = "%s"', path, public,
         )  # fmt: skip
-    published = consent.get("log_public_key")
+    published = policy.log_public_key
     if published is None:
         if not created:
             log.warning(
@@ -485,3 +480,4 @@ def _check_log_key(path: Path, policy_file: Path) -> None:
                 "use the key file that goes with the published key, or publish this one",
             )
         )
+    return name

@@ -26,7 +26,8 @@ from collections.abc import Callable, Sequence
 
 from policysite.collector.core.logs import Outage
 from policysite.collector.core.record import ConsentRecord
-from policysite.collector.core.store import Store, StoreUnavailable
+from policysite.collector.core.store import Committed, Store, StoreUnavailable
+from policysite.collector.core.tree_log import Logged
 from policysite.collector.core.wire import STORED, STORED_AS_SENT, UNAVAILABLE, frame, take_frames
 
 log = logging.getLogger("policysite.collector")
@@ -54,7 +55,7 @@ class GroupCommitter:
         self._completed = 0
 
     def submit(self, record: ConsentRecord) -> asyncio.Future:
-        """Queue a record; the future resolves to what is stored under its key, or raises."""
+        """Queue a record; the future resolves to its Committed (store.py), or raises."""
         if self._thread is None:
             self._start()
         loop = asyncio.get_running_loop()
@@ -135,9 +136,9 @@ class GroupCommitter:
 
 def write_batch(
     store: Store, collect: Callable[[], list[ConsentRecord]], outage: Outage
-) -> Sequence[ConsentRecord] | BaseException:
-    """Insert what `collect()` returns, calling it once the write turn is ours: the stored
-    records (store.insert_batch), or the error to answer each request with.
+) -> Sequence[Committed] | BaseException:
+    """Commit what `collect()` returns, calling it once the write turn is ours: what each
+    record is stored as (store.commit_batch), or the error to answer each request with.
 
     `collect` is called once in any case: when the turn cannot be had, what is queued is
     refused at once rather than waiting behind the same failure. Failures are logged by
@@ -153,7 +154,7 @@ def write_batch(
         # arrive: collect once the turn is ours, so that they share this commit.
         with store.write_turn(wait):
             records = collect()
-            stored = store.insert_batch(records, wait)
+            stored = store.commit_batch(records, wait)
     except StoreUnavailable as error:
         outage.failed(len(records if records is not None else collect()), error)
         return error
@@ -197,7 +198,7 @@ class RemoteCommitter:
         self.max_pending = max_pending
 
     def submit(self, record: ConsentRecord) -> asyncio.Future:
-        """Queue a record; the future resolves to what is stored under its key, or raises."""
+        """Queue a record; the future resolves to its Committed (store.py), or raises."""
         if self._fallback is not None:
             return self._fallback.submit(record)
         loop = asyncio.get_running_loop()
@@ -343,13 +344,23 @@ class _Link:
 def _settle(items: list[Item], status: int, detail: object) -> None:
     """Resolve a batch's futures from the writer's answer (writer.commit)."""
     if status == STORED_AS_SENT:
-        results: Sequence[object] = [record for record, _ in items]
+        results: Sequence[object] = [
+            Committed(record, _logged(logged))
+            for (record, _), logged in zip(items, detail, strict=True)  # type: ignore[call-overload]
+        ]
     elif status == STORED:
-        results = [ConsentRecord._make(row) for row in detail]  # type: ignore[attr-defined]
+        results = [
+            Committed(ConsentRecord._make(row), _logged(logged))
+            for row, logged in detail  # type: ignore[attr-defined]
+        ]
     else:
         error = StoreUnavailable(detail) if status == UNAVAILABLE else RuntimeError(detail)
         results = [error] * len(items)
     _resolve([(future, result) for (_, future), result in zip(items, results, strict=True)])
+
+
+def _logged(fields: tuple | None) -> Logged | None:
+    return None if fields is None else Logged._make(fields)
 
 
 def _forward(source: asyncio.Future, target: asyncio.Future) -> None:

@@ -7,6 +7,7 @@ lookup answers "is (document, version, language) listed, and which text was cons
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from policysite.errors import PolicyError, Problem, ProblemCollector
+from policysite.log_names import log_origin
 
 log = logging.getLogger("policysite.collector")
 
@@ -35,6 +37,8 @@ class PolicyIndex:
     # (document, version, language) -> sha256 of the text consented to: that language's text,
     # or the default language's when the translation lags (the default language prevails).
     texts: dict[tuple[str, str, str], str]
+    log_name: str = ""  # the consent log's name, from site.base_url (log_names.py)
+    log_public_key: str | None = None  # as site.toml publishes it
 
 
 def normalize_origin(origin: str) -> str:
@@ -81,8 +85,11 @@ def _index(path: Path, data: object) -> PolicyIndex:
     site, consent, documents = data.get("site"), data.get("consent"), data.get("documents")
     languages: list[str] = []
     default = ""
+    log_name = ""
     if expect(site, dict, "site"):
         default = site.get("default_language", "")
+        with contextlib.suppress(TypeError, ValueError):  # the collector then refuses to start
+            log_name = log_origin(site.get("base_url"))
         if expect(site.get("languages"), list, "site.languages"):
             languages = [x for x in site["languages"] if expect(x, str, "site.languages[]")]
         if expect(default, str, "site.default_language") and default not in languages:
@@ -123,7 +130,14 @@ def _index(path: Path, data: object) -> PolicyIndex:
         allowed_origins=frozenset(origins),
         versions=versions,
         texts=texts,
+        log_name=log_name,
+        log_public_key=_public_key(consent),
     )
+
+
+def _public_key(consent: object) -> str | None:
+    key = consent.get("log_public_key") if isinstance(consent, dict) else None
+    return key if isinstance(key, str) else None
 
 
 def _versions(

@@ -4,12 +4,13 @@ A receipt (docs/consent-log.md, "Receipts") is one JSON object:
 
     {"format": "policysite-consent-receipt/1",
      "record": {"received_at": …, "consent_id": …, …, "ip_commitment": …},
-     "leaf_index": 41, "inclusion_proof": ["<base64 hash>", …],
+     "leaf_index": 41, "leaf_hash": "<base64>", "inclusion_proof": ["<base64 hash>", …],
      "checkpoint": "<a C2SP signed note: origin, size, base64 root; signature line>"}
 
 It is valid when the checkpoint is signed by the key, the record's leaf hash (leaf.py) is at
 `leaf_index` of that checkpoint's tree by the RFC 9162 inclusion proof, and the index is in
-the tree. Each failure says which of these did not hold.
+the tree; `leaf_hash`, when given, must be the record's. Each failure says which of these did
+not hold.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from policysite.collector.core.checkpoint import (
     b64encode,
     verify_checkpoint,
 )
-from policysite.collector.core.leaf import leaf_hash
+from policysite.collector.core.leaf import leaf_hash, record_fields
+from policysite.collector.core.record import ConsentRecord
+from policysite.collector.core.tree_log import Logged
 
 FORMAT = "policysite-consent-receipt/1"
 
@@ -73,6 +76,8 @@ def verify(data: dict, verifier: Verifier) -> VerifiedReceipt:
         leaf = leaf_hash(record)
     except ValueError as error:
         raise ReceiptError(f"the record is incomplete: {error}") from None
+    if "leaf_hash" in data and b64decode(str(data["leaf_hash"])) != leaf:
+        raise ReceiptError('the record does not hash to "leaf_hash" (the record was changed)')
     if index >= checkpoint.size:
         raise ReceiptError(
             f"leaf {index} is not in the checkpoint's tree of {checkpoint.size} records"
@@ -114,12 +119,25 @@ def _fields(data: dict) -> tuple[dict, int, list[bytes], str]:
     return record, index, hashes, note  # type: ignore[return-value]
 
 
-def make(record: dict, leaf_index: int, proof: list[bytes], signed_checkpoint: str) -> dict:
+def make(
+    record: dict,
+    leaf_index: int,
+    proof: list[bytes],
+    signed_checkpoint: str,
+    leaf: bytes | None = None,
+) -> dict:
     """A receipt as the collector hands it out (and tests build it)."""
-    return {
-        "format": FORMAT,
-        "record": record,
-        "leaf_index": leaf_index,
-        "inclusion_proof": [b64encode(h) for h in proof],
-        "checkpoint": signed_checkpoint,
-    }
+    receipt = {"format": FORMAT, "record": record, "leaf_index": leaf_index}
+    if leaf is not None:
+        receipt["leaf_hash"] = b64encode(leaf)
+    receipt["inclusion_proof"] = [b64encode(h) for h in proof]
+    receipt["checkpoint"] = signed_checkpoint
+    return receipt
+
+
+def from_logged(record: ConsentRecord, logged: Logged) -> dict:
+    """The receipt of a committed record (store.Committed)."""
+    fields = record_fields(record, logged.ip_commitment)
+    return make(
+        fields, logged.leaf_index, logged.proof_hashes(), logged.checkpoint, logged.leaf_hash
+    )

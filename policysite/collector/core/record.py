@@ -72,8 +72,8 @@ class ConsentRecord(NamedTuple):
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 _RECEIPT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 # What _RECEIPT_JSON writes for each type a record holds; a flat array of these is cheaper to
-# join by hand than through the encoder's machinery, and gives the same text.
-_ATOMS = {
+# join by hand than through the encoder's machinery, and gives the same text (leaf.py too).
+JSON_ATOMS = {
     str: encode_basestring,
     int: int.__repr__,
     bool: {True: "true", False: "false"}.__getitem__,
@@ -107,7 +107,7 @@ def canonical_choices(choices: dict[str, bool]) -> str:
 def compute_receipt(*fields: object) -> str:
     """sha256 (hex) of the JSON array of every column before `receipt`, in COLUMNS order."""
     try:
-        text = "[" + ",".join([_ATOMS[type(field)](field) for field in fields]) + "]"
+        text = "[" + ",".join([JSON_ATOMS[type(field)](field) for field in fields]) + "]"
     except KeyError:  # not a column type: let the encoder say what is wrong
         text = _RECEIPT_JSON.encode(fields)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -131,7 +131,7 @@ def seal(*fields: object) -> ConsentRecord:
     run = _runs.get(run_key)
     try:
         if run is None:
-            run = ",".join([_ATOMS[type(value)](value) for value in run_key])
+            run = ",".join([JSON_ATOMS[type(value)](value) for value in run_key])
             if len(_runs) < RUNS_CACHE:
                 _runs[run_key] = run
         text = (

@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from policysite.collector.core.addresses import LOOPBACK
 from policysite.collector.core.files import ENV_GROUP_READABLE, group_readable_from_env
@@ -25,6 +26,9 @@ ENV_FORWARDED = "FORWARDED_ALLOW_IPS"  # the variable uvicorn reads for the same
 ENV_HMAC = "POLICYSITE_IP_HMAC_KEY"  # set: store a keyed hash of the IP instead of its network
 ENV_WRITER = "POLICYSITE_COLLECTOR_WRITER"  # the SQLite writer's socket; `collector` sets it
 ENV_READ_TIMEOUT = "POLICYSITE_READ_TIMEOUT"  # seconds to receive a request's headers and body
+ENV_LOG_KEY = "POLICYSITE_LOG_KEY"  # the consent log's signing key file (log_key.py)
+ENV_LOG = "POLICYSITE_LOG"  # "off": records are stored outside the log (measurements only)
+LOG_KEY_NAME = "consent-log.key"
 
 _RATE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*")
 _PER = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60}
@@ -60,6 +64,8 @@ class CollectorSettings:
     writer_socket: str | None = None  # the SQLite writer process to commit through (writer.py)
     read_timeout: float = 10.0  # a client that sends a request slower than this is cut off
     group_readable: bool = False  # files 0640 instead of 0600 (files.py)
+    log_key: str = ""  # the signing key's file; "" for log_key.key_path's default
+    log: bool = True  # False: records are stored outside the log, for measurements only
 
     def __post_init__(self) -> None:
         parse_rate(self.rate_limit)
@@ -107,6 +113,8 @@ class CollectorSettings:
             writer_socket=env.get(ENV_WRITER) or None,
             read_timeout=read_timeout,
             group_readable=group_readable_from_env(env),
+            log_key=env.get(ENV_LOG_KEY, ""),
+            log=env.get(ENV_LOG, "on").strip().lower() not in ("off", "0", "no", "false"),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -122,7 +130,20 @@ class CollectorSettings:
             env[ENV_HMAC] = self.ip_hmac_key
         if self.writer_socket:
             env[ENV_WRITER] = self.writer_socket
+        if self.log_key:
+            env[ENV_LOG_KEY] = self.log_key
+        if not self.log:
+            env[ENV_LOG] = "off"
         return env
+
+
+def log_key_path(db: str, given: str | Path | None = None) -> Path:
+    """The signing key's file: `given`, else beside a SQLite database, else var/ (PostgreSQL)."""
+    if given:
+        return Path(given)
+    if db.startswith(("postgresql://", "postgres://")):
+        return Path("var", LOG_KEY_NAME)
+    return Path(db).parent / LOG_KEY_NAME
 
 
 def split_list(text: str) -> tuple[str, ...]:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import marshal
 
-# How a batch ended: every record stored as sent (detail None); the records stored under the
-# batch's keys, as tuples (some keys existed already); the store is unavailable (503), detail
-# says why; a bug, detail is its text.
+# How a batch ended: every record stored as sent (detail: each one's tree_log.Logged as a
+# tuple, or None when the log is off); some keys existed already (detail: for each record,
+# the tuple of the record stored under its key and its Logged tuple or None); the store is
+# unavailable (503), detail says why; a bug, detail is its text.
 STORED_AS_SENT, STORED, UNAVAILABLE, FAILED = range(4)
 _LENGTH = 4
 

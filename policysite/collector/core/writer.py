@@ -36,10 +36,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from policysite.collector.core.committer import write_batch
+from policysite.collector.core.log_key import read_signer
 from policysite.collector.core.logs import FORMATS, LEVELS, Outage, configure, logging_config
 from policysite.collector.core.record import ConsentRecord
 from policysite.collector.core.store import StoreUnavailable, open_store
 from policysite.collector.core.store.sqlite import SQLiteStore
+from policysite.collector.core.tree_log import Logged
 from policysite.collector.core.wire import (
     FAILED,
     STORED,
@@ -92,13 +94,19 @@ def commit(
             answer = (batch.number, *outcome)
         else:
             mine = stored[start : start + len(batch.records)]
-            if all(s is r for s, r in zip(mine, batch.records, strict=True)):
-                answer = (batch.number, STORED_AS_SENT, None)
+            if all(c.record is r for c, r in zip(mine, batch.records, strict=True)):
+                answer = (batch.number, STORED_AS_SENT, [_fields(c.logged) for c in mine])
             else:
-                answer = (batch.number, STORED, [tuple(record) for record in mine])
+                answer = (
+                    batch.number, STORED, [(tuple(c.record), _fields(c.logged)) for c in mine]
+                )  # fmt: skip
         start += len(batch.records)
         answers.setdefault(batch.sock, []).append(answer)
     return answers, outcome is None
+
+
+def _fields(logged: Logged | None) -> tuple | None:
+    return None if logged is None else tuple(logged)
 
 
 class Writer:
@@ -276,11 +284,18 @@ class WriterProcess:
 
 
 def start_writer(
-    db: str, log_level: str = "info", log_format: str = "text", timeout: float = 30.0
+    db: str,
+    log_level: str = "info",
+    log_format: str = "text",
+    log_key: Path | None = None,
+    log_name: str | None = None,
+    timeout: float = 30.0,
 ) -> WriterProcess:
     """Start the writer for the SQLite file `db` and wait until it listens; PolicyError if not.
 
-    It logs at `log_level` in `log_format`, as the workers do (logs.py)."""
+    It signs the consent log's checkpoints with the key in `log_key`, the key of `log_name`
+    (without them, records are stored outside the log). It logs at `log_level` in
+    `log_format`, as the workers do (logs.py)."""
     logging_config(log_level, log_format)  # a bad one: PolicyError here, not the child's usage
     # The package's folder first on its path: `python build.py collector` also runs from a
     # checkout that is not installed, and from another working folder.
@@ -288,6 +303,8 @@ def start_writer(
     python_path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "policysite.collector.core.writer", "--db", db]
     command += ["--log-level", log_level, "--log-format", log_format]
+    if log_key is not None and log_name is not None:
+        command += ["--log-key", str(log_key), "--log-name", log_name]
     process = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
@@ -365,11 +382,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--socket", help="the Unix socket to listen on (default: a new one)")
     parser.add_argument("--log-level", choices=LEVELS, default="info", help="default: info")
     parser.add_argument("--log-format", choices=FORMATS, default="text", help="default: text")
+    parser.add_argument("--log-key", type=Path, help="the consent log's signing key file")
+    parser.add_argument("--log-name", help="the consent log's name (the key must be its)")
     args = parser.parse_args(argv)
     configure(args.log_level, args.log_format, role="writer")
     parent = os.getppid()
     try:
-        store = open_store(args.db)
+        signer = read_signer(args.log_key, args.log_name) if args.log_key else None
+        store = open_store(args.db, signer=signer)
     except PolicyError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

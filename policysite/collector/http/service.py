@@ -21,9 +21,9 @@ import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from json.encoder import encode_basestring
 from pathlib import Path
 
+from policysite.collector.core import receipt
 from policysite.collector.core.addresses import (
     AddressPrivacy,
     BadForwardedFor,
@@ -33,17 +33,19 @@ from policysite.collector.core.addresses import (
 from policysite.collector.core.committer import GroupCommitter, RemoteCommitter
 from policysite.collector.core.files import file_mode
 from policysite.collector.core.health import Health
+from policysite.collector.core.log_key import load_or_create_signer
 from policysite.collector.core.policy import PolicyIndex, PolicySource, normalize_origin
 from policysite.collector.core.ratelimit import RateLimiter
 from policysite.collector.core.record import ConsentRecord, seal, utc_timestamp
-from policysite.collector.core.settings import CollectorSettings
-from policysite.collector.core.store import Store, StoreUnavailable, open_store
+from policysite.collector.core.settings import CollectorSettings, log_key_path
+from policysite.collector.core.store import Committed, Store, StoreUnavailable, open_store
 from policysite.collector.core.validation import (
     Consent,
     FieldError,
     parse_consent_id,
     validate_consent,
 )
+from policysite.errors import PolicyError, Problem
 
 log = logging.getLogger("policysite.collector")
 
@@ -100,14 +102,13 @@ def json_response(
 
 
 def receipt_response(
-    status: int, stored: ConsentRecord, cors: list[tuple[str, str]]
+    status: int, committed: Committed, cors: list[tuple[str, str]]
 ) -> HttpResponse:
-    """json_response(status, {"receipt", "received_at"}, cors), written out (hot path)."""
-    body = (
-        f'{{"receipt":{encode_basestring(stored.receipt)},'
-        f'"received_at":{encode_basestring(stored.received_at)}}}'
-    )
-    return HttpResponse(status, [*_JSON_HEADERS, *cors], body.encode("utf-8"))
+    """The answer to a stored consent: when it was received and its receipt (receipt.py),
+    which proves it is in the signed log (null only while the log is off)."""
+    record, logged = committed
+    proof = None if logged is None else receipt.from_logged(record, logged)
+    return json_response(status, {"received_at": record.received_at, "receipt": proof}, cors)
 
 
 def _cors(origin: str | None) -> list[tuple[str, str]]:
@@ -270,9 +271,9 @@ class ConsentService:
             response.headers += cors
             return response
         self._health_check.commit_succeeded()
-        if stored.receipt == record.receipt:
+        if stored.record.receipt == record.receipt:
             return receipt_response(201, stored, cors)
-        if stored.payload() == record.payload():
+        if stored.record.payload() == record.payload():
             return receipt_response(200, stored, cors)
         return json_response(
             409,
@@ -324,13 +325,18 @@ class ConsentService:
             return json_response(400, {"error": error.message, "field": error.field}, cors)
         loop = asyncio.get_running_loop()
         try:
-            records = await loop.run_in_executor(self._readers, self.store.records_for, consent_id)
+            stored = await loop.run_in_executor(self._readers, self.store.receipts_for, consent_id)
         except StoreUnavailable:
             response = self._unavailable()
             response.headers += cors
             return response
-        own = [{k: v for k, v in r.as_dict().items() if k != "ip"} for r in records]
-        return json_response(200, {"consent_id": consent_id, "records": own}, cors)
+        own = [{k: v for k, v in c.record.as_dict().items() if k != "ip"} for c in stored]
+        receipts = [
+            None if c.logged is None else receipt.from_logged(c.record, c.logged) for c in stored
+        ]
+        return json_response(
+            200, {"consent_id": consent_id, "records": own, "receipts": receipts}, cors
+        )
 
     async def _health(self) -> HttpResponse:
         reason = await self._health_check.reason()
@@ -386,5 +392,11 @@ def open_service(
     settings = CollectorSettings.from_env() if settings is None else settings
     TrustedProxies(settings.forwarded_allow_ips)  # refuse a bad list now, not per request
     policy = PolicySource(Path(site_dir) / "policy.json")
-    store = open_store(db, file_mode=file_mode(settings.group_readable))
+    signer = None
+    if settings.log:
+        name = policy.current().log_name
+        if not name:
+            raise PolicyError(Problem(policy.path, "site.base_url gives no name for the log"))
+        signer, _ = load_or_create_signer(log_key_path(db, settings.log_key), name)
+    store = open_store(db, file_mode=file_mode(settings.group_readable), signer=signer)
     return ConsentService(store, policy, settings, extra_origins)

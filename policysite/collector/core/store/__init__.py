@@ -8,13 +8,15 @@ append-only; `purge` is the only way to delete, and only operators run it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from policysite.collector.core import files
+from policysite.collector.core.checkpoint import Signer
 from policysite.collector.core.record import ConsentRecord
+from policysite.collector.core.tree_log import Appended, Leaf, Logged
 from policysite.errors import PolicyError, Problem
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -22,6 +24,79 @@ POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 class StoreUnavailable(Exception):
     """The database cannot be reached or written right now; the caller may retry later."""
+
+
+class Committed(NamedTuple):
+    """What a commit answers for one record: the record stored under its key (the one sent,
+    or the one stored before), and where it is in the log (None when the log is off)."""
+
+    record: ConsentRecord
+    logged: Logged | None
+
+
+class Stored(NamedTuple):
+    """A record read back with its place in the log (None: stored while the log was off)."""
+
+    record: ConsentRecord
+    leaf_index: int | None
+    ip_salt: bytes | None
+
+
+class BatchPlan(NamedTuple):
+    """Which records of a batch are new: the rest repeat a key stored before, or one earlier
+    in the same batch."""
+
+    new: list[int]  # positions to insert, in the order they join the log
+    same_as: dict[int, int]  # a repeat within the batch: position → the one it repeats
+    existing: dict[int, Stored]  # position → what was stored under its key before
+
+
+def plan_batch(
+    records: Sequence[ConsentRecord], stored: dict[tuple[str, int], Stored]
+) -> BatchPlan:
+    """The plan for `records`, given what is stored under their keys (`stored`)."""
+    plan = BatchPlan([], {}, {})
+    first: dict[tuple[str, int], int] = {}
+    for position, record in enumerate(records):
+        key = (record.consent_id, record.seq)
+        if key in stored:
+            plan.existing[position] = stored[key]
+        elif key in first:
+            plan.same_as[position] = first[key]
+        else:
+            first[key] = position
+            plan.new.append(position)
+    return plan
+
+
+def answer_batch(
+    records: Sequence[ConsentRecord],
+    leaves: Sequence[Leaf] | None,
+    plan: BatchPlan | None,
+    appended: Appended | None,
+    logged_before: Callable[[Stored], Logged | None],
+) -> list[Committed]:
+    """Each record's Committed once the batch is committed. `plan` None: every record was
+    new; `logged_before` gives the proof of a record stored before, to the latest checkpoint."""
+    proofs = appended.proofs() if appended is not None else []
+    if plan is None:
+        plan = BatchPlan(list(range(len(records))), {}, {})
+    logged: dict[int, Logged] = {}
+    if appended is not None and leaves is not None:
+        for k, position in enumerate(plan.new):
+            leaf = leaves[position]
+            logged[position] = Logged(
+                appended.first + k, leaf.ip_commitment, leaf.hash, proofs[k], appended.checkpoint
+            )
+    answers = []
+    for position in range(len(records)):
+        before = plan.existing.get(position)
+        if before is not None:
+            answers.append(Committed(before.record, logged_before(before)))
+        else:
+            position = plan.same_as.get(position, position)
+            answers.append(Committed(records[position], logged.get(position)))
+    return answers
 
 
 class Store(Protocol):
@@ -62,7 +137,27 @@ class Store(Protocol):
         """
         ...
 
+    def commit_batch(
+        self, records: Sequence[ConsentRecord], wait: float | None = None
+    ) -> list[Committed]:
+        """insert_batch, answering each record with its place in the log and its inclusion
+        proof to the checkpoint signed for this batch (or, for a record stored before, to
+        the latest one)."""
+        ...
+
     def records_for(self, consent_id: str) -> list[ConsentRecord]: ...
+
+    def receipts_for(self, consent_id: str) -> list[Committed]:
+        """The consent id's records, each with its inclusion proof to the latest checkpoint."""
+        ...
+
+    def latest_checkpoint(self) -> tuple[int, str] | None:
+        """The latest signed checkpoint, (tree size, note), or None before the first."""
+        ...
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        """RFC 9162 PROOF(old_size, D[new_size]) from the stored nodes (O(log n) reads)."""
+        ...
 
     def iter_records(
         self, since: dt.datetime | None = None, until: dt.datetime | None = None
@@ -109,10 +204,15 @@ def apply_migrations(
     return latest
 
 
-def open_store(db: str, *, create: bool = True, file_mode: int = files.PRIVATE) -> Store:
+def open_store(
+    db: str, *, create: bool = True, file_mode: int = files.PRIVATE, signer: Signer | None = None
+) -> Store:
     """Given --db (a file path or a postgresql:// URL), return a migrated store.
 
-    `file_mode` is the mode of the SQLite files it creates (files.py). Raise PolicyError
+    `file_mode` is the mode of the SQLite files it creates (files.py). Records it commits join
+    the log, each batch's checkpoint signed by `signer`; without one they are stored outside
+    the log (commands that only read or remove need none; the collector always has one
+    unless the log is turned off for a measurement). Raise PolicyError
     for a bad URL or a database that cannot be reached or created, so the collector refuses
     to start instead of answering 503 forever.
     """
@@ -121,7 +221,7 @@ def open_store(db: str, *, create: bool = True, file_mode: int = files.PRIVATE) 
     if db.startswith(POSTGRES_SCHEMES):
         from policysite.collector.core.store.postgres import PostgresStore
 
-        store: Store = PostgresStore(db)
+        store: Store = PostgresStore(db, signer)
     elif "://" in db:
         scheme = db.split("://", 1)[0]
         raise PolicyError(
@@ -143,7 +243,7 @@ def open_store(db: str, *, create: bool = True, file_mode: int = files.PRIVATE) 
                     "pass --db (or DATABASE_URL) pointing at the collector's database",
                 )
             )
-        store = SQLiteStore(path, file_mode)
+        store = SQLiteStore(path, file_mode, signer)
     try:
         store.migrate()
     except StoreUnavailable as error:

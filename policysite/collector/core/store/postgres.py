@@ -14,13 +14,26 @@ import threading
 import uuid
 from collections.abc import Iterator, Sequence
 
+from policysite.collector.core import merkle, tree_log
+from policysite.collector.core.checkpoint import Signer
+from policysite.collector.core.leaf import ip_commitment, record_leaf_hash
 from policysite.collector.core.record import (
     COLUMNS,
     ConsentRecord,
     canonical_choices,
     utc_timestamp,
 )
-from policysite.collector.core.store import StoreUnavailable, apply_migrations
+from policysite.collector.core.store import (
+    BatchPlan,
+    Committed,
+    Stored,
+    StoreUnavailable,
+    answer_batch,
+    apply_migrations,
+    plan_batch,
+)
+from policysite.collector.core.store.log_tables import LogTables
+from policysite.collector.core.tree_log import ArchiveClock, Leaf, Logged
 from policysite.errors import PolicyError, Problem
 
 try:
@@ -90,6 +103,53 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             )""",
         ],
     ),
+    # The consent log, as on SQLite (sqlite.py; docs/consent-log.md, "Storage").
+    (
+        3,
+        [
+            "ALTER TABLE consents ADD COLUMN ip_salt bytea,"
+            " ADD COLUMN leaf_index bigint CHECK (leaf_index >= 0)",
+            "CREATE UNIQUE INDEX consents_leaf_index ON consents (leaf_index)",
+            """CREATE TABLE log_nodes (
+                level smallint NOT NULL,
+                idx bigint NOT NULL,
+                hash bytea NOT NULL CHECK (length(hash) = 32),
+                PRIMARY KEY (level, idx)
+            )""",
+            """CREATE TABLE log_checkpoints (
+                size bigint PRIMARY KEY,
+                signed_at timestamptz NOT NULL,
+                note text NOT NULL
+            )""",
+            """CREATE TABLE log_head (
+                id integer PRIMARY KEY CHECK (id = 1),
+                size bigint NOT NULL,
+                signed_at timestamptz NOT NULL,
+                note text NOT NULL
+            )""",
+            """CREATE TABLE log_removed (
+                leaf_index bigint PRIMARY KEY,
+                reason text NOT NULL CHECK (reason IN ('purged', 'erased')),
+                removed_at timestamptz NOT NULL
+            )""",
+            """CREATE FUNCTION log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                RAISE EXCEPTION 'the consent log is append-only (% refused)', TG_OP;
+            END $$""",
+            *(
+                f"""CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
+                FOR EACH ROW EXECUTE FUNCTION log_append_only()"""
+                for table in ("log_nodes", "log_checkpoints", "log_removed")
+            ),
+            *(
+                f"""CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
+                FOR EACH STATEMENT EXECUTE FUNCTION log_append_only()"""
+                for table in ("log_nodes", "log_checkpoints", "log_removed", "log_head")
+            ),
+            "REVOKE UPDATE, DELETE, TRUNCATE ON log_nodes, log_checkpoints, log_removed"
+            " FROM PUBLIC",
+        ],
+    ),
 ]
 LATEST = MIGRATIONS[-1][0]
 _PROBE = (
@@ -104,13 +164,49 @@ _TYPES = {
     "choices": "jsonb",
     "gpc": "bool",
 }
+_TYPES |= {"ip_salt": "bytea", "leaf_index": "int8"}
 _COLUMN_LIST = ", ".join(COLUMNS)
+_STORED_COLUMNS = (*COLUMNS, "ip_salt", "leaf_index")  # a record, then its place in the log
 _INSERT = (
-    f"INSERT INTO consents ({_COLUMN_LIST}) SELECT * FROM unnest("
-    + ", ".join(f"%s::{_TYPES.get(name, 'text')}[]" for name in COLUMNS)
-    + ") ON CONFLICT (consent_id, seq) DO NOTHING"
+    f"INSERT INTO consents ({', '.join(_STORED_COLUMNS)}) SELECT * FROM unnest("
+    + ", ".join(f"%s::{_TYPES.get(name, 'text')}[]" for name in _STORED_COLUMNS)
+    + ") ON CONFLICT DO NOTHING"
 )
 _SELECT = f"SELECT {_COLUMN_LIST} FROM consents"
+_SELECT_STORED = f"SELECT {', '.join(_STORED_COLUMNS)} FROM consents"
+# One session at a time appends to the tree (pg_advisory_xact_lock: "policy" + 2). It is held
+# until the transaction ends, and a session that dies (kill -9, a lost host) ends with it, so
+# the next collector takes over as soon as the server notices.
+LOG_LOCK = 0x706F6C6963790002
+
+
+def _insert_nodes(conn: psycopg.Connection, nodes: Sequence[tuple]) -> None:
+    levels, indices, hashes = zip(*nodes, strict=True)
+    conn.execute(
+        "INSERT INTO log_nodes SELECT * FROM unnest(%s::int2[], %s::int8[], %s::bytea[])"
+        " ON CONFLICT DO NOTHING",
+        [list(levels), list(indices), list(hashes)],
+    )
+
+
+def _select_nodes(conn: psycopg.Connection, keys: Sequence[tuple[int, int]]) -> Iterator[tuple]:
+    if not keys:
+        return iter(())
+    levels, indices = zip(*keys, strict=True)
+    return iter(
+        conn.execute(
+            "SELECT level, idx, hash FROM log_nodes WHERE (level, idx) IN"
+            " (SELECT * FROM unnest(%s::int2[], %s::int8[]))",
+            [list(levels), list(indices)],
+        ).fetchall()
+    )
+
+
+_LOG = LogTables("%s", _insert_nodes, _select_nodes)
+
+
+class _Repeats(Exception):
+    """Some keys of the batch exist already: its first insert is rolled back."""
 
 
 def redact(url: str) -> str:
@@ -125,17 +221,37 @@ def redact(url: str) -> str:
 
 
 def _record(row: tuple) -> ConsentRecord:
-    values = list(row)
+    values = list(row[: len(COLUMNS)])
     values[0] = utc_timestamp(values[0])
     values[1] = str(values[1])
     values[8] = canonical_choices(values[8])
     return ConsentRecord(*values)
 
 
+def _stored(row: tuple) -> Stored:
+    """A row of _SELECT_STORED."""
+    salt = row[-2]
+    return Stored(_record(row), row[-1], None if salt is None else bytes(salt))
+
+
+def _columns(
+    records: Sequence[ConsentRecord],
+    leaves: Sequence[Leaf] | None,
+    positions: Sequence[int],
+    size: int,
+) -> list[list]:
+    """The insert's arrays, one per column, for records[positions] (the k-th at leaf size + k)."""
+    chosen = [records[p] for p in positions]
+    columns = [list(column) for column in zip(*chosen, strict=True)] or [[] for _ in COLUMNS]
+    if leaves is None:
+        return [*columns, [None] * len(chosen), [None] * len(chosen)]
+    return [*columns, [leaves[p].salt for p in positions], list(range(size, size + len(chosen)))]
+
+
 class PostgresStore:
     kind = "postgresql"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, signer: Signer | None = None) -> None:
         try:
             conninfo.conninfo_to_dict(url)
         except psycopg.ProgrammingError as error:
@@ -147,6 +263,9 @@ class PostgresStore:
         self._local = threading.local()
         self._all: list[psycopg.Connection] = []
         self._lock = threading.Lock()
+        # Without a signer the records are stored outside the log (measurements only).
+        self._appender = tree_log.TreeAppender(signer) if signer is not None else None
+        self._archive = ArchiveClock()
 
     def _conn(self) -> psycopg.Connection:
         conn = getattr(self._local, "conn", None)
@@ -220,37 +339,125 @@ class PostgresStore:
     def insert_batch(
         self, records: Sequence[ConsentRecord], wait: float | None = None
     ) -> list[ConsentRecord]:
+        return [committed.record for committed in self.commit_batch(records, wait)]
+
+    def commit_batch(
+        self, records: Sequence[ConsentRecord], wait: float | None = None
+    ) -> list[Committed]:
         conn = self._conn()
-        columns = list(zip(*records, strict=True))  # records are tuples in COLUMNS order
+        appender = self._appender
+        leaves = tree_log.leaves(records) if appender is not None else None
+        archive = self._archive.due()
+        appended = None
         try:
-            if wait is not None and wait != LOCK_TIMEOUT:  # only while the store is failing
-                conn.execute(f"SET lock_timeout = {int(wait * 1000)}")
-            try:
-                inserted = conn.execute(_INSERT, [list(column) for column in columns]).rowcount
-            finally:
-                if wait is not None and wait != LOCK_TIMEOUT and not conn.broken:
-                    conn.execute(f"SET lock_timeout = {int(LOCK_TIMEOUT * 1000)}")
-            if inserted == len(records):
-                return list(records)
-            # Some keys existed (the new records are committed already): answer each with
-            # what is stored under its key.
-            found = {
-                (r.consent_id, r.seq): r
-                for r in map(
-                    _record,
-                    conn.execute(
-                        f"{_SELECT} WHERE (consent_id, seq) IN"
-                        " (SELECT * FROM unnest(%s::uuid[], %s::int8[]))",
-                        [list(columns[1]), list(columns[2])],
-                    ),
-                )
-            }
+            with conn.transaction():
+                if wait is not None and wait != LOCK_TIMEOUT:  # only while the store is failing
+                    conn.execute(f"SET LOCAL lock_timeout = {int(wait * 1000)}")
+                size = 0
+                if appender is not None:
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOG_LOCK,))
+                    size = _LOG.tree_size(conn)
+                plan = self._insert_new(conn, records, leaves, size)
+                new = range(len(records)) if plan is None else plan.new
+                if appender is not None and leaves is not None and new:
+                    hashes = [leaves[i].hash for i in new]
+                    now = dt.datetime.now(dt.UTC)
+                    appended = _LOG.append(conn, appender, size, hashes, now, archive)
+        except psycopg.Error as error:
+            if appender is not None:
+                appender.forget()
+            raise self._failed(conn, error) from error
+        except BaseException:
+            if appender is not None:
+                appender.forget()
+            raise
+        if appended is not None:
+            appender.committed(appended)  # type: ignore[union-attr]
+            if archive:
+                self._archive.saved()
+        try:
+            return answer_batch(records, leaves, plan, appended, self._logged)
         except psycopg.Error as error:
             raise self._failed(conn, error) from error
+
+    def _insert_new(
+        self,
+        conn: psycopg.Connection,
+        records: Sequence[ConsentRecord],
+        leaves: Sequence[Leaf] | None,
+        size: int,
+    ) -> BatchPlan | None:
+        """Insert the records whose keys are new, the k-th at leaf index size + k; None when
+        that was all of them (the usual case: no lookup first, the count shows it)."""
         try:
-            return [found[(r.consent_id, r.seq)] for r in records]
-        except KeyError:  # purged between the two statements: the client will retry
-            raise StoreUnavailable("a record changed while it was being read back") from None
+            with conn.transaction():  # a savepoint
+                columns = _columns(records, leaves, range(len(records)), size)
+                if conn.execute(_INSERT, columns).rowcount != len(records):
+                    raise _Repeats
+            return None
+        except _Repeats:
+            pass
+        keys = [[r.consent_id for r in records], [r.seq for r in records]]
+        stored = {
+            (s.record.consent_id, s.record.seq): s
+            for s in map(
+                _stored,
+                conn.execute(
+                    f"{_SELECT_STORED} WHERE (consent_id, seq) IN"
+                    " (SELECT * FROM unnest(%s::uuid[], %s::int8[]))",
+                    keys,
+                ),
+            )
+        }
+        plan = plan_batch(records, stored)
+        if plan.new:
+            columns = _columns(records, leaves, plan.new, size)
+            if conn.execute(_INSERT, columns).rowcount != len(plan.new):
+                raise StoreUnavailable(
+                    f"{self.where}: the log's leaves and its records disagree"
+                    " (run `consents verify`)"
+                )
+        return plan
+
+    def _logged(self, stored: Stored) -> Logged | None:
+        """The log entry of a record stored before, with its proof to the latest checkpoint."""
+        if stored.leaf_index is None:
+            return None
+        conn = self._conn()
+        latest = _LOG.head(conn)
+        if latest is None or stored.leaf_index >= latest[0]:
+            return None
+        proof = merkle.inclusion_proof(_LOG.nodes(conn), stored.leaf_index, latest[0])
+        commitment = ip_commitment(stored.record.ip, stored.ip_salt or b"")
+        leaf = record_leaf_hash(stored.record, commitment)
+        return Logged(stored.leaf_index, commitment, leaf, b"".join(proof), latest[1])
+
+    def receipts_for(self, consent_id: str) -> list[Committed]:
+        conn = self._conn()
+        try:
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                rows = conn.execute(
+                    f"{_SELECT_STORED} WHERE consent_id = %s ORDER BY seq, id",
+                    (uuid.UUID(consent_id),),
+                ).fetchall()
+                return [Committed(s.record, self._logged(s)) for s in map(_stored, rows)]
+        except psycopg.Error as error:
+            raise self._failed(conn, error) from error
+
+    def latest_checkpoint(self) -> tuple[int, str] | None:
+        conn = self._conn()
+        try:
+            return _LOG.head(conn)
+        except psycopg.Error as error:
+            raise self._failed(conn, error) from error
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        conn = self._conn()
+        try:
+            return merkle.consistency_proof(_LOG.nodes(conn), old_size, new_size)
+        except psycopg.Error as error:
+            raise self._failed(conn, error) from error
 
     def records_for(self, consent_id: str) -> list[ConsentRecord]:
         conn = self._conn()

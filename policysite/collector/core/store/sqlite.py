@@ -25,10 +25,22 @@ from collections.abc import Iterator, Sequence
 from itertools import chain
 from pathlib import Path
 
-from policysite.collector.core import files
+from policysite.collector.core import files, merkle, tree_log
+from policysite.collector.core.checkpoint import Signer
+from policysite.collector.core.leaf import ip_commitment, record_leaf_hash
 from policysite.collector.core.record import COLUMNS, ConsentRecord, utc_timestamp
-from policysite.collector.core.store import StoreUnavailable, apply_migrations
+from policysite.collector.core.store import (
+    BatchPlan,
+    Committed,
+    Stored,
+    StoreUnavailable,
+    answer_batch,
+    apply_migrations,
+    plan_batch,
+)
+from policysite.collector.core.store.log_tables import NODE_COLUMNS, LogTables
 from policysite.collector.core.store.write_lock import WriteLock
+from policysite.collector.core.tree_log import ArchiveClock, Leaf, Logged
 from policysite.errors import PolicyError, Problem
 
 BUSY_TIMEOUT = 5.0  # seconds a writer waits for another process's write lock
@@ -79,6 +91,45 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             ) STRICT""",
         ],
     ),
+    # The consent log (docs/consent-log.md, "Storage"): each record's leaf index and the salt
+    # of its IP commitment; the tree's complete subtrees; signed checkpoints; the leaves
+    # whose records purge or erase removed. Only the latest checkpoint may change.
+    (
+        3,
+        [
+            "ALTER TABLE consents ADD COLUMN ip_salt BLOB",
+            "ALTER TABLE consents ADD COLUMN leaf_index INTEGER CHECK (leaf_index >= 0)",
+            "CREATE UNIQUE INDEX consents_leaf_index ON consents (leaf_index)",
+            """CREATE TABLE log_nodes (
+                level INTEGER NOT NULL,
+                idx INTEGER NOT NULL,
+                hash BLOB NOT NULL CHECK (length(hash) = 32),
+                PRIMARY KEY (level, idx)
+            ) STRICT, WITHOUT ROWID""",
+            """CREATE TABLE log_checkpoints (
+                size INTEGER PRIMARY KEY,
+                signed_at TEXT NOT NULL,
+                note TEXT NOT NULL
+            ) STRICT""",
+            """CREATE TABLE log_head (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                size INTEGER NOT NULL,
+                signed_at TEXT NOT NULL,
+                note TEXT NOT NULL
+            ) STRICT""",
+            """CREATE TABLE log_removed (
+                leaf_index INTEGER PRIMARY KEY,
+                reason TEXT NOT NULL CHECK (reason IN ('purged', 'erased')),
+                removed_at TEXT NOT NULL
+            ) STRICT""",
+            *(
+                f"""CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table}
+                BEGIN SELECT RAISE(ABORT, 'the consent log is append-only'); END"""
+                for table in ("log_nodes", "log_checkpoints", "log_removed")
+                for op in ("UPDATE", "DELETE")
+            ),
+        ],
+    ),
 ]
 LATEST = MIGRATIONS[-1][0]
 _PROBE = (
@@ -87,27 +138,35 @@ _PROBE = (
 )
 
 _COLUMN_LIST = ", ".join(COLUMNS)
+_STORED_COLUMNS = (*COLUMNS, "ip_salt", "leaf_index")  # a record, then its place in the log
 # A batch is one multi-row INSERT with bound parameters: one sqlite3_step, so the writer gives
 # the GIL away once per batch (executemany re-takes it per row, and each re-take can wait a
 # whole switch interval, 5 ms, behind the busy event-loop thread). Statements come in a few
 # sizes (steps of at most 25 %), so each is compiled once and then found in the statement
-# cache; a batch is padded to the next size with copies of its last record, which ON CONFLICT
+# cache; a batch is padded to the next size with copies of its last row, which ON CONFLICT
 # DO NOTHING skips. Compared with one statement over json_each(), this costs a third the CPU.
+# The tree's new nodes are written the same way.
 ROWS_PER_STATEMENT = (1, 2, 3, *(p * q // 4 for p in (4, 8, 16, 32, 64, 128, 256, 512, 1024)
-                                 for q in (4, 5, 6, 7)), 2048)  # fmt: skip
-assert ROWS_PER_STATEMENT[-1] * len(COLUMNS) <= 32766  # SQLite's limit on bound parameters
-_ROW = "(" + ", ".join("?" * len(COLUMNS)) + ")"
-_INSERTS = {
-    rows: f"INSERT INTO consents ({_COLUMN_LIST}) VALUES "
-    + ", ".join([_ROW] * rows)
-    + " ON CONFLICT (consent_id, seq) DO NOTHING"
-    for rows in ROWS_PER_STATEMENT
-}
-_SIZES = [next(size for size in ROWS_PER_STATEMENT if size >= n) for n in range(2049)]
-_SELECT = f"SELECT {_COLUMN_LIST} FROM consents"
-
-
+                                 for q in (4, 5, 6, 7)), 2040)  # fmt: skip
 MAX_ROWS = ROWS_PER_STATEMENT[-1]
+assert MAX_ROWS * len(_STORED_COLUMNS) <= 32766  # SQLite's limit on bound parameters
+_SIZES = [next(size for size in ROWS_PER_STATEMENT if size >= n) for n in range(MAX_ROWS + 1)]
+
+
+def _inserts(table: str, columns: Sequence[str]) -> dict[int, str]:
+    row = "(" + ", ".join("?" * len(columns)) + ")"
+    return {
+        rows: f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+        + ", ".join([row] * rows)
+        + " ON CONFLICT DO NOTHING"
+        for rows in ROWS_PER_STATEMENT
+    }
+
+
+_RECORD_INSERTS = _inserts("consents", _STORED_COLUMNS)
+_NODE_INSERTS = _inserts("log_nodes", NODE_COLUMNS)
+_SELECT = f"SELECT {_COLUMN_LIST} FROM consents"
+_SELECT_STORED = f"SELECT {', '.join(_STORED_COLUMNS)} FROM consents"
 _PURGE = (
     "DELETE FROM consents WHERE id IN"
     " (SELECT id FROM consents WHERE received_at < ? ORDER BY received_at LIMIT ?)"
@@ -127,25 +186,64 @@ def _purge_chunk(conn: sqlite3.Connection, cutoff: str) -> int:
     return deleted
 
 
-def _insert(conn: sqlite3.Connection, records: Sequence[ConsentRecord]) -> None:
-    """Insert up to MAX_ROWS records with one statement (padded to its size)."""
-    size = _SIZES[len(records)]
-    rows = list(records)
-    rows += [rows[-1]] * (size - len(rows))
-    conn.execute(_INSERTS[size], list(chain.from_iterable(rows)))
+def _insert_rows(
+    conn: sqlite3.Connection, statements: dict[int, str], rows: Sequence[tuple]
+) -> None:
+    """Insert the rows, MAX_ROWS to a statement, each padded to its statement's size."""
+    for start in range(0, len(rows), MAX_ROWS):
+        chunk = list(rows[start : start + MAX_ROWS])
+        size = _SIZES[len(chunk)]
+        chunk += [chunk[-1]] * (size - len(chunk))
+        conn.execute(statements[size], list(chain.from_iterable(chunk)))
+
+
+def _insert_nodes(conn: sqlite3.Connection, nodes: Sequence[tuple]) -> None:
+    _insert_rows(conn, _NODE_INSERTS, nodes)
+
+
+def _select_nodes(conn: sqlite3.Connection, keys: Sequence[tuple[int, int]]) -> Iterator[tuple]:
+    for start in range(0, len(keys), 400):  # 800 parameters a query at most
+        part = keys[start : start + 400]
+        values = ", ".join(["(?, ?)"] * len(part))
+        yield from conn.execute(
+            f"SELECT level, idx, hash FROM log_nodes WHERE (level, idx) IN (VALUES {values})",
+            list(chain.from_iterable(part)),
+        )
+
+
+_LOG = LogTables("?", _insert_nodes, _select_nodes)
 
 
 def _record(row: tuple) -> ConsentRecord:
-    values = list(row)
+    values = list(row[: len(COLUMNS)])
     gpc = values[COLUMNS.index("gpc")]
     values[COLUMNS.index("gpc")] = None if gpc is None else bool(gpc)
     return ConsentRecord(*values)
 
 
+def _stored(row: tuple) -> Stored:
+    """A row of _SELECT_STORED."""
+    return Stored(_record(row), row[-1], row[-2])
+
+
+def _rows(
+    records: Sequence[ConsentRecord],
+    leaves: Sequence[Leaf] | None,
+    positions: Sequence[int],
+    size: int,
+) -> list[tuple]:
+    """The rows to insert for records[positions], the k-th at leaf index size + k."""
+    if leaves is None:
+        return [(*records[p], None, None) for p in positions]
+    return [(*records[p], leaves[p].salt, size + k) for k, p in enumerate(positions)]
+
+
 class SQLiteStore:
     kind = "sqlite"
 
-    def __init__(self, path: Path, file_mode: int = files.PRIVATE) -> None:
+    def __init__(
+        self, path: Path, file_mode: int = files.PRIVATE, signer: Signer | None = None
+    ) -> None:
         self.path = path
         self.where = str(path)
         self.file_mode = file_mode
@@ -162,6 +260,9 @@ class SQLiteStore:
         self._lock = threading.Lock()
         self._turn = WriteLock(path, file_mode)
         self._deferred = False  # defer_checkpoints()
+        # Without a signer the records are stored outside the log (measurements only).
+        self._appender = tree_log.TreeAppender(signer) if signer is not None else None
+        self._archive = ArchiveClock()
 
     # --- connections ------------------------------------------------------------------------
 
@@ -172,7 +273,7 @@ class SQLiteStore:
                 timeout=BUSY_TIMEOUT,
                 isolation_level=None,
                 check_same_thread=False,
-                cached_statements=len(_INSERTS) + 32,
+                cached_statements=len(_RECORD_INSERTS) + len(_NODE_INSERTS) + 32,
             )
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             conn.execute("PRAGMA synchronous=FULL")
@@ -303,25 +404,116 @@ class SQLiteStore:
     def insert_batch(
         self, records: Sequence[ConsentRecord], wait: float | None = None
     ) -> list[ConsentRecord]:
+        return [committed.record for committed in self.commit_batch(records, wait)]
+
+    def commit_batch(
+        self, records: Sequence[ConsentRecord], wait: float | None = None
+    ) -> list[Committed]:
         self._check_writable()
         conn = self._conn()
-        chunks = [records[i : i + MAX_ROWS] for i in range(0, len(records), MAX_ROWS)]
+        appender = self._appender
+        leaves = tree_log.leaves(records) if appender is not None else None
+        appended = None
+        archive = self._archive.due()
         try:
             with self.write_turn(wait), self._busy_timeout(conn, wait):
-                before = conn.total_changes
-                if len(chunks) == 1:
-                    # One statement in autocommit mode is one atomic, fsynced transaction.
-                    _insert(conn, chunks[0])
-                else:
-                    conn.execute("BEGIN IMMEDIATE")
-                    for chunk in chunks:
-                        _insert(conn, chunk)
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    size = _LOG.tree_size(conn) if appender is not None else 0
+                    plan = self._insert_new(conn, records, leaves, size)
+                    new = range(len(records)) if plan is None else plan.new
+                    if appender is not None and leaves is not None and new:
+                        appended = _LOG.append(
+                            conn, appender, size, [leaves[i].hash for i in new],
+                            utc_timestamp(), archive,
+                        )  # fmt: skip
                     conn.execute("COMMIT")
-            if conn.total_changes - before == len(records):
-                return list(records)
-            # Some keys existed already: answer each with what is stored under it.
-            query = f"{_SELECT} WHERE consent_id = ? AND seq = ?"
-            return [_record(conn.execute(query, (r.consent_id, r.seq)).fetchone()) for r in records]
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    if appender is not None:
+                        appender.forget()
+                    raise
+            if appended is not None:
+                appender.committed(appended)  # type: ignore[union-attr]
+                if archive:
+                    self._archive.saved()
+            return answer_batch(records, leaves, plan, appended, self._logged)
+        except sqlite3.Error as error:
+            self._discard()
+            raise StoreUnavailable(str(error)) from error
+
+    def _insert_new(
+        self,
+        conn: sqlite3.Connection,
+        records: Sequence[ConsentRecord],
+        leaves: Sequence[Leaf] | None,
+        size: int,
+    ) -> BatchPlan | None:
+        """Insert the records whose keys are new, the k-th at leaf index size + k; None when
+        that was all of them (the usual case: no lookup first, the count shows it)."""
+        before = conn.total_changes
+        conn.execute("SAVEPOINT batch")
+        _insert_rows(conn, _RECORD_INSERTS, _rows(records, leaves, range(len(records)), size))
+        if conn.total_changes - before == len(records):
+            conn.execute("RELEASE batch")
+            return None
+        conn.execute("ROLLBACK TO batch")  # some keys exist, or repeat within the batch
+        keys = {(r.consent_id, r.seq) for r in records}
+        query = f"{_SELECT_STORED} WHERE consent_id = ? AND seq = ?"
+        stored = {}
+        for key in keys:
+            row = conn.execute(query, key).fetchone()
+            if row is not None:
+                stored[key] = _stored(row)
+        plan = plan_batch(records, stored)
+        before = conn.total_changes
+        _insert_rows(conn, _RECORD_INSERTS, _rows(records, leaves, plan.new, size))
+        if conn.total_changes - before != len(plan.new):
+            raise StoreUnavailable(
+                f"{self.path}: the log's leaves and its records disagree (run `consents verify`)"
+            )
+        conn.execute("RELEASE batch")
+        return plan
+
+    def _logged(self, stored: Stored) -> Logged | None:
+        """The log entry of a record stored before, with its proof to the latest checkpoint."""
+        if stored.leaf_index is None:
+            return None
+        conn = self._conn()
+        latest = _LOG.head(conn)
+        if latest is None or stored.leaf_index >= latest[0]:
+            return None
+        proof = merkle.inclusion_proof(_LOG.nodes(conn), stored.leaf_index, latest[0])
+        commitment = ip_commitment(stored.record.ip, stored.ip_salt or b"")
+        leaf = record_leaf_hash(stored.record, commitment)
+        return Logged(stored.leaf_index, commitment, leaf, b"".join(proof), latest[1])
+
+    def receipts_for(self, consent_id: str) -> list[Committed]:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN")  # one snapshot: the head and the nodes under it
+            try:
+                rows = conn.execute(
+                    f"{_SELECT_STORED} WHERE consent_id = ? ORDER BY seq, id", (consent_id,)
+                ).fetchall()
+                return [Committed(s.record, self._logged(s)) for s in map(_stored, rows)]
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            self._discard()
+            raise StoreUnavailable(str(error)) from error
+
+    def latest_checkpoint(self) -> tuple[int, str] | None:
+        try:
+            return _LOG.head(self._conn())
+        except sqlite3.Error as error:
+            self._discard()
+            raise StoreUnavailable(str(error)) from error
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        try:
+            return merkle.consistency_proof(_LOG.nodes(self._conn()), old_size, new_size)
         except sqlite3.Error as error:
             self._discard()
             raise StoreUnavailable(str(error)) from error
