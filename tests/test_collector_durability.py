@@ -47,7 +47,7 @@ def kill_group(process: subprocess.Popen, sig: int) -> None:
     process.wait(timeout=30)
 
 
-def client(port: int, acked: list[tuple[str, int, str]], stop: threading.Event) -> None:
+def client(port: int, acked: list[tuple[str, int, int]], stop: threading.Event) -> None:
     """Post consents until stopped, the server dies, or LOAD_SECONDS pass; record each 201."""
     deadline = time.monotonic() + LOAD_SECONDS
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
@@ -63,15 +63,16 @@ def client(port: int, acked: list[tuple[str, int, str]], stop: threading.Event) 
             response = connection.getresponse()
             reply = response.read()
             if response.status == 201:
-                acked.append((data["consent_id"], data["seq"], json.loads(reply)["receipt"]))
+                leaf = json.loads(reply)["receipt"]["leaf_index"]
+                acked.append((data["consent_id"], data["seq"], leaf))
     except (OSError, http.client.HTTPException):
         return  # killed under us: what was acknowledged before is what must survive
     finally:
         connection.close()
 
 
-def load_and_kill(process: subprocess.Popen) -> list[tuple[str, int, str]]:
-    acked: list[tuple[str, int, str]] = []
+def load_and_kill(process: subprocess.Popen) -> list[tuple[str, int, int]]:
+    acked: list[tuple[str, int, int]] = []
     stop = threading.Event()
     threads = [
         threading.Thread(target=client, args=(process.port, acked, stop)) for _ in range(THREADS)
@@ -98,10 +99,11 @@ def check_after_restart(
         health = connection.getresponse()
         assert health.status == 200
         assert json.loads(health.read())["status"] == "ok"
-        consent_id, seq, receipt = acked[-1]
+        consent_id, seq, leaf = acked[-1]
         connection.request("GET", f"/api/consent/{consent_id}")
-        records = json.loads(connection.getresponse().read())["records"]
-        assert [(r["seq"], r["receipt"]) for r in records] == [(seq, receipt)]
+        mine = json.loads(connection.getresponse().read())
+        assert [r["seq"] for r in mine["records"]] == [seq]
+        assert [r["leaf_index"] for r in mine["receipts"]] == [leaf]
     finally:
         kill_group(process, signal.SIGTERM)
     rows = stored()
@@ -115,10 +117,10 @@ def test_every_201_survives_kill_9_on_sqlite(tmp_path):
     args = ["--db", str(db)]
     acked = load_and_kill(start_collector(args, {}, log))
 
-    def stored() -> set[tuple[str, int, str]]:
+    def stored() -> set[tuple[str, int, int]]:
         with sqlite3.connect(db) as conn:
             assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-            return set(conn.execute("SELECT consent_id, seq, receipt FROM consents"))
+            return set(conn.execute("SELECT consent_id, seq, leaf_index FROM consents"))
 
     check_after_restart(args, {}, log, stored, acked)
 
@@ -130,9 +132,9 @@ def test_every_201_survives_kill_9_on_postgres(tmp_path, postgres):
     env = {"DATABASE_URL": url}  # the variable operators set, instead of --db
     acked = load_and_kill(start_collector([], env, log))
 
-    def stored() -> set[tuple[str, int, str]]:
+    def stored() -> set[tuple[str, int, int]]:
         with psycopg.connect(url) as conn:
-            rows = conn.execute("SELECT consent_id::text, seq, receipt FROM consents")
+            rows = conn.execute("SELECT consent_id::text, seq, leaf_index FROM consents")
             return set(rows.fetchall())
 
     check_after_restart([], env, log, stored, acked)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from collector_fixtures.support import SITE, Collector, WriterThread, body
+from collector_fixtures.support import SITE, Collector, WriterThread, body, check_receipt
 from conftest import free_port, wait_for_port
 
 from policysite.collector.core.settings import CollectorSettings
@@ -40,7 +40,8 @@ def writer(db, tmp_path):
 
 def stored(db: str) -> list[tuple[str, int, str]]:
     with sqlite3.connect(db) as conn:
-        return conn.execute("SELECT consent_id, seq, receipt FROM consents ORDER BY id").fetchall()
+        query = "SELECT consent_id, seq, leaf_index FROM consents ORDER BY id"
+        return conn.execute(query).fetchall()
 
 
 def test_a_consent_is_committed_by_the_writer_and_acknowledged_after(db, writer):
@@ -49,7 +50,8 @@ def test_a_consent_is_committed_by_the_writer_and_acknowledged_after(db, writer)
         data = body()
         response = client.post(data)
         assert response.status_code == 201
-        assert stored(db) == [(data["consent_id"], 1, response.json()["receipt"])]
+        assert stored(db) == [(data["consent_id"], 1, response.json()["receipt"]["leaf_index"])]
+        assert check_receipt(response.json()["receipt"], db).tree_size == 1
         assert writer.writer.committed == 1  # the writer committed it, not the worker
     finally:
         client.close()

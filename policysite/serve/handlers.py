@@ -204,6 +204,7 @@ class ApiHandler(web.RequestHandler):
                 headers={name.lower(): value for name, value in self.request.headers.get_all()},
                 body=bytes(self.body),
                 client_ip=self.request.remote_ip or "",
+                query=self.request.query,
             )
         )
         self.set_status(response.status)

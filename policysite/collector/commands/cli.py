@@ -195,10 +195,12 @@ def run_collector(args: argparse.Namespace) -> int:
             "address it is recorded and rate-limited under; list your proxies instead",
             file=sys.stderr,
         )
-    log_name = _check_log_key(key, args.site / "policy.json") if logging_on else None
     # Fail here, with a clean message, rather than in every worker; this also migrates once.
-    service = open_service(db, args.site, extra_origins=args.allow_origin, settings=settings)
+    # The key is checked after, by _check_log_key, which says when it made one.
+    checking = dataclasses.replace(settings, log=False)
+    service = open_service(db, args.site, extra_origins=args.allow_origin, settings=checking)
     asyncio.run(service.close())
+    log_name = _check_log_key(key, args.site / "policy.json") if logging_on else None
     # On SQLite, one process commits for every worker (writer.py); workers are left to HTTP.
     writer = (
         start_writer(db, args.log_level, args.log_format, key if logging_on else None, log_name)

@@ -80,8 +80,9 @@ class CollectorApp:
             return  # the client went away (or was cut off by the read timeout): nobody to answer
         client = scope.get("client")
         request = HttpRequest(
-            scope["method"], scope["path"], headers, body, client[0] if client else ""
-        )
+            scope["method"], scope["path"], headers, body, client[0] if client else "",
+            scope.get("query_string", b"").decode("latin-1"),
+        )  # fmt: skip
         response = await service.handle(request)
         await send(
             {

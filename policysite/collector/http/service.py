@@ -18,10 +18,12 @@ import asyncio
 import functools
 import json
 import logging
-from collections.abc import Mapping, Sequence
+import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from policysite.collector.core import receipt
 from policysite.collector.core.addresses import (
@@ -30,6 +32,7 @@ from policysite.collector.core.addresses import (
     TrustedProxies,
     reduce_ip,
 )
+from policysite.collector.core.checkpoint import b64encode
 from policysite.collector.core.committer import GroupCommitter, RemoteCommitter
 from policysite.collector.core.files import file_mode
 from policysite.collector.core.health import Health
@@ -54,6 +57,8 @@ MAX_USER_AGENT = 256
 CONSENT_PATH = "/api/consent"
 RECORDS_PREFIX = "/api/consent/"
 HEALTH_PATH = "/api/health"
+CHECKPOINT_PATH = "/api/log/checkpoint"
+CONSISTENCY_PATH = "/api/log/consistency"
 CONTENT_TYPES = frozenset({"application/json", "text/plain"})
 RETRY_AFTER_UNAVAILABLE = "5"
 PREFLIGHT_MAX_AGE = "86400"
@@ -66,6 +71,7 @@ class HttpRequest:
     headers: Mapping[str, str]  # lower-case names
     body: bytes
     client_ip: str  # the TCP peer ("" when unknown, e.g. a unix socket)
+    query: str = ""  # the raw query string, without "?"
 
 
 @dataclass(slots=True)
@@ -88,7 +94,10 @@ _JSON_HEADERS = (
     ("cache-control", "no-store"),
     ("x-content-type-options", "nosniff"),
 )
+_PRIVATE = ("ip", "receipt")  # left out of a browser's own records
+_PUBLIC = (("access-control-allow-origin", "*"),)  # the log's head and proofs are public
 _accepted_types: set[str] = set()
+T = TypeVar("T")
 
 
 def json_response(
@@ -161,6 +170,12 @@ class ConsentService:
             if method == "GET":
                 return await self._health()
             return self._not_allowed("GET")
+        if path in (CHECKPOINT_PATH, CONSISTENCY_PATH):
+            if method != "GET":
+                return self._not_allowed("GET")
+            if path == CHECKPOINT_PATH:
+                return await self._checkpoint()
+            return await self._consistency(request.query)
         return json_response(404, {"error": f"no such endpoint: {path}"})
 
     async def close(self) -> None:
@@ -330,13 +345,44 @@ class ConsentService:
             response = self._unavailable()
             response.headers += cors
             return response
-        own = [{k: v for k, v in c.record.as_dict().items() if k != "ip"} for c in stored]
+        # The row's own digest ("receipt" column) stays in the store; the receipts prove more.
+        own = [{k: v for k, v in c.record.as_dict().items() if k not in _PRIVATE} for c in stored]
         receipts = [
             None if c.logged is None else receipt.from_logged(c.record, c.logged) for c in stored
         ]
         return json_response(
             200, {"consent_id": consent_id, "records": own, "receipts": receipts}, cors
         )
+
+    async def _checkpoint(self) -> HttpResponse:
+        """The latest signed checkpoint, as text: anyone may fetch and keep it."""
+        try:
+            latest = await self._read(self.store.latest_checkpoint)
+        except StoreUnavailable:
+            return self._unavailable()
+        if latest is None:
+            return json_response(404, {"error": "the log has no checkpoint yet"}, _PUBLIC)
+        headers = [("content-type", "text/plain; charset=utf-8"), *_JSON_HEADERS[1:], *_PUBLIC]
+        return HttpResponse(200, headers, latest[1].encode("utf-8"))
+
+    async def _consistency(self, query: str) -> HttpResponse:
+        """RFC 9162's proof that the tree of `from` records is a prefix of the one of `to`
+        (default: the latest checkpoint's size)."""
+        try:
+            latest = await self._read(self.store.latest_checkpoint)
+            size = 0 if latest is None else latest[0]
+            old, new = log_range(query, size)
+            proof = await self._read(functools.partial(self.store.consistency_proof, old, new))
+        except StoreUnavailable:
+            return self._unavailable()
+        except FieldError as error:
+            status = 404 if isinstance(error, NoSuchTrees) else 400
+            return json_response(status, {"error": error.message, "field": error.field}, _PUBLIC)
+        payload = {"from": old, "to": new, "proof": [b64encode(h) for h in proof]}
+        return json_response(200, payload, _PUBLIC)
+
+    async def _read(self, call: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._readers, call)
 
     async def _health(self) -> HttpResponse:
         reason = await self._health_check.reason()
@@ -347,6 +393,33 @@ class ConsentService:
             {"status": "unavailable", "reason": reason},
             [("retry-after", RETRY_AFTER_UNAVAILABLE)],
         )
+
+
+class NoSuchTrees(FieldError):
+    """Well-formed sizes that this log has no proof between (404)."""
+
+
+def log_range(query: str, size: int) -> tuple[int, int]:
+    """`from` and `to` of a consistency request (`to` defaults to `size`, the latest tree's):
+    FieldError unless both are whole numbers from 1, NoSuchTrees unless from <= to <= size."""
+    params = urllib.parse.parse_qs(query, keep_blank_values=True)
+    values = {}
+    for name in ("from", "to"):
+        given = params.get(name)
+        if given is None and name == "to":
+            values[name] = size
+            continue
+        if given is None or len(given) != 1 or not given[0].isdigit() or len(given[0]) > 19:
+            raise FieldError(name, f"give {name}= once, as a whole number of records")
+        values[name] = int(given[0])
+    old, new = values["from"], values["to"]
+    if old < 1:
+        raise FieldError("from", "from must be 1 or more: every tree extends the empty one")
+    if new > size:
+        raise NoSuchTrees("to", f"the log has {size} records; to={new} is beyond it")
+    if old > new:
+        raise NoSuchTrees("from", f"from={old} is beyond to={new}")
+    return old, new
 
 
 def _check_body(request: HttpRequest) -> HttpResponse | None:
