@@ -89,7 +89,7 @@ def load_and_kill(process: subprocess.Popen) -> list[tuple[str, int, int]]:
 
 
 def check_after_restart(
-    db_args: list[str], env: dict[str, str], log: Path, stored, acked: list
+    db_args: list[str], env: dict[str, str], log: Path, stored, acked: list, key_file: Path
 ) -> None:
     assert len(acked) >= KILL_AFTER_ACKS, log.read_text()
     process = start_collector(db_args, env, log)  # recovery and migrations on a killed store
@@ -109,6 +109,18 @@ def check_after_restart(
     rows = stored()
     missing = [ack for ack in acked if ack not in rows]
     assert missing == [], f"{len(missing)} of {len(acked)} acknowledged records were lost"
+    audit = subprocess.run(
+        [sys.executable, "build.py", "consents", "verify", *db_args, "--key", public_key(key_file)],
+        cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert audit.returncode == 0, audit.stdout + audit.stderr  # the log survived kill -9 too
+    assert audit.stdout.startswith("intact: ")
+
+
+def public_key(key_file: Path) -> str:
+    from policysite.collector.core.log_key import read_signer
+
+    return read_signer(key_file, "ximgo.com/consent-log").verifier.key_text()
 
 
 def test_every_201_survives_kill_9_on_sqlite(tmp_path):
@@ -122,14 +134,15 @@ def test_every_201_survives_kill_9_on_sqlite(tmp_path):
             assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
             return set(conn.execute("SELECT consent_id, seq, leaf_index FROM consents"))
 
-    check_after_restart(args, {}, log, stored, acked)
+    check_after_restart(args, {}, log, stored, acked, db.parent / "consent-log.key")
 
 
 @pytest.mark.postgres
 def test_every_201_survives_kill_9_on_postgres(tmp_path, postgres):
     url = fresh_database(postgres.url)
     log = tmp_path / "collector.log"
-    env = {"DATABASE_URL": url}  # the variable operators set, instead of --db
+    # The variables operators set, instead of --db and --log-key.
+    env = {"DATABASE_URL": url, "POLICYSITE_LOG_KEY": str(tmp_path / "consent-log.key")}
     acked = load_and_kill(start_collector([], env, log))
 
     def stored() -> set[tuple[str, int, int]]:
@@ -137,4 +150,4 @@ def test_every_201_survives_kill_9_on_postgres(tmp_path, postgres):
             rows = conn.execute("SELECT consent_id::text, seq, leaf_index FROM consents")
             return set(rows.fetchall())
 
-    check_after_restart([], env, log, stored, acked)
+    check_after_restart([], env, log, stored, acked, tmp_path / "consent-log.key")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import http.client
 import json
 import os
@@ -12,6 +13,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -76,6 +78,8 @@ class Collector:
         client_ip: str = "203.0.113.7",
     ) -> None:
         self.loop = asyncio.new_event_loop()
+        if settings is not None and not settings.log_key:
+            settings = dataclasses.replace(settings, log_key=str(key_file(db)))
         self.app = create_app(db, site, settings=settings, extra_origins=extra_origins)
         self.service = self.app.open()
         self.client_ip = client_ip
@@ -150,9 +154,6 @@ class WriterThread:
         import socket
         import threading
 
-        from policysite.collector.core.log_key import load_or_create_signer
-        from policysite.collector.core.policy import load_policy
-        from policysite.collector.core.settings import log_key_path
         from policysite.collector.core.store import open_store
         from policysite.collector.core.writer import Writer
 
@@ -161,9 +162,7 @@ class WriterThread:
         listener.bind(socket_path)
         listener.listen()
         # The key the workers' own committers load (service.open_service), so that both sign.
-        name = load_policy(SITE / "policy.json").log_name
-        signer, _ = load_or_create_signer(log_key_path(db), name)
-        self.writer = Writer(open_store(db, signer=signer), listener)
+        self.writer = Writer(open_store(db, signer=log_signer(db)), listener)
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
@@ -247,13 +246,28 @@ def umask(value: int) -> Iterator[None]:
         os.umask(previous)
 
 
-def log_verifier(db: str):
-    """The public key of the log the collector at `db` signs (its key file beside it)."""
-    from policysite.collector.core.log_key import read_signer
-    from policysite.collector.core.policy import load_policy
+def key_file(db: str) -> Path:
+    """The log's signing key for `db` in tests: beside a SQLite file, as the collector puts
+    it; for a PostgreSQL database, a file of its own under the temporary folder (never the
+    default var/ of the working folder)."""
     from policysite.collector.core.settings import log_key_path
 
-    return read_signer(log_key_path(db), load_policy(SITE / "policy.json").log_name).verifier
+    if db.startswith("postgresql://"):
+        return Path(tempfile.gettempdir(), "policysite-test-keys", db.rsplit("/", 1)[-1] + ".key")
+    return log_key_path(db)
+
+
+def log_signer(db: str):
+    """The signing key the test collector for `db` uses (created when there is none yet)."""
+    from policysite.collector.core.log_key import load_or_create_signer
+    from policysite.collector.core.policy import load_policy
+
+    return load_or_create_signer(key_file(db), load_policy(SITE / "policy.json").log_name)[0]
+
+
+def log_verifier(db: str):
+    """The public key of the log the test collector at `db` signs."""
+    return log_signer(db).verifier
 
 
 def check_receipt(receipt: dict, db: str):

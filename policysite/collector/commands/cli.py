@@ -1,4 +1,5 @@
-"""`collector` and `consents export|stats|report|purge` (docs/collector.md).
+"""`collector` and `consents export|stats|report|purge` (docs/collector.md); the log's own
+`consents` commands are in log.py.
 
 policysite/cli.py calls `add_collector_parser(sub)` and `add_consents_parser(sub)`; each sets
 `handler`. Operator commands have no HTTP surface: they open the store directly.
@@ -7,22 +8,22 @@ policysite/cli.py calls `add_collector_parser(sub)` and `add_consents_parser(sub
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 from policysite.arguments import iso_date
-from policysite.collector.core.addresses import default_trusted_proxies
-from policysite.collector.core.files import (
-    ENV_GROUP_READABLE,
-    file_mode,
-    group_readable_from_env,
-    open_output,
+from policysite.collector.commands.log import add_confirmation, add_log_parsers, confirm
+from policysite.collector.commands.options import (
+    add_db,
+    add_group_readable,
+    command_store,
+    open_command_output,
+    resolve_db,
 )
+from policysite.collector.core.addresses import default_trusted_proxies
 from policysite.collector.core.settings import (
     ENV_BURST,
     ENV_DB,
@@ -41,34 +42,10 @@ from policysite.collector.core.settings import (
 from policysite.errors import PolicyError, Problem
 
 if TYPE_CHECKING:
-    from policysite.collector.core.store import Store
+    pass
 
-DEFAULT_DB = "var/consents.sqlite3"
 KEEP_ALIVE_TIMEOUT = 5  # seconds, uvicorn's default; nginx keeps its upstream connections warm
 MAX_CONNECTIONS = 1000  # per worker: far above what nginx's keepalive pool opens
-
-
-def resolve_db(db: str | None) -> str:
-    """--db wins; then DATABASE_URL; then the SQLite file under var/."""
-    return db or os.environ.get("DATABASE_URL") or DEFAULT_DB
-
-
-def _add_db(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--db",
-        metavar="PATH_OR_URL",
-        help=f"SQLite file or postgresql:// URL (default: $DATABASE_URL, else {DEFAULT_DB})",
-    )
-
-
-def _add_group_readable(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument(
-        "--group-readable",
-        action="store_true",
-        default=group_readable_from_env(),
-        help=f"create {what} with mode 0640 (group may read) instead of 0600 "
-        f"(default: ${ENV_GROUP_READABLE})",
-    )
 
 
 # --- collector ----------------------------------------------------------------------------
@@ -80,7 +57,7 @@ def add_collector_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("collector", help="run the consent collector (uvicorn)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8001, help="port to listen on (default: 8001)")
-    _add_db(p)
+    add_db(p)
     p.add_argument(
         "--site", type=Path, default=Path("dist"), metavar="DIR",
         help="the built site whose policy.json says what may be consented to (default: dist)",
@@ -127,7 +104,7 @@ def add_collector_parser(sub: argparse._SubParsersAction) -> None:
         help="per worker; requests beyond get 503 at once "
         f"(default: {MAX_CONNECTIONS})",
     )  # fmt: skip
-    _add_group_readable(p, "the database and its lock file")
+    add_group_readable(p, "the database and its lock file")
     p.add_argument(
         "--log-key", type=Path, metavar="FILE", default=os.environ.get(ENV_LOG_KEY),
         help="the consent log's signing key, created (0600) on first start "
@@ -252,7 +229,7 @@ def add_consents_parser(sub: argparse._SubParsersAction) -> None:
     actions = p.add_subparsers(dest="consents_command", required=True, metavar="ACTION")
 
     export = actions.add_parser("export", help="write records as CSV or JSON Lines")
-    _add_db(export)
+    add_db(export)
     _add_range(export)
     export.add_argument(
         "--format", choices=["csv", "jsonl"], default="csv", help="the file format (default: csv)"
@@ -260,47 +237,34 @@ def add_consents_parser(sub: argparse._SubParsersAction) -> None:
     export.add_argument(
         "-o", "--output", type=Path, metavar="FILE", help="file to write (default: stdout)"
     )
-    _add_group_readable(export, "the output file")
+    add_group_readable(export, "the output file")
     export.set_defaults(handler=run_export)
 
     stats = actions.add_parser("stats", help="acceptance rate per category, version and week")
-    _add_db(stats)
+    add_db(stats)
     _add_range(stats)
     stats.add_argument("--json", action="store_true", help="print JSON instead of tables")
     stats.set_defaults(handler=run_stats)
 
     report = actions.add_parser("report", help="one self-contained HTML page with charts")
-    _add_db(report)
+    add_db(report)
     _add_range(report)
     report.add_argument(
         "-o", "--output", type=Path, required=True, metavar="FILE", help="e.g. report.html"
     )
-    _add_group_readable(report, "the report")
+    add_group_readable(report, "the report")
     report.set_defaults(handler=run_report)
 
-    check = actions.add_parser(
-        "verify-receipt", help="check a visitor's downloaded receipt offline (no database)"
-    )
-    check.add_argument("file", type=Path, metavar="FILE", help="the receipt (a JSON file)")
-    check.add_argument(
-        "--key", metavar="KEY",
-        help="the log's public key (name+id+key), or a file holding it "
-        "(default: log_public_key in the --site's policy.json)",
-    )  # fmt: skip
-    check.add_argument(
-        "--site", type=Path, default=Path("dist"), metavar="DIR",
-        help="the built site whose policy.json names the key (default: dist)",
-    )  # fmt: skip
-    check.set_defaults(handler=run_verify_receipt)
-
-    purge = actions.add_parser("purge", help="delete records older than DAYS (the only delete)")
-    _add_db(purge)
+    purge = actions.add_parser("purge", help="delete records older than DAYS, keeping the log provable")
+    add_db(purge)
     purge.add_argument(
         "--older-than", type=int, required=True, metavar="DAYS",
         help="delete records received more than DAYS days ago",
     )  # fmt: skip
     purge.add_argument("--dry-run", action="store_true", help="only count what would go")
+    add_confirmation(purge)
     purge.set_defaults(handler=run_purge)
+    add_log_parsers(actions)
 
 
 def _range(args: argparse.Namespace) -> tuple[dt.datetime | None, dt.datetime | None]:
@@ -316,43 +280,15 @@ def _range(args: argparse.Namespace) -> tuple[dt.datetime | None, dt.datetime | 
     return since, until
 
 
-@contextlib.contextmanager
-def _store(args: argparse.Namespace) -> Iterator[Store]:
-    """The store for an operator command; a store that fails midway is a clean error too."""
-    from policysite.collector.core.store import StoreUnavailable, open_store
-
-    store = open_store(resolve_db(args.db), create=False)
-    try:
-        yield store
-    except StoreUnavailable as error:
-        raise PolicyError(f"consent store {store.where}: {error}") from error
-    finally:
-        store.close()
-
-
-def _open_output(path: Path, group_readable: bool) -> TextIO:
-    """Open -o for writing, private (files.py); a missing folder or a folder given as the
-    file is a user mistake."""
-    try:
-        return open_output(path, file_mode(group_readable))
-    except FileNotFoundError:
-        hint = f"the folder {path.parent} does not exist: create it, or choose another -o"
-    except IsADirectoryError:
-        hint = f"-o names a folder: give a file name in it, e.g. {path / 'consents.csv'}"
-    except OSError as error:
-        hint = f"{error.strerror}: choose a file you can write"
-    raise PolicyError(Problem(path, "cannot write the output file here", hint))
-
-
 def run_export(args: argparse.Namespace) -> int:
     from policysite.collector.commands.exports import export
 
     since, until = _range(args)
-    with _store(args) as store:
+    with command_store(args) as store:
         if args.output is None:
             count = export(store, sys.stdout, args.format, since, until)
         else:
-            with _open_output(args.output, args.group_readable) as out:
+            with open_command_output(args.output, args.group_readable) as out:
                 count = export(store, out, args.format, since, until)
             print(f"wrote {count} record(s) to {args.output}", file=sys.stderr)
     return 0
@@ -362,7 +298,7 @@ def run_stats(args: argparse.Namespace) -> int:
     from policysite.collector.commands.stats import compute, format_json, format_text
 
     since, until = _range(args)
-    with _store(args) as store:
+    with command_store(args) as store:
         stats = compute(store.iter_records(since, until))
     print(format_json(stats) if args.json else format_text(stats))
     return 0
@@ -373,10 +309,10 @@ def run_report(args: argparse.Namespace) -> int:
     from policysite.collector.commands.stats import compute
 
     since, until = _range(args)
-    with _store(args) as store:
+    with command_store(args) as store:
         stats = compute(store.iter_records(since, until))
     page = render_report(stats, source=store.where)
-    with _open_output(args.output, args.group_readable) as out:
+    with open_command_output(args.output, args.group_readable) as out:
         out.write(page)
     print(f"wrote {args.output} ({stats.total} record(s))", file=sys.stderr)
     return 0
@@ -386,64 +322,18 @@ def run_purge(args: argparse.Namespace) -> int:
     if args.older_than < 0:
         raise PolicyError(f"--older-than must be 0 or more days, got {args.older_than}")
     before = dt.datetime.now(dt.UTC) - dt.timedelta(days=args.older_than)
-    with _store(args) as store:
-        count = store.purge(before, dry_run=args.dry_run)
-    verb = "would delete" if args.dry_run else "deleted"
-    print(f"{verb} {count} record(s) received before {before:%Y-%m-%d %H:%M:%S} UTC")
+    when = f"received before {before:%Y-%m-%d %H:%M:%S} UTC"
+    with command_store(args) as store:
+        count = store.purge(before, dry_run=True)
+        if args.dry_run:
+            print(f"would delete {count} record(s) {when}")
+            return 0
+        if count and not confirm(args, f"delete {count} record(s) {when}?"):
+            print("nothing deleted")
+            return 1
+        count = store.purge(before) if count else 0
+    print(f"deleted {count} record(s) {when}; their leaves' hashes stay in the log")
     return 0
-
-
-def run_verify_receipt(args: argparse.Namespace) -> int:
-    from policysite.collector.core import receipt
-    from policysite.collector.core.checkpoint import NoteError, Verifier
-
-    key_text = _log_key(args)
-    try:
-        verifier = Verifier.parse(key_text)
-    except NoteError as error:
-        raise PolicyError(
-            Problem(None, f"--key is not a log public key: {error}", "give name+id+key")
-        ) from None
-    try:
-        text = args.file.read_bytes()
-    except OSError as error:
-        raise PolicyError(
-            Problem(args.file, f"cannot read the receipt: {error.strerror}")
-        ) from None
-    try:
-        verified = receipt.verify(receipt.parse(text), verifier)
-    except receipt.ReceiptError as error:
-        print(f"invalid: {args.file}: {error}")
-        return 1
-    print(verified.summary())
-    return 0
-
-
-def _log_key(args: argparse.Namespace) -> str:
-    """--key as given, or read from the file it names, or policy.json's log_public_key."""
-    import json
-
-    if args.key:
-        path = Path(args.key)
-        if "+" not in args.key and path.is_file():
-            return path.read_text(encoding="utf-8").strip()
-        return args.key.strip()
-    policy = args.site / "policy.json"
-    try:
-        key = (
-            json.loads(policy.read_text(encoding="utf-8")).get("consent", {}).get("log_public_key")
-        )
-    except (OSError, ValueError, AttributeError):
-        key = None
-    if not key:
-        raise PolicyError(
-            Problem(
-                policy,
-                "no log public key here",
-                "pass --key with the key from site.toml's [consent] log_public_key",
-            )
-        )
-    return key
 
 
 def _check_log_key(path: Path, policy_file: Path) -> str:

@@ -2,7 +2,7 @@
 
 Both are synchronous and thread-safe (a connection per thread): the service calls them from
 its group-commit writer thread and a small reader pool, never from the event loop. Records are
-append-only; `purge` is the only way to delete, and only operators run it.
+append-only; `purge` and `erase` are the only ways to delete, and only operators run them.
 """
 
 from __future__ import annotations
@@ -11,12 +11,15 @@ import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from policysite.collector.core import files
 from policysite.collector.core.checkpoint import Signer
 from policysite.collector.core.record import ConsentRecord
 from policysite.collector.core.tree_log import Appended, Leaf, Logged
+
+if TYPE_CHECKING:
+    from policysite.collector.core.store.log_tables import LogSnapshot
 from policysite.errors import PolicyError, Problem
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -159,6 +162,10 @@ class Store(Protocol):
         """RFC 9162 PROOF(old_size, D[new_size]) from the stored nodes (O(log n) reads)."""
         ...
 
+    def log_snapshot(self) -> AbstractContextManager[LogSnapshot]:
+        """One consistent, streamed read of the whole log (log_tables.LogSnapshot)."""
+        ...
+
     def iter_records(
         self, since: dt.datetime | None = None, until: dt.datetime | None = None
     ) -> Iterator[ConsentRecord]:
@@ -166,7 +173,14 @@ class Store(Protocol):
         ...
 
     def purge(self, before: dt.datetime, *, dry_run: bool = False) -> int:
-        """Delete records received before `before`; return how many (would be) deleted."""
+        """Delete records received before `before`; return how many (would be) deleted.
+
+        Each leaf's hash stays, marked purged in log_removed: the tree and every checkpoint
+        still verify without the record."""
+        ...
+
+    def erase(self, consent_id: str, *, dry_run: bool = False) -> int:
+        """Delete every record of a consent id (a request for erasure), as purge does."""
         ...
 
     def close(self) -> None: ...

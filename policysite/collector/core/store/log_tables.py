@@ -109,3 +109,40 @@ class LogTables:
         return {
             index: why for index, why in conn.execute("SELECT leaf_index, reason FROM log_removed")
         }
+
+
+class LogSnapshot:
+    """One consistent read of the whole log, for `consents verify`: everything it streams is
+    as of one moment, while the collector goes on appending."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        stream: Callable[[str], Iterator[tuple]],
+        stored: Callable[[tuple], Any],
+        select_stored: str,
+    ) -> None:
+        self._conn = conn
+        self._stream = stream
+        self._stored = stored
+        self._select_stored = select_stored
+
+    def checkpoints(self) -> list[tuple[int, str]]:
+        return LogTables.checkpoints(self._conn)
+
+    def removed(self) -> dict[int, str]:
+        return LogTables.removed(self._conn)
+
+    def leaf_hashes(self) -> Iterator[tuple[int, bytes]]:
+        """(index, stored leaf hash) for every leaf, in order."""
+        for index, digest in self._stream(
+            "SELECT idx, hash FROM log_nodes WHERE level = 0 ORDER BY idx"
+        ):
+            yield index, bytes(digest)
+
+    def records(self) -> Iterator[Any]:
+        """Every record as store.Stored, by leaf index; those outside the log last."""
+        logged = f"{self._select_stored} WHERE leaf_index IS NOT NULL ORDER BY leaf_index"
+        outside = f"{self._select_stored} WHERE leaf_index IS NULL ORDER BY id"
+        yield from map(self._stored, self._stream(logged))  # through the unique index
+        yield from map(self._stored, self._stream(outside))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
@@ -32,7 +33,7 @@ from policysite.collector.core.store import (
     apply_migrations,
     plan_batch,
 )
-from policysite.collector.core.store.log_tables import LogTables
+from policysite.collector.core.store.log_tables import LogSnapshot, LogTables
 from policysite.collector.core.tree_log import ArchiveClock, Leaf, Logged
 from policysite.errors import PolicyError, Problem
 
@@ -445,6 +446,29 @@ class PostgresStore:
         except psycopg.Error as error:
             raise self._failed(conn, error) from error
 
+    @contextlib.contextmanager
+    def log_snapshot(self) -> Iterator[LogSnapshot]:
+        try:  # its own connection: server-side cursors in one REPEATABLE READ transaction
+            conn = psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT)
+        except psycopg.Error as error:
+            raise StoreUnavailable(str(error).strip()) from error
+        names = itertools.count()
+
+        def stream(query: str) -> Iterator[tuple]:
+            with conn.cursor(name=f"consent_log_{next(names)}") as cursor:
+                cursor.itersize = EXPORT_BATCH
+                cursor.execute(query)
+                yield from cursor
+
+        try:
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                yield LogSnapshot(conn, stream, _stored, _SELECT_STORED)
+        except psycopg.Error as error:
+            raise StoreUnavailable(str(error).strip()) from error
+        finally:
+            conn.close()
+
     def latest_checkpoint(self) -> tuple[int, str] | None:
         conn = self._conn()
         try:
@@ -494,18 +518,30 @@ class PostgresStore:
             conn.close()
 
     def purge(self, before: dt.datetime, *, dry_run: bool = False) -> int:
+        return self._remove("purged", "received_at < %s", before, dry_run)
+
+    def erase(self, consent_id: str, *, dry_run: bool = False) -> int:
+        return self._remove("erased", "consent_id = %s", uuid.UUID(consent_id), dry_run)
+
+    def _remove(self, why: str, where: str, key: object, dry_run: bool) -> int:
+        """Delete the records `where` selects, keeping a row in log_removed for each leaf
+        (its hash stays in log_nodes), in one transaction."""
         conn = self._conn()
         try:
             with conn.transaction():
                 if dry_run:
-                    row = conn.execute(
-                        "SELECT count(*) FROM consents WHERE received_at < %s", (before,)
-                    ).fetchone()
-                    return row[0]
+                    return conn.execute(
+                        f"SELECT count(*) FROM consents WHERE {where}", (key,)
+                    ).fetchone()[0]
                 conn.execute("SET LOCAL policysite.purge = 'on'")
-                deleted = conn.execute("DELETE FROM consents WHERE received_at < %s", (before,))
-                count = deleted.rowcount
-            conn.commit()
+                cursor = conn.execute(
+                    f"WITH gone AS (DELETE FROM consents WHERE {where} RETURNING leaf_index),"
+                    " kept AS (INSERT INTO log_removed SELECT leaf_index, %s, now() FROM gone"
+                    " WHERE leaf_index IS NOT NULL)"
+                    " SELECT count(*) FROM gone",
+                    (key, why),
+                )
+                count = cursor.fetchone()[0]
             return count
         except psycopg.Error as error:
             raise self._failed(conn, error) from error

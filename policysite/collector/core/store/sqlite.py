@@ -38,7 +38,7 @@ from policysite.collector.core.store import (
     apply_migrations,
     plan_batch,
 )
-from policysite.collector.core.store.log_tables import NODE_COLUMNS, LogTables
+from policysite.collector.core.store.log_tables import NODE_COLUMNS, LogSnapshot, LogTables
 from policysite.collector.core.store.write_lock import WriteLock
 from policysite.collector.core.tree_log import ArchiveClock, Leaf, Logged
 from policysite.errors import PolicyError, Problem
@@ -167,23 +167,31 @@ _RECORD_INSERTS = _inserts("consents", _STORED_COLUMNS)
 _NODE_INSERTS = _inserts("log_nodes", NODE_COLUMNS)
 _SELECT = f"SELECT {_COLUMN_LIST} FROM consents"
 _SELECT_STORED = f"SELECT {', '.join(_STORED_COLUMNS)} FROM consents"
-_PURGE = (
-    "DELETE FROM consents WHERE id IN"
-    " (SELECT id FROM consents WHERE received_at < ? ORDER BY received_at LIMIT ?)"
-)
+_REMOVE = {  # the records each removal takes, at most PURGE_CHUNK at a time
+    "purged": "SELECT id, leaf_index FROM consents WHERE received_at < ?"
+    " ORDER BY received_at LIMIT ?",
+    "erased": "SELECT id, leaf_index FROM consents WHERE consent_id = ? LIMIT ?",
+}
 
 
-def _purge_chunk(conn: sqlite3.Connection, cutoff: str) -> int:
-    """Delete up to PURGE_CHUNK records received before `cutoff` in one transaction.
+def _remove_chunk(conn: sqlite3.Connection, why: str, key: str) -> int:
+    """Delete up to PURGE_CHUNK records that `why`'s query selects for `key`, in one
+    transaction, keeping a row in log_removed for each leaf (its hash stays in log_nodes).
 
     The delete trigger is lifted only inside it (DDL is transactional in SQLite).
     """
     conn.execute("BEGIN IMMEDIATE")
+    rows = conn.execute(_REMOVE[why], (key, PURGE_CHUNK)).fetchall()
+    now = utc_timestamp()
+    conn.executemany(
+        "INSERT INTO log_removed VALUES (?, ?, ?)",
+        [(leaf, why, now) for _, leaf in rows if leaf is not None],
+    )
     conn.execute("DROP TRIGGER consents_no_delete")
-    deleted = conn.execute(_PURGE, (cutoff, PURGE_CHUNK)).rowcount
+    conn.executemany("DELETE FROM consents WHERE id = ?", [(row_id,) for row_id, _ in rows])
     conn.execute(_NO_DELETE)
     conn.execute("COMMIT")
-    return deleted
+    return len(rows)
 
 
 def _insert_rows(
@@ -504,6 +512,20 @@ class SQLiteStore:
             self._discard()
             raise StoreUnavailable(str(error)) from error
 
+    @contextlib.contextmanager
+    def log_snapshot(self) -> Iterator[LogSnapshot]:
+        conn = self._connect()  # its own: a read transaction sees one moment of the file
+        try:
+            conn.execute("BEGIN")
+            conn.execute("SELECT count(*) FROM log_head").fetchone()  # the snapshot starts here
+            yield LogSnapshot(conn, conn.execute, _stored, _SELECT_STORED)
+        except sqlite3.Error as error:
+            raise StoreUnavailable(str(error)) from error
+        finally:
+            conn.close()
+            with self._lock:
+                self._all.remove(conn)
+
     def latest_checkpoint(self) -> tuple[int, str] | None:
         try:
             return _LOG.head(self._conn())
@@ -574,15 +596,29 @@ class SQLiteStore:
 
     def purge(self, before: dt.datetime, *, dry_run: bool = False) -> int:
         cutoff = utc_timestamp(before)
+        if dry_run:
+            return self._count("SELECT count(*) FROM consents WHERE received_at < ?", cutoff)
+        return self._remove("purged", cutoff)
+
+    def erase(self, consent_id: str, *, dry_run: bool = False) -> int:
+        if dry_run:
+            return self._count("SELECT count(*) FROM consents WHERE consent_id = ?", consent_id)
+        return self._remove("erased", consent_id)
+
+    def _count(self, query: str, key: str) -> int:
+        try:
+            return self._conn().execute(query, (key,)).fetchone()[0]
+        except sqlite3.Error as error:
+            self._discard()
+            raise StoreUnavailable(str(error)) from error
+
+    def _remove(self, why: str, key: str) -> int:
         conn = self._conn()
         try:
-            if dry_run:
-                query = "SELECT count(*) FROM consents WHERE received_at < ?"
-                return conn.execute(query, (cutoff,)).fetchone()[0]
             count = 0
             while True:  # short transactions: requests commit between them
                 with self._writing(PURGE_TIMEOUT):
-                    deleted = _purge_chunk(conn, cutoff)
+                    deleted = _remove_chunk(conn, why, key)
                 count += deleted
                 if deleted < PURGE_CHUNK:
                     return count

@@ -1,0 +1,274 @@
+"""`consents verify`: an auditor's check of the whole consent log against its signatures.
+
+It trusts nothing the store says about itself. Every leaf is recomputed from its stored record
+(leaf.py), the tree is rebuilt from those leaves, and every checkpoint, stored or published
+elsewhere, must be signed by the log's key and carry the rebuilt tree's root at its size: so
+all of them are prefixes of one tree, each consistent with the next. The stored leaf hashes
+serve only to say which record changed, and to stand in for the records that `consents purge`
+and `consents erase` removed, which keep their leaf's hash (docs/consent-log.md, "Verifying
+the log").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from policysite.collector.core import merkle
+from policysite.collector.core.checkpoint import NoteError, Verifier, verify_checkpoint
+from policysite.collector.core.leaf import ip_commitment, record_leaf_hash
+
+SHOWN_PER_KIND = 20  # problems of one kind listed before "and N more"
+_MISSING = b"\0" * merkle.HASH_SIZE  # stands in for a leaf nothing is left of
+
+
+@dataclass(frozen=True)
+class Published:
+    """A checkpoint kept outside the store (content/consent-log/, a CDN, a visitor)."""
+
+    source: str  # where it came from, for messages
+    note: str
+
+
+@dataclass
+class Report:
+    size: int = 0  # leaves in the rebuilt tree
+    records: int = 0
+    purged: int = 0
+    erased: int = 0
+    checkpoints: int = 0  # stored checkpoints whose signature holds
+    published: int = 0
+    latest: int | None = None
+    problems: list[str] = field(default_factory=list)
+    _counts: dict[str, int] = field(default_factory=dict)
+
+    def problem(self, kind: str, message: str) -> None:
+        """Record a problem; past SHOWN_PER_KIND of one kind, only count it."""
+        count = self._counts[kind] = self._counts.get(kind, 0) + 1
+        if count <= SHOWN_PER_KIND:
+            self.problems.append(message)
+
+    def close(self) -> None:
+        for kind, count in self._counts.items():
+            if count > SHOWN_PER_KIND:
+                self.problems.append(f"… and {count - SHOWN_PER_KIND:,} more {kind} problems")
+
+    @property
+    def intact(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        removed = f"{self.purged:,} purged, {self.erased:,} erased"
+        head = "no checkpoint yet" if self.latest is None else f"latest size {self.latest:,}"
+        return (
+            f"intact: {self.size:,} leaves, {self.records:,} records stored ({removed}); "
+            f"{self.checkpoints:,} stored and {self.published:,} published checkpoints "
+            f"match; {head}"
+        )
+
+
+@dataclass
+class _Expected:
+    """A signed checkpoint waiting for the rebuilt tree to reach its size."""
+
+    label: str
+    size: int
+    root: bytes
+    matched: bool | None = None
+
+
+def audit(
+    snapshot: Any,
+    verifier: Verifier,
+    published: Iterable[Published] = (),
+    known_texts: set[str] | None = None,
+) -> Report:
+    """Check the log in `snapshot` (store.log_snapshot()) against `verifier`'s key.
+
+    `known_texts`, the policy texts' sha256 that policy.json lists, when given: records
+    consented to any other text are reported (what they agreed to is not archived).
+    """
+    report = Report()
+    expected = _signed_checkpoints(snapshot.checkpoints(), verifier, report, stored=True)
+    expected += _signed_checkpoints(
+        ((p.source, p.note) for p in published), verifier, report, stored=False
+    )
+    _report_forks(expected, report)
+    by_size: dict[int, list[_Expected]] = {}
+    for entry in expected:
+        by_size.setdefault(entry.size, []).append(entry)
+    stored_sizes = [e.size for e in expected if e.label.startswith("stored")]
+    report.latest = max(stored_sizes, default=None)
+    unknown_texts: dict[str, int] = {}
+    tree = _rebuild(snapshot, report, by_size, report.latest or 0, known_texts, unknown_texts)
+    report.size = tree.size
+    for sha, count in sorted(unknown_texts.items()):
+        report.problem(
+            "text",
+            f"{count:,} record(s) consented to policy text {sha}, which policy.json does not "
+            "list: what they agreed to is not archived",
+        )
+    _report_checkpoints(expected, tree.size, report)
+    report.close()
+    return report
+
+
+def _signed_checkpoints(
+    notes: Iterable[tuple[Any, str]], verifier: Verifier, report: Report, *, stored: bool
+) -> list[_Expected]:
+    found = []
+    for where, note in notes:
+        label = f"stored checkpoint of size {where}" if stored else f"published checkpoint {where}"
+        try:
+            checkpoint = verify_checkpoint(note, verifier)
+        except NoteError as error:
+            report.problem(
+                "checkpoint", f"{label}: not signed by the key of {verifier.name}: {error}"
+            )
+            continue
+        if stored and checkpoint.size != where:
+            report.problem("checkpoint", f"{label}: its signed size is {checkpoint.size}")
+            continue
+        found.append(_Expected(label, checkpoint.size, checkpoint.root))
+        if stored:
+            report.checkpoints += 1
+        else:
+            report.published += 1
+    return found
+
+
+def _report_forks(expected: list[_Expected], report: Report) -> None:
+    roots: dict[int, dict[bytes, str]] = {}
+    for entry in expected:
+        roots.setdefault(entry.size, {}).setdefault(entry.root, entry.label)
+    for size, labels in sorted(roots.items()):
+        if len(labels) > 1:
+            names = " and ".join(labels.values())
+            report.problem(
+                "fork", f"the log was forked: {names} are both of size {size:,} but differ"
+            )
+
+
+def _rebuild(
+    snapshot: Any,
+    report: Report,
+    by_size: dict[int, list[_Expected]],
+    head: int,
+    known_texts: set[str] | None,
+    unknown_texts: dict[str, int],
+) -> merkle.CompactTree:
+    """The tree rebuilt from the records, leaf by leaf, checked against each stored leaf."""
+    removed = snapshot.removed()
+    stored = _peekable(snapshot.leaf_hashes())
+    records = _peekable(snapshot.records())
+    tree = merkle.CompactTree()
+    while True:
+        index = tree.size
+        while records.next is not None and (records.next.leaf_index or 0) < index:
+            if records.next.leaf_index is None:
+                break
+            _outside(records.take_if(lambda _: True), "has the leaf index of another", report)
+        stored_hash = stored.take_if(lambda item, i=index: item[0] == i)
+        record = records.take_if(lambda s, i=index: s.leaf_index == i)
+        if stored_hash is None and record is None and index not in removed:
+            if stored.next is None and index >= head:
+                break  # the tree's end: what records remain are outside it
+            report.problem("missing", f"leaf {index:,}: nothing is left of it, not even its hash")
+            leaf = _MISSING
+        elif record is not None:
+            leaf = _leaf_of(record, index, stored_hash, removed, report)
+            if known_texts is not None and record.record.policy_sha256 not in known_texts:
+                sha = record.record.policy_sha256
+                unknown_texts[sha] = unknown_texts.get(sha, 0) + 1
+        elif index in removed:
+            why = removed[index]
+            report.purged += why == "purged"
+            report.erased += why == "erased"
+            leaf = stored_hash[1] if stored_hash else _MISSING
+            if stored_hash is None:
+                report.problem("missing", f"leaf {index:,} was {why}, but its hash is gone too")
+        else:
+            report.problem(
+                "deleted",
+                f"leaf {index:,}: its record was deleted outside `consents purge` and "
+                "`consents erase`",
+            )
+            leaf = stored_hash[1]  # type: ignore[index]
+        tree.append(leaf)
+        for entry in by_size.get(tree.size, ()):
+            entry.matched = entry.root == tree.root()
+    for stored_record in records.rest():
+        where = "is not in the log" if stored_record.leaf_index is None else "is past its end"
+        _outside(stored_record, where, report)
+    return tree
+
+
+def _outside(stored: Any, where: str, report: Report) -> None:
+    record = stored.record
+    report.problem(
+        "outside",
+        f"record {record.consent_id} seq {record.seq} (received {record.received_at}) "
+        f"{where}: it was inserted outside the collector, or while the log was off",
+    )
+
+
+def _leaf_of(
+    stored: Any, index: int, stored_hash: tuple | None, removed: dict[int, str], report: Report
+) -> bytes:
+    record = stored.record
+    commitment = None if record.ip is None else ip_commitment(record.ip, stored.ip_salt or b"")
+    leaf = record_leaf_hash(record, commitment)
+    report.records += 1
+    name = f"leaf {index:,} ({record.consent_id} seq {record.seq})"
+    if stored_hash is None:
+        report.problem("outside", f"{name}: its leaf was never stored: inserted outside the log")
+    elif stored_hash[1] != leaf:
+        report.problem("changed", f"{name}: the record was changed after it was logged")
+    if index in removed:
+        report.problem("changed", f"{name} is marked {removed[index]}, but its record is there")
+    return leaf
+
+
+def _report_checkpoints(expected: list[_Expected], size: int, report: Report) -> None:
+    first_bad = None
+    for entry in sorted(expected, key=lambda e: e.size):
+        if entry.matched is None:
+            report.problem(
+                "checkpoint",
+                f"{entry.label} is of a tree of {entry.size:,} leaves, but the log has only "
+                f"{size:,}: leaves were removed from its end",
+            )
+        elif not entry.matched:
+            first_bad = first_bad or entry
+            report.problem(
+                "checkpoint",
+                f"{entry.label} does not match the records: the first {entry.size:,} leaves "
+                "are not the ones it signed (records changed, removed or inserted)",
+            )
+        elif first_bad is not None:
+            report.problem(
+                "fork",
+                f"the log was rewritten: {first_bad.label} does not match, yet the later "
+                f"{entry.label} does (it signs another history)",
+            )
+            first_bad = None
+
+
+class _peekable:
+    """An iterator whose next item can be looked at before it is taken."""
+
+    def __init__(self, items: Iterator) -> None:
+        self._items = items
+        self.next = next(items, None)
+
+    def take_if(self, wanted: Any) -> Any:
+        if self.next is None or not wanted(self.next):
+            return None
+        item, self.next = self.next, next(self._items, None)
+        return item
+
+    def rest(self) -> Iterator:
+        while self.next is not None:
+            item, self.next = self.next, next(self._items, None)
+            yield item
