@@ -28,6 +28,10 @@ COMMANDS = [
     ["consents", "stats"],
     ["consents", "report"],
     ["consents", "purge"],
+    ["consents", "erase"],
+    ["consents", "verify"],
+    ["consents", "verify-receipt"],
+    ["consents", "checkpoint"],
 ]
 WIDTH = "100"  # argparse wraps to the terminal's width: the same width on every machine
 

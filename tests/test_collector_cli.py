@@ -159,7 +159,7 @@ def test_consents_purge_deletes_only_old_records_and_says_how_many(empty_db, cap
     purge = ["consents", "purge", "--db", db, "--older-than", "30"]
     code, out, _ = run(capsys, *purge, "--dry-run")
     assert code == 0 and out.startswith("would delete 1 record(s) received before ")
-    code, out, _ = run(capsys, *purge)
+    code, out, _ = run(capsys, *purge, "--yes")
     assert code == 0 and out.startswith("deleted 1 record(s) received before ")
     store = open_store(db)
     [kept] = store.iter_records()

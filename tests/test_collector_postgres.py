@@ -76,6 +76,6 @@ def test_collector_runs_as_a_role_that_can_only_insert_and_read(postgres, databa
         assert health == {"status": "ok", "store": "postgresql"}
     finally:
         client.close()
-    assert main(["consents", "purge", "--db", restricted, "--older-than", "0"]) == 1
+    assert main(["consents", "purge", "--db", restricted, "--older-than", "0", "--yes"]) == 1
     assert "permission denied for table consents" in capsys.readouterr().err
     assert count(database) == 1

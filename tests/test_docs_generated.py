@@ -35,5 +35,6 @@ def test_a_stale_reference_is_caught(tmp_path, monkeypatch, name):
 def test_every_command_has_its_whole_help_in_docs():
     reference = (ROOT / "docs" / "commands.md").read_text("utf-8")
     for command in ("build", "check", "serve", "new-version", "collector", "consents export",
-                    "consents stats", "consents report", "consents purge"):  # fmt: skip
+                    "consents stats", "consents report", "consents purge", "consents erase",
+                    "consents verify", "consents verify-receipt", "consents checkpoint"):  # fmt: skip
         assert f"usage: python build.py {command} " in reference, command
