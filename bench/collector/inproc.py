@@ -106,7 +106,8 @@ def main() -> int:
     ]
     with tempfile.TemporaryDirectory() as scratch:
         db = Path(scratch) / "consents.sqlite3"
-        app = create_app(str(db), SITE, settings=CollectorSettings(rate_limit="0"))
+        settings = CollectorSettings(rate_limit="0", log=os.environ.get("POLICYSITE_LOG") != "off")
+        app = create_app(str(db), SITE, settings=settings)
         loop = uvloop.new_event_loop()
         app.open()
         loop.run_until_complete(drive(app, bodies[:5000], consents.origin, args.concurrency))

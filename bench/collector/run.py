@@ -48,7 +48,9 @@ OUT = ROOT / "bench/_work/collector"
 FIXTURE_SITE = ROOT / "tests/collector_fixtures/site"
 SITE_DATE = "2026-11-25"
 SETTLE_LIMIT = 10.0
-TARGETS = ("empty", "awaiting", "sqlite", "postgres", "gunicorn")
+# "-nolog": the same collector with the verifiable log turned off (POLICYSITE_LOG=off), to
+# measure what the log costs.
+TARGETS = ("empty", "awaiting", "sqlite", "sqlite-nolog", "postgres", "postgres-nolog", "gunicorn")
 IDLE_LIMIT = 5.0  # seconds to wait for other sessions' load to pass before a target
 
 RowCounter = Callable[[], int] | None
@@ -109,25 +111,28 @@ def started(
         command = servers.uvicorn_empty(port, workers)
     elif name == "awaiting":
         command = servers.uvicorn_empty(port, workers, "awaiting_app")
-    elif name == "sqlite":
-        db = scratch / f"consents-{workers}.sqlite3"
+    elif name.startswith("sqlite"):
+        db = scratch / f"{name}-{workers}" / "consents.sqlite3"
         command = servers.collector(port, workers, str(db), site)
         counter = sqlite_rows(db)
-    elif name == "postgres":
+    elif name.startswith("postgres"):
         assert cluster is not None
-        url = new_database(cluster.url, f"bench_{workers}")
-        command = servers.collector(port, workers, url, site)
+        url = new_database(cluster.url, f"bench_{name.replace('-', '_')}_{workers}")
+        command = servers.collector(port, workers, url, site, scratch / f"{name}-{workers}.key")
         counter = postgres_rows(url)
     else:
         db = scratch / "peer.sqlite3"
         command = servers.gunicorn_peer(port, workers)
         env = {"PEER_DB": str(db), "PEER_ORIGINS": origins}
         counter = sqlite_rows(db)
+    if name.endswith("-nolog"):
+        env["POLICYSITE_LOG"] = "off"
     with servers.server(command, port, log, env) as process:
 
         def pids() -> list[int]:
             mine = [os.getpid(), *quiet.group_pids(process.pid)]
-            postmaster = cluster.postmaster() if cluster and name == "postgres" else None
+            on_cluster = cluster and name.startswith("postgres")
+            postmaster = cluster.postmaster() if on_cluster else None
             return mine + (quiet.children_pids(postmaster) if postmaster else [])
 
         yield Running(port, counter, pids)
@@ -194,7 +199,7 @@ def run_all(args: argparse.Namespace, scratch: Path, deadline: float) -> list[Ou
     print(f"body: {len(consents.example().encode())} bytes, e.g. {consents.example()}")
     outcomes: list[Outcome] = []
     targets = plan(args)
-    wants_cluster = any(name == "postgres" for name, _ in targets)
+    wants_cluster = any(name.startswith("postgres") for name, _ in targets)
     with servers.postgres_cluster() if wants_cluster else contextlib.nullcontext() as cluster:
         for index, (name, workers) in enumerate(targets):
             print(f"{name} ({workers} worker(s)) ...", flush=True)

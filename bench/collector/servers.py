@@ -94,13 +94,17 @@ def uvicorn_empty(port: int, workers: int, app: str = "app") -> list[str]:
     ]  # fmt: skip
 
 
-def collector(port: int, workers: int, db: str, site: Path) -> list[str]:
+def collector(
+    port: int, workers: int, db: str, site: Path, log_key: Path | None = None
+) -> list[str]:
     """Ours, exactly as an operator starts it, with the rate limit off (--rate-limit 0):
-    every request comes from 127.0.0.1, which the default 30/min would stop at once."""
+    every request comes from 127.0.0.1, which the default 30/min would stop at once. The
+    log's key is `log_key`, else the default beside a SQLite file (give one for PostgreSQL)."""
     return [
         sys.executable, str(ROOT / "build.py"), "collector", "--host", "127.0.0.1",
         "--port", str(port), "--db", db, "--site", str(site), "--workers", str(workers),
         "--rate-limit", "0", "--log-level", "warning",
+        *(["--log-key", str(log_key)] if log_key else []),
     ]  # fmt: skip
 
 

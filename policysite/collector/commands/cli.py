@@ -255,7 +255,9 @@ def add_consents_parser(sub: argparse._SubParsersAction) -> None:
     add_group_readable(report, "the report")
     report.set_defaults(handler=run_report)
 
-    purge = actions.add_parser("purge", help="delete records older than DAYS, keeping the log provable")
+    purge = actions.add_parser(
+        "purge", help="delete records older than DAYS, keeping the log provable"
+    )
     add_db(purge)
     purge.add_argument(
         "--older-than", type=int, required=True, metavar="DAYS",
