@@ -151,3 +151,50 @@ def test_every_201_survives_kill_9_on_postgres(tmp_path, postgres):
             return set(rows.fetchall())
 
     check_after_restart([], env, log, stored, acked, tmp_path / "consent-log.key")
+
+
+@pytest.mark.postgres
+def test_two_collectors_share_one_log_and_one_killed_mid_load_loses_nothing(tmp_path, postgres):
+    """Any number of collectors append; one at a time integrates and signs (an advisory lock
+    its session holds). SIGKILL one mid-load: the other goes on, the log stays verifiable,
+    and every acknowledged record, from either, is in it."""
+    url = fresh_database(postgres.url)
+    key = tmp_path / "consent-log.key"
+    env = {"DATABASE_URL": url, "POLICYSITE_LOG_KEY": str(key)}
+    first = start_collector([], env, tmp_path / "first.log")
+    second = start_collector([], env, tmp_path / "second.log")
+    acked: list[tuple[str, int, int]] = []
+    stop = threading.Event()
+    threads = [
+        threading.Thread(target=client, args=(process.port, acked, stop))
+        for process in (first, second)
+        for _ in range(THREADS // 2)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        while len(acked) < KILL_AFTER_ACKS and any(t.is_alive() for t in threads):
+            time.sleep(0.01)
+        kill_group(first, signal.SIGKILL)  # it may hold the lock, mid-transaction
+        killed_at = len(acked)
+        deadline = time.monotonic() + 10
+        while len(acked) < killed_at + 200 and time.monotonic() < deadline:
+            time.sleep(0.01)  # the second goes on appending: it took the lock over
+        assert len(acked) >= killed_at + 200, "the surviving collector stopped appending"
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+        kill_group(second, signal.SIGTERM)
+    with psycopg.connect(url) as conn:
+        rows = set(conn.execute("SELECT consent_id::text, seq, leaf_index FROM consents"))
+    missing = [ack for ack in acked if ack not in rows]
+    assert missing == [], f"{len(missing)} of {len(acked)} acknowledged records were lost"
+    indices = sorted(leaf for _, _, leaf in rows)
+    assert indices == list(range(len(rows)))  # one tree: no index twice, none skipped
+    audit = subprocess.run(
+        [sys.executable, "build.py", "consents", "verify", "--key", public_key(key)],
+        cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert audit.stdout.startswith(f"intact: {len(rows)} leaves")
