@@ -39,6 +39,8 @@ def open_page(browser, server, path=VI_PAGE, **options):
 
 
 def violations(page) -> list[str]:
+    # The banner and the dialog fade in (.25 s): axe must see them at full opacity.
+    page.evaluate("Promise.all(document.getAnimations().map((a) => a.finished))")
     results = Axe().run(page)
     return [
         f"{v['id']}: {[n['target'] for n in v['nodes']]}" for v in results.response["violations"]

@@ -7,6 +7,7 @@ with the real collector writing to SQLite, in a fresh browser context, by role a
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -138,7 +139,9 @@ def test_widget_accept_all_runs_gated_scripts_and_is_recorded(server, context):
     assert row["document"] == "privacy" and row["version"] == FIRST_VERSION
     assert row["language"] == "vi" and row["page"] == GATED_PAGE and row["gpc"] == 0
     assert row["choices"] == dict.fromkeys(CATEGORIES, True)
-    assert page.evaluate("localStorage.length") == 0  # delivered: nothing left in the queue
+    # Delivered: nothing left in the queue; the receipt kept.
+    wait_until(page, "localStorage.getItem('ximgo_consent_r')")
+    assert page.evaluate("localStorage.getItem('ximgo_consent_q')") is None
 
     # The next page applies the stored choice at once, without asking or sending, and says so.
     page.add_init_script(
@@ -391,3 +394,31 @@ def test_widget_api_opens_the_preferences_and_reports_the_choice(server, context
     assert choice["choices"] == {"necessary": True, "analytics": False, "advertising": False}
     page.evaluate("policyConsent.get().choices.analytics = true")  # a copy: changes nothing
     assert page.evaluate("policyConsent.get().choices.analytics") is False
+
+
+def test_widget_keeps_the_receipts_and_offers_them_for_download(server, context, tmp_path):
+    from policysite.collector.core.checkpoint import Signer
+    from policysite.collector.core.receipt import verify
+
+    page = context.new_page()
+    page.goto(server.base + VI_PAGE)
+    choose(page, "Chấp nhận tất cả")
+    wait_until(page, "policyConsent.receipts().length == 1")
+    page.evaluate("policyConsent.open()")
+    with page.expect_response(lambda r: r.url.endswith("/api/consent")):
+        dialog(page).get_by_role("button", name="Từ chối tất cả").click()
+    wait_until(page, "policyConsent.receipts().length == 2")
+    receipts = page.evaluate("policyConsent.receipts()")
+    key = Signer.parse((server.root / "consent-log.key").read_text().strip()).verifier
+    proven = [verify(r, key) for r in receipts]  # offline: the public key is all it takes
+    assert [(p.consent_id, p.seq, p.action) for p in proven] == [
+        (stored(context)["id"], 1, "accept_all"),
+        (stored(context)["id"], 2, "reject_all"),
+    ]
+    page.evaluate("policyConsent.open()")
+    with page.expect_download() as download:
+        dialog(page).get_by_role("button", name="Tải bản ghi đồng ý của tôi").click()
+    assert download.value.suggested_filename == "consent-record.json"
+    saved = tmp_path / "consent-record.json"
+    download.value.save_as(saved)
+    assert json.loads(saved.read_text()) == receipts

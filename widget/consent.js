@@ -27,6 +27,7 @@
     cats = T.categories, // [[id, required, [[name, provider, purpose, lifetime], …]], …]
     gpc = !!N.globalPrivacyControl,
     Q = C.cookie + "_q", // localStorage key of the decisions not yet delivered
+    R = C.cookie + "_r", // and of the receipts the collector answered with (the last 20)
     failed = [], // bodies whose send failed on this page: sendBeacon tries again on pagehide
     layer = (W.dataLayer = W.dataLayer || []),
     gtag =
@@ -43,7 +44,7 @@
 
   // Nothing outside `necessary` before a choice: Consent Mode starts with every signal denied.
   gtag("consent", "default", signals({}));
-  W.policyConsent = { get, open };
+  W.policyConsent = { get, open, receipts: () => store(0, R) };
   // Reading document.cookie blocks on the browser process (1-2 ms in Chromium); the Cookie
   // Store API, where there is one (secure contexts), reads it off the main thread.
   W.cookieStore ? cookieStore.get(C.cookie).then(c => start(c ? c.value : ""), () => start()) : start();
@@ -96,6 +97,7 @@
     boxes.forEach(b => (b.checked = b.disabled || !!c[b.name]));
     opener = D.activeElement;
     dialog.showModal();
+    bar && (bar.hidden = 1); // two layers of the same choices would confuse
   }
 
   function build() {
@@ -114,8 +116,14 @@
             f[f.length - 1 - i].focus();
           }
         },
+        // The banner, hidden while the dialog is open, comes back if no choice was made: at
+        // once on Escape (before the browser gives focus back to it), else on close.
+        oncancel: show,
         // Chromium leaves focus on <body> when a modal dialog closes; give it back.
-        onclose: () => opener?.focus()
+        onclose: () => {
+          show();
+          opener?.focus();
+        }
       },
       h("h2", {}, _("Cài đặt cookie")),
       h("p", {}, _("Cookie cần thiết luôn bật.")),
@@ -127,8 +135,14 @@
             h("summary", {}, _("Danh sách cookie")),
             h("ul", {}, ...cookies.map(k => h("li", {}, h("code", {}, k[0]), " (" + k[1] + ", " + k[3] + "): " + k[2])))))),
       buttons(_("Lưu lựa chọn"), () => decide(Object.fromEntries(boxes.map(b => [b.name, b.checked])), "custom")),
+      // The receipts prove each decision offline (docs/consent-log.md); the visitor keeps a copy.
+      h("button", { onclick: () => h("a", { download: "consent-record.json", href: URL.createObjectURL(new Blob([JSON.stringify(store(0, R))], { type: "application/json" })) }).click() }, _("Tải bản ghi đồng ý của tôi")),
       h("button", { class: "pc-x", "aria-label": _("Đóng"), onclick: () => dialog.close() }, "×"));
     D.body.append(dialog);
+  }
+
+  function show() {
+    bar && (bar.hidden = 0);
   }
 
   /** Accept and reject side by side, same weight (docs/widget.md, *Looks*); then a third button. */
@@ -212,21 +226,23 @@
     return { ad_storage: ad, ad_user_data: ad, ad_personalization: ad, analytics_storage: g("analytics") };
   }
 
-  /** Read the queue, or replace it with `q`. Storage may be blocked: the queue is empty then. */
-  function store(q) {
+  /** Read the list under key `k` (the queue by default), or replace it with `q`. Storage may
+   * be blocked: the list is empty then. */
+  function store(q, k = Q) {
     try {
-      if (!q) return JSON.parse(localStorage.getItem(Q)) || [];
-      q.length ? localStorage.setItem(Q, JSON.stringify(q)) : localStorage.removeItem(Q);
+      if (!q) return JSON.parse(localStorage.getItem(k)) || [];
+      q.length ? localStorage.setItem(k, JSON.stringify(q)) : localStorage.removeItem(k);
     } catch (e) {
       return [];
     }
   }
 
   function send(body) {
-    fetch(C.url, { method: "POST", body, keepalive: true }).then(
-      r => (r.status < 500 && r.status != 429 ? store(store().filter(b => b != body)) : failed.push(body)),
-      () => failed.push(body)
-    );
+    fetch(C.url, { method: "POST", body, keepalive: true }).then(r => {
+      if (r.status > 499 || r.status == 429) return failed.push(body);
+      store(store().filter(b => b != body));
+      r.ok && r.json().then(a => a.receipt && store([...store(0, R), a.receipt].slice(-20), R), () => 0);
+    }, () => failed.push(body));
   }
 
   /** A new element: props that are element properties are set, others become attributes. */
