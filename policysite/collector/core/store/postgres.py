@@ -196,8 +196,8 @@ def _select_nodes(conn: psycopg.Connection, keys: Sequence[tuple[int, int]]) -> 
     levels, indices = zip(*keys, strict=True)
     return iter(
         conn.execute(
-            "SELECT level, idx, hash FROM log_nodes WHERE (level, idx) IN"
-            " (SELECT * FROM unnest(%s::int2[], %s::int8[]))",
+            "SELECT n.level, n.idx, n.hash FROM unnest(%s::int2[], %s::int8[]) AS k(level, idx)"
+            " JOIN log_nodes AS n USING (level, idx)",
             [list(levels), list(indices)],
         ).fetchall()
     )

@@ -213,8 +213,9 @@ def _select_nodes(conn: sqlite3.Connection, keys: Sequence[tuple[int, int]]) -> 
     for start in range(0, len(keys), 400):  # 800 parameters a query at most
         part = keys[start : start + 400]
         values = ", ".join(["(?, ?)"] * len(part))
-        yield from conn.execute(
-            f"SELECT level, idx, hash FROM log_nodes WHERE (level, idx) IN (VALUES {values})",
+        yield from conn.execute(  # a join, not IN (VALUES …), which SQLite would scan for
+            f"SELECT n.level, n.idx, n.hash FROM (VALUES {values}) AS k JOIN log_nodes AS n"
+            " ON n.level = k.column1 AND n.idx = k.column2",
             list(chain.from_iterable(part)),
         )
 
