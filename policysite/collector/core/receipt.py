@@ -33,7 +33,12 @@ from policysite.collector.core.record import COLUMNS, JSON_ATOMS, ConsentRecord
 from policysite.collector.core.tree_log import Logged
 
 FORMAT = "policysite-consent-receipt/1"
-_RECORD_NAMES = COLUMNS[:12]  # the record's fields a receipt shows, before ip_commitment
+_RUN = COLUMNS[3:10]  # document … gpc: the fields that take a handful of values
+RUNS_CACHE = 1024  # distinct runs kept with their JSON text
+HASHES_CACHE = 4096  # proof hashes kept with their base64, before the cache starts over
+_runs: dict[tuple, str] = {}
+_hashes: dict[bytes, str] = {}
+_note: tuple[str, str] = ("", "")  # the last checkpoint written, and its JSON text
 
 
 class ReceiptError(ValueError):
@@ -140,23 +145,44 @@ def make(
 
 def to_json(record: ConsentRecord, logged: Logged) -> str:
     """json.dumps(from_logged(record, logged), separators=(",", ":"), ensure_ascii=False),
-    written out: the collector sends one with every 201 (hot path)."""
-    fields = [f'"{name}":{JSON_ATOMS[type(value)](value)}'
-              for name, value in zip(_RECORD_NAMES, record, strict=False)]  # fmt: skip
+    written out: the collector sends one with every 201 (hot path). The parts that repeat
+    from record to record are written once and kept: the run of fields from `document` to
+    `gpc`, a batch's checkpoint, and the proof hashes a batch's records share."""
+    key = record[3:10]
+    run = _runs.get(key)
+    if run is None:
+        run = ",".join([f'"{n}":{JSON_ATOMS[type(v)](v)}' for n, v in zip(_RUN, key, strict=True)])
+        if len(_runs) < RUNS_CACHE:
+            _runs[key] = run
+    received_at, consent_id, seq, *_, page, user_agent, _ip, _receipt = record
     commitment = logged.ip_commitment
-    fields.append('"ip_commitment":' + ("null" if commitment is None else f'"{commitment}"'))
     proof = logged.proof
-    hashes = [
-        _b64(proof[i : i + merkle.HASH_SIZE], newline=False).decode()
-        for i in range(0, len(proof), merkle.HASH_SIZE)
-    ]
+    if len(_hashes) > HASHES_CACHE:
+        _hashes.clear()
+    hashes = []
+    for i in range(0, len(proof), merkle.HASH_SIZE):
+        digest = proof[i : i + merkle.HASH_SIZE]
+        text = _hashes.get(digest)
+        if text is None:
+            text = _hashes[digest] = _b64(digest, newline=False).decode()
+        hashes.append(text)
+    global _note
+    if _note[0] is not logged.checkpoint:
+        _note = (logged.checkpoint, encode_basestring(logged.checkpoint))
+    proof_text = '"' + '","'.join(hashes) + '"' if hashes else ""
     return (
-        f'{{"format":"{FORMAT}","record":{{{",".join(fields)}}},'
-        f'"leaf_index":{logged.leaf_index},'
+        f'{{"format":"{FORMAT}","record":{{"received_at":{encode_basestring(received_at)},'
+        f'"consent_id":{encode_basestring(consent_id)},"seq":{JSON_ATOMS[type(seq)](seq)},'
+        f'{run},"page":{_nullable(page)},"user_agent":{_nullable(user_agent)},'
+        f'"ip_commitment":{_nullable(commitment)}}},"leaf_index":{logged.leaf_index},'
         f'"leaf_hash":"{_b64(logged.leaf_hash, newline=False).decode()}",'
-        f'"inclusion_proof":[{",".join(f"{chr(34)}{h}{chr(34)}" for h in hashes)}],'
-        f'"checkpoint":{encode_basestring(logged.checkpoint)}}}'
+        f'"inclusion_proof":[{proof_text}],'
+        f'"checkpoint":{_note[1]}}}'
     )
+
+
+def _nullable(value: str | None) -> str:
+    return "null" if value is None else encode_basestring(value)
 
 
 def from_logged(record: ConsentRecord, logged: Logged) -> dict:
