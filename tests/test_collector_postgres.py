@@ -65,7 +65,7 @@ def test_collector_runs_as_a_role_that_can_only_insert_and_read(postgres, databa
         conn.execute(f"CREATE ROLE {role} LOGIN")
         conn.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
         conn.execute(f"GRANT SELECT, INSERT ON consents, schema_version TO {role}")
-        conn.execute(f"GRANT SELECT, INSERT ON log_nodes, log_checkpoints TO {role}")
+        conn.execute(f"GRANT SELECT, INSERT ON log_batches, log_checkpoints TO {role}")
         conn.execute(f"GRANT SELECT, INSERT, UPDATE ON health_probe, log_head TO {role}")
         conn.execute(f"GRANT SELECT ON log_removed TO {role}")
     restricted = database.replace("postgres@", f"{role}@")

@@ -81,7 +81,7 @@ def test_every_201_carries_a_receipt_a_visitor_checks_offline(db, logged):
     first = logged[0]["receipt"]
     assert first["record"]["ip_commitment"].startswith("sha256:")
     leaf = base64.b64decode(first["leaf_hash"])
-    [(stored_leaf,)] = sql(db, "SELECT hash FROM log_nodes WHERE level = 0 AND idx = 0")
+    [(stored_leaf,)] = sql(db, "SELECT substr(nodes, 1, 32) FROM log_batches WHERE first = 0")
     assert bytes(stored_leaf) == leaf
 
 
@@ -194,7 +194,7 @@ def test_a_rewritten_history_is_a_fork_against_published_checkpoints(db, logged,
 
 
 def _rebuild_and_resign(db: str) -> None:
-    """Recompute every leaf from the rows, replace log_nodes, re-sign the head."""
+    """Recompute every leaf from the rows, replace the tree's nodes, re-sign the head."""
     from policysite.collector.core.leaf import ip_commitment, record_leaf_hash
     from policysite.collector.core.record import COLUMNS, ConsentRecord
 
@@ -216,13 +216,13 @@ def _rebuild_and_resign(db: str) -> None:
     signer = log_signer(db)
     note = sign_checkpoint(Checkpoint(signer.name, tree.size, tree.root()), signer)
     lift = (
-        ["ALTER TABLE log_nodes DISABLE TRIGGER USER"]
+        ["ALTER TABLE log_batches DISABLE TRIGGER USER"]
         if db.startswith("postgresql://")
-        else ["DROP TRIGGER log_nodes_no_delete"]
+        else ["DROP TRIGGER log_batches_no_delete"]
     )
-    sql(db, *lift, "DELETE FROM log_nodes")
-    for level, index, digest in nodes:
-        sql(db, "INSERT INTO log_nodes VALUES (%s, %s, %s)", params=(level, index, digest))
+    sql(db, *lift, "DELETE FROM log_batches")
+    blob = b"".join(digest for _, _, digest in nodes)
+    sql(db, "INSERT INTO log_batches VALUES (0, %s, %s)", params=(tree.size, blob))
     sql(db, "UPDATE log_head SET note = %s", params=(note,))
 
 
@@ -266,13 +266,13 @@ def test_a_published_checkpoint_ahead_of_the_log_shows_records_dropped(
     # Drop the last record, its leaf, its checkpoint: the store is consistent; what was
     # published says otherwise.
     lift = (
-        [f"ALTER TABLE {t} DISABLE TRIGGER USER" for t in ("log_nodes", "log_checkpoints")]
+        [f"ALTER TABLE {t} DISABLE TRIGGER USER" for t in ("log_batches", "log_checkpoints")]
         if db.startswith("postgresql://")
-        else ["DROP TRIGGER log_nodes_no_delete", "DROP TRIGGER log_checkpoints_no_delete"]
+        else ["DROP TRIGGER log_batches_no_delete", "DROP TRIGGER log_checkpoints_no_delete"]
     )
     without_triggers(db, f"DELETE FROM consents WHERE leaf_index = {RECORDS - 1}")
-    last = RECORDS - 1  # every node that covers the last leaf goes
-    sql(db, *lift, f"DELETE FROM log_nodes WHERE (idx + 1) * (1 << level) > {last}",
+    last = RECORDS - 1  # the last batch (one record each) and its checkpoint go
+    sql(db, *lift, f"DELETE FROM log_batches WHERE first >= {last}",
         f"DELETE FROM log_checkpoints WHERE size > {last}")  # fmt: skip
     sql(db, "DELETE FROM log_head")
     code, out = verify(db, capsys, "--published", str(published))
@@ -296,3 +296,45 @@ def test_checkpoint_goes_to_stdout(db, logged, capsys):
     assert main(["consents", "checkpoint", "--db", db]) == 0
     out = capsys.readouterr().out
     assert verify_checkpoint(out, log_verifier(db)).size == RECORDS
+
+
+def test_nodes_read_back_from_batches_of_any_size_are_the_trees(db):
+    """Each batch's nodes are one blob; every complete subtree read back through the store
+    (two queries for any number) is the one an in-memory tree has, and so are proofs."""
+    import random
+
+    from collector_fixtures.support import make_record
+
+    from policysite.collector.core.store import open_store
+    from policysite.collector.core.store.log_tables import LogTables
+
+    store = open_store(db, signer=log_signer(db))
+    memory, tree, rng = merkle.MemoryNodes(), merkle.CompactTree(), random.Random(7)
+    try:
+        while tree.size < 700:
+            count = rng.choice([1, 2, 3, 5, 8, 31, 64, 100])
+            batch = [make_record(f"2026-11-25T00:00:00.{tree.size + i:06}Z") for i in range(count)]
+            for committed in store.commit_batch(batch):
+                leaf = base64.b64decode(_receipt_of(committed)["leaf_hash"])
+                memory.put_many(tree.append(leaf))
+        keys = [(level, index) for level in range(10) for index in range(tree.size >> level)]
+        if db.startswith("postgresql://"):
+            with psycopg.connect(db) as conn:
+                stored = LogTables("%s").nodes(conn).get_many(keys)
+        else:
+            with sqlite3.connect(db) as conn:
+                stored = LogTables("?").nodes(conn).get_many(keys)
+        assert stored == memory.get_many(keys)
+        latest = verify_checkpoint(store.latest_checkpoint()[1], log_verifier(db))
+        assert latest.root == tree.root()
+        for old in (1, 2, 63, 64, 65, 333, tree.size):
+            proof = store.consistency_proof(old, tree.size)
+            assert proof == merkle.consistency_proof(memory, old, tree.size)
+    finally:
+        store.close()
+
+
+def _receipt_of(committed) -> dict:
+    from policysite.collector.core.receipt import from_logged
+
+    return from_logged(committed.record, committed.logged)

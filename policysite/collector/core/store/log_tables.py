@@ -1,14 +1,16 @@
 """The consent log's tables, for both stores: the tree's nodes, checkpoints, removed leaves.
 
-log_nodes holds every complete subtree's hash by (level, idx), leaves at level 0; log_head
-the latest signed checkpoint; log_checkpoints one per ARCHIVE_SECONDS or so (tree_log.py);
-log_removed the leaves whose records `consents purge` or `consents erase` removed. The tree's
-size is the number of leaves in log_nodes (the last index at level 0, found through the
-primary key), so records, nodes and a batch's checkpoint always agree: they commit together
-(docs/consent-log.md, "Storage").
+log_batches holds, for each commit batch, the hashes of the complete subtrees it made (its
+leaves included), in the order CompactTree.extend made them, as one blob: a batch is one row,
+not one per node. Node (level, idx) was made by the batch that holds its last leaf,
+L = (idx + 1)·2^level − 1, at position emitted(first, L) + level of that batch's blob, where
+emitted(a, b) counts the nodes that leaves a … b − 1 made (each leaf j makes 1 + the number
+of trailing zeros of j + 1). log_head holds the latest signed checkpoint; log_checkpoints one
+per ARCHIVE_SECONDS or so (tree_log.py); log_removed the leaves whose records `consents purge`
+or `consents erase` removed. The tree's size is the last batch's, so records, nodes and a
+batch's checkpoint always agree: they commit together (docs/consent-log.md, "Storage").
 
-The statements are the same on SQLite and PostgreSQL but for the parameter marker and the
-two that move many nodes at once, which each store passes in.
+The statements are the same on SQLite and PostgreSQL but for the parameter marker.
 """
 
 from __future__ import annotations
@@ -19,39 +21,80 @@ from typing import Any
 from policysite.collector.core import merkle
 from policysite.collector.core.tree_log import Appended, TreeAppender
 
-NODE_COLUMNS = ("level", "idx", "hash")
-
 Connection = Any  # sqlite3.Connection or psycopg.Connection: both have execute()
-InsertNodes = Callable[[Connection, Sequence[merkle.Node]], None]
-SelectNodes = Callable[[Connection, Sequence[merkle.NodeId]], Iterator[tuple[int, int, bytes]]]
+_KEYS_PER_QUERY = 400  # a proof needs about 40; 800 parameters stay under any limit
+
+
+def emitted(first: int, end: int) -> int:
+    """How many nodes leaves first … end − 1 made, appended in order (see above)."""
+    return (end - first) + (end - end.bit_count()) - (first - first.bit_count())
+
+
+def last_leaf(level: int, index: int) -> int:
+    """The leaf whose append made node (level, index)."""
+    return ((index + 1) << level) - 1
 
 
 class Nodes:
-    """A merkle.NodeStore reading log_nodes through one connection, a proof in one query."""
+    """A merkle.NodeStore reading log_batches through one connection: two queries a proof."""
 
-    def __init__(self, conn: Connection, select: SelectNodes) -> None:
+    def __init__(self, conn: Connection, marker: str) -> None:
         self._conn = conn
-        self._select = select
+        self._marker = marker
 
     def get(self, level: int, index: int) -> bytes:
         return self.get_many([(level, index)])[0]
 
     def get_many(self, keys: Sequence[merkle.NodeId]) -> list[bytes]:
-        found = {(level, idx): digest for level, idx, digest in self._select(self._conn, keys)}
-        try:
-            return [bytes(found[key]) for key in keys]
-        except KeyError as error:
-            raise KeyError(error.args[0]) from None
+        found: list[bytes] = []
+        for start in range(0, len(keys), _KEYS_PER_QUERY):
+            found += self._read(keys[start : start + _KEYS_PER_QUERY])
+        return found
+
+    def _read(self, keys: Sequence[merkle.NodeId]) -> list[bytes]:
+        if not keys:
+            return []
+        m = self._marker
+        leaves = [last_leaf(level, index) for level, index in keys]
+        rows = self._conn.execute(
+            f"WITH k(leaf) AS (VALUES {', '.join([f'({m})'] * len(leaves))})"
+            " SELECT k.leaf, (SELECT first FROM log_batches WHERE first <= k.leaf"
+            " ORDER BY first DESC LIMIT 1) FROM k",
+            leaves,
+        ).fetchall()
+        batch_of = dict(rows)
+        wanted = {}  # (first, position) for each key whose batch exists
+        for key, leaf in zip(keys, leaves, strict=True):
+            first = batch_of.get(leaf)
+            if first is not None:
+                wanted[key] = (first, emitted(first, leaf) + key[0])
+        pairs = list(set(wanted.values()))
+        hashes = {}
+        if pairs:
+            values = ", ".join([f"({m}, {m})"] * len(pairs))
+            for first, position, size, digest in self._conn.execute(
+                f"WITH k(first, position) AS (VALUES {values}) SELECT k.first, k.position,"
+                " b.size, substr(b.nodes, k.position * 32 + 1, 32)"
+                " FROM k JOIN log_batches AS b ON b.first = k.first",
+                [x for pair in pairs for x in pair],
+            ):
+                hashes[(first, position)] = (size, bytes(digest))
+        out = []
+        for key, leaf in zip(keys, leaves, strict=True):
+            size, digest = hashes.get(wanted.get(key), (0, b""))  # type: ignore[arg-type]
+            if leaf >= size or len(digest) != merkle.HASH_SIZE:
+                raise KeyError(key)
+            out.append(digest)
+        return out
 
     def put_many(self, nodes: Sequence[merkle.Node]) -> None:
         raise TypeError("nodes are written by LogTables.append, with their batch")
 
 
 class LogTables:
-    def __init__(self, marker: str, insert_nodes: InsertNodes, select_nodes: SelectNodes):
-        self._insert_nodes = insert_nodes
-        self._select_nodes = select_nodes
-        m = marker
+    def __init__(self, marker: str) -> None:
+        m = self._marker = marker
+        self._batch = f"INSERT INTO log_batches VALUES ({m}, {m}, {m})"
         self._head = (
             f"INSERT INTO log_head VALUES (1, {m}, {m}, {m}) ON CONFLICT (id) DO UPDATE"
             " SET size = excluded.size, signed_at = excluded.signed_at, note = excluded.note"
@@ -61,12 +104,12 @@ class LogTables:
         )
 
     def nodes(self, conn: Connection) -> Nodes:
-        return Nodes(conn, self._select_nodes)
+        return Nodes(conn, self._marker)
 
     @staticmethod
     def tree_size(conn: Connection) -> int:
-        query = "SELECT coalesce(max(idx) + 1, 0) FROM log_nodes WHERE level = 0"
-        return conn.execute(query).fetchone()[0]
+        row = conn.execute("SELECT size FROM log_batches ORDER BY first DESC LIMIT 1").fetchone()
+        return 0 if row is None else row[0]
 
     def append(
         self,
@@ -78,11 +121,12 @@ class LogTables:
         archive: bool,
     ) -> Appended:
         """Add the leaf hashes to the tree of `size` leaves, inside the caller's transaction:
-        the new nodes, the signed checkpoint as the head, and in log_checkpoints when
+        the batch's nodes, the signed checkpoint as the head, and in log_checkpoints when
         `archive`."""
         tree = appender.tree(size, lambda: merkle.CompactTree.from_store(self.nodes(conn), size))
         appended = appender.append(tree, hashes)
-        self._insert_nodes(conn, appended.nodes)
+        blob = b"".join([digest for _, _, digest in appended.nodes])
+        conn.execute(self._batch, (appended.first, appended.size, blob))
         conn.execute(self._head, (appended.size, signed_at, appended.checkpoint))
         if archive:
             conn.execute(self._archive, (appended.size, signed_at, appended.checkpoint))
@@ -106,9 +150,8 @@ class LogTables:
     @staticmethod
     def removed(conn: Connection) -> dict[int, str]:
         """Why each removed leaf's record is gone ("purged" or "erased"), by leaf index."""
-        return {
-            index: why for index, why in conn.execute("SELECT leaf_index, reason FROM log_removed")
-        }
+        rows = conn.execute("SELECT leaf_index, reason FROM log_removed")
+        return {index: why for index, why in rows}
 
 
 class LogSnapshot:
@@ -135,10 +178,13 @@ class LogSnapshot:
 
     def leaf_hashes(self) -> Iterator[tuple[int, bytes]]:
         """(index, stored leaf hash) for every leaf, in order."""
-        for index, digest in self._stream(
-            "SELECT idx, hash FROM log_nodes WHERE level = 0 ORDER BY idx"
+        for first, size, nodes in self._stream(
+            "SELECT first, size, nodes FROM log_batches ORDER BY first"
         ):
-            yield index, bytes(digest)
+            nodes = bytes(nodes)
+            for leaf in range(first, size):
+                start = emitted(first, leaf) * merkle.HASH_SIZE
+                yield leaf, nodes[start : start + merkle.HASH_SIZE]
 
     def records(self) -> Iterator[Any]:
         """Every record as store.Stored, by leaf index; those outside the log last."""

@@ -111,12 +111,13 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "ALTER TABLE consents ADD COLUMN ip_salt bytea,"
             " ADD COLUMN leaf_index bigint CHECK (leaf_index >= 0)",
             "CREATE UNIQUE INDEX consents_leaf_index ON consents (leaf_index)",
-            """CREATE TABLE log_nodes (
-                level smallint NOT NULL,
-                idx bigint NOT NULL,
-                hash bytea NOT NULL CHECK (length(hash) = 32),
-                PRIMARY KEY (level, idx)
+            """CREATE TABLE log_batches (
+                first bigint PRIMARY KEY,
+                size bigint NOT NULL CHECK (size > first),
+                nodes bytea NOT NULL
             )""",
+            # Node hashes do not compress: stored as they are, a proof reads 32 bytes of each.
+            "ALTER TABLE log_batches ALTER COLUMN nodes SET STORAGE EXTERNAL",
             """CREATE TABLE log_checkpoints (
                 size bigint PRIMARY KEY,
                 signed_at timestamptz NOT NULL,
@@ -140,14 +141,14 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             *(
                 f"""CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
                 FOR EACH ROW EXECUTE FUNCTION log_append_only()"""
-                for table in ("log_nodes", "log_checkpoints", "log_removed")
+                for table in ("log_batches", "log_checkpoints", "log_removed")
             ),
             *(
                 f"""CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
                 FOR EACH STATEMENT EXECUTE FUNCTION log_append_only()"""
-                for table in ("log_nodes", "log_checkpoints", "log_removed", "log_head")
+                for table in ("log_batches", "log_checkpoints", "log_removed", "log_head")
             ),
-            "REVOKE UPDATE, DELETE, TRUNCATE ON log_nodes, log_checkpoints, log_removed"
+            "REVOKE UPDATE, DELETE, TRUNCATE ON log_batches, log_checkpoints, log_removed"
             " FROM PUBLIC",
         ],
     ),
@@ -181,29 +182,7 @@ _SELECT_STORED = f"SELECT {', '.join(_STORED_COLUMNS)} FROM consents"
 LOG_LOCK = 0x706F6C6963790002
 
 
-def _insert_nodes(conn: psycopg.Connection, nodes: Sequence[tuple]) -> None:
-    levels, indices, hashes = zip(*nodes, strict=True)
-    conn.execute(
-        "INSERT INTO log_nodes SELECT * FROM unnest(%s::int2[], %s::int8[], %s::bytea[])"
-        " ON CONFLICT DO NOTHING",
-        [list(levels), list(indices), list(hashes)],
-    )
-
-
-def _select_nodes(conn: psycopg.Connection, keys: Sequence[tuple[int, int]]) -> Iterator[tuple]:
-    if not keys:
-        return iter(())
-    levels, indices = zip(*keys, strict=True)
-    return iter(
-        conn.execute(
-            "SELECT n.level, n.idx, n.hash FROM unnest(%s::int2[], %s::int8[]) AS k(level, idx)"
-            " JOIN log_nodes AS n USING (level, idx)",
-            [list(levels), list(indices)],
-        ).fetchall()
-    )
-
-
-_LOG = LogTables("%s", _insert_nodes, _select_nodes)
+_LOG = LogTables("%s")
 
 
 class _Repeats(Exception):
@@ -525,7 +504,7 @@ class PostgresStore:
 
     def _remove(self, why: str, where: str, key: object, dry_run: bool) -> int:
         """Delete the records `where` selects, keeping a row in log_removed for each leaf
-        (its hash stays in log_nodes), in one transaction."""
+        (its hash stays in log_batches), in one transaction."""
         conn = self._conn()
         try:
             with conn.transaction():

@@ -38,7 +38,7 @@ from policysite.collector.core.store import (
     apply_migrations,
     plan_batch,
 )
-from policysite.collector.core.store.log_tables import NODE_COLUMNS, LogSnapshot, LogTables
+from policysite.collector.core.store.log_tables import LogSnapshot, LogTables
 from policysite.collector.core.store.write_lock import WriteLock
 from policysite.collector.core.tree_log import ArchiveClock, Leaf, Logged
 from policysite.errors import PolicyError, Problem
@@ -100,12 +100,11 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "ALTER TABLE consents ADD COLUMN ip_salt BLOB",
             "ALTER TABLE consents ADD COLUMN leaf_index INTEGER CHECK (leaf_index >= 0)",
             "CREATE UNIQUE INDEX consents_leaf_index ON consents (leaf_index)",
-            """CREATE TABLE log_nodes (
-                level INTEGER NOT NULL,
-                idx INTEGER NOT NULL,
-                hash BLOB NOT NULL CHECK (length(hash) = 32),
-                PRIMARY KEY (level, idx)
-            ) STRICT, WITHOUT ROWID""",
+            """CREATE TABLE log_batches (
+                first INTEGER PRIMARY KEY,
+                size INTEGER NOT NULL CHECK (size > first),
+                nodes BLOB NOT NULL
+            ) STRICT""",
             """CREATE TABLE log_checkpoints (
                 size INTEGER PRIMARY KEY,
                 signed_at TEXT NOT NULL,
@@ -125,7 +124,7 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             *(
                 f"""CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table}
                 BEGIN SELECT RAISE(ABORT, 'the consent log is append-only'); END"""
-                for table in ("log_nodes", "log_checkpoints", "log_removed")
+                for table in ("log_batches", "log_checkpoints", "log_removed")
                 for op in ("UPDATE", "DELETE")
             ),
         ],
@@ -145,7 +144,6 @@ _STORED_COLUMNS = (*COLUMNS, "ip_salt", "leaf_index")  # a record, then its plac
 # sizes (steps of at most 25 %), so each is compiled once and then found in the statement
 # cache; a batch is padded to the next size with copies of its last row, which ON CONFLICT
 # DO NOTHING skips. Compared with one statement over json_each(), this costs a third the CPU.
-# The tree's new nodes are written the same way.
 ROWS_PER_STATEMENT = (1, 2, 3, *(p * q // 4 for p in (4, 8, 16, 32, 64, 128, 256, 512, 1024)
                                  for q in (4, 5, 6, 7)), 2040)  # fmt: skip
 MAX_ROWS = ROWS_PER_STATEMENT[-1]
@@ -164,7 +162,6 @@ def _inserts(table: str, columns: Sequence[str]) -> dict[int, str]:
 
 
 _RECORD_INSERTS = _inserts("consents", _STORED_COLUMNS)
-_NODE_INSERTS = _inserts("log_nodes", NODE_COLUMNS)
 _SELECT = f"SELECT {_COLUMN_LIST} FROM consents"
 _SELECT_STORED = f"SELECT {', '.join(_STORED_COLUMNS)} FROM consents"
 _REMOVE = {  # the records each removal takes, at most PURGE_CHUNK at a time
@@ -176,7 +173,7 @@ _REMOVE = {  # the records each removal takes, at most PURGE_CHUNK at a time
 
 def _remove_chunk(conn: sqlite3.Connection, why: str, key: str) -> int:
     """Delete up to PURGE_CHUNK records that `why`'s query selects for `key`, in one
-    transaction, keeping a row in log_removed for each leaf (its hash stays in log_nodes).
+    transaction, keeping a row in log_removed for each leaf (its hash stays in log_batches).
 
     The delete trigger is lifted only inside it (DDL is transactional in SQLite).
     """
@@ -205,22 +202,7 @@ def _insert_rows(
         conn.execute(statements[size], list(chain.from_iterable(chunk)))
 
 
-def _insert_nodes(conn: sqlite3.Connection, nodes: Sequence[tuple]) -> None:
-    _insert_rows(conn, _NODE_INSERTS, nodes)
-
-
-def _select_nodes(conn: sqlite3.Connection, keys: Sequence[tuple[int, int]]) -> Iterator[tuple]:
-    for start in range(0, len(keys), 400):  # 800 parameters a query at most
-        part = keys[start : start + 400]
-        values = ", ".join(["(?, ?)"] * len(part))
-        yield from conn.execute(  # a join, not IN (VALUES …), which SQLite would scan for
-            f"SELECT n.level, n.idx, n.hash FROM (VALUES {values}) AS k JOIN log_nodes AS n"
-            " ON n.level = k.column1 AND n.idx = k.column2",
-            list(chain.from_iterable(part)),
-        )
-
-
-_LOG = LogTables("?", _insert_nodes, _select_nodes)
+_LOG = LogTables("?")
 
 
 def _record(row: tuple) -> ConsentRecord:
@@ -282,7 +264,7 @@ class SQLiteStore:
                 timeout=BUSY_TIMEOUT,
                 isolation_level=None,
                 check_same_thread=False,
-                cached_statements=len(_RECORD_INSERTS) + len(_NODE_INSERTS) + 32,
+                cached_statements=len(_RECORD_INSERTS) + 32,
             )
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             conn.execute("PRAGMA synchronous=FULL")
