@@ -149,10 +149,11 @@ def to_json(record: ConsentRecord, logged: Logged) -> str:
     from record to record are written once and kept: the run of fields from `document` to
     `gpc`, a batch's checkpoint, and the proof hashes a batch's records share."""
     key = record[3:10]
-    run = _runs.get(key)
+    cacheable = type(key[-1]) in (bool, type(None))  # 1 == True: an int gpc must not find True's
+    run = _runs.get(key) if cacheable else None
     if run is None:
         run = ",".join([f'"{n}":{JSON_ATOMS[type(v)](v)}' for n, v in zip(_RUN, key, strict=True)])
-        if len(_runs) < RUNS_CACHE:
+        if cacheable and len(_runs) < RUNS_CACHE:
             _runs[key] = run
     received_at, consent_id, seq, *_, page, user_agent, _ip, _receipt = record
     commitment = logged.ip_commitment
