@@ -34,7 +34,7 @@ from policysite.collector.core.store import (
     plan_batch,
 )
 from policysite.collector.core.store.log_tables import LogSnapshot, LogTables
-from policysite.collector.core.tree_log import ArchiveClock, Leaf, Logged
+from policysite.collector.core.tree_log import Appended, ArchiveClock, Leaf, Logged
 from policysite.errors import PolicyError, Problem
 
 try:
@@ -176,6 +176,10 @@ _INSERT = (
 )
 _SELECT = f"SELECT {_COLUMN_LIST} FROM consents"
 _SELECT_STORED = f"SELECT {', '.join(_STORED_COLUMNS)} FROM consents"
+_SELECT_KEYS = (
+    f"{_SELECT_STORED} WHERE (consent_id, seq) IN (SELECT * FROM unnest(%s::uuid[], %s::int8[]))"
+)
+_INSERT_NEW = _INSERT.removesuffix(" ON CONFLICT DO NOTHING")  # a repeat fails it: _append
 # One session at a time appends to the tree (pg_advisory_xact_lock: "policy" + 2). It is held
 # until the transaction ends, and a session that dies (kill -9, a lost host) ends with it, so
 # the next collector takes over as soon as the server notices.
@@ -326,39 +330,121 @@ class PostgresStore:
     ) -> list[Committed]:
         conn = self._conn()
         appender = self._appender
-        leaves = tree_log.leaves(records) if appender is not None else None
+        if appender is None:  # outside the log: one statement, as before the log existed
+            return [Committed(r, None) for r in self._insert_unlogged(conn, records, wait)]
+        leaves = tree_log.leaves(records)
         archive = self._archive.due()
-        appended = None
+        plan = None
         try:
-            with conn.transaction():
-                if wait is not None and wait != LOCK_TIMEOUT:  # only while the store is failing
-                    conn.execute(f"SET LOCAL lock_timeout = {int(wait * 1000)}")
-                size = 0
-                if appender is not None:
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOG_LOCK,))
-                    size = _LOG.tree_size(conn)
-                plan = self._insert_new(conn, records, leaves, size)
-                new = range(len(records)) if plan is None else plan.new
-                if appender is not None and leaves is not None and new:
-                    hashes = [leaves[i].hash for i in new]
-                    now = dt.datetime.now(dt.UTC)
-                    appended = _LOG.append(conn, appender, size, hashes, now, archive)
+            try:
+                appended = self._append(conn, records, leaves, wait, archive)
+            except _Repeats:
+                plan, appended = self._append_repeats(conn, records, leaves, wait, archive)
         except psycopg.Error as error:
-            if appender is not None:
-                appender.forget()
+            appender.forget()
             raise self._failed(conn, error) from error
         except BaseException:
-            if appender is not None:
-                appender.forget()
+            appender.forget()
             raise
         if appended is not None:
-            appender.committed(appended)  # type: ignore[union-attr]
+            appender.committed(appended)
             if archive:
                 self._archive.saved()
         try:
             return answer_batch(records, leaves, plan, appended, self._logged)
         except psycopg.Error as error:
             raise self._failed(conn, error) from error
+
+    def _append(
+        self,
+        conn: psycopg.Connection,
+        records: Sequence[ConsentRecord],
+        leaves: Sequence[Leaf],
+        wait: float | None,
+        archive: bool,
+    ) -> Appended:
+        """The usual batch, every key new, in two round trips (pipeline mode): take the log's
+        lock and read its size; then insert the records and the tree's batch, sign, commit.
+        The insert has no ON CONFLICT: a key stored before fails it and rolls everything
+        back (_Repeats), and the caller takes the slower path that looks keys up."""
+        appender = self._appender
+        assert appender is not None
+        try:
+            with conn.pipeline() as pipeline:
+                conn.execute("BEGIN")
+                if wait is not None and wait != LOCK_TIMEOUT:  # only while the store is failing
+                    conn.execute(f"SET LOCAL lock_timeout = {int(wait * 1000)}")
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOG_LOCK,))
+                size = _LOG.tree_size(conn)
+                conn.execute(_INSERT_NEW, _columns(records, leaves, range(len(records)), size))
+                now = dt.datetime.now(dt.UTC)
+                appended = _LOG.append(
+                    conn, appender, size, [leaf.hash for leaf in leaves], now, archive
+                )
+                conn.execute("COMMIT")
+                pipeline.sync()
+        except psycopg.errors.UniqueViolation:
+            conn.execute("ROLLBACK")
+            raise _Repeats from None
+        except BaseException:
+            if not conn.broken:
+                with contextlib.suppress(psycopg.Error):
+                    conn.execute("ROLLBACK")
+            raise
+        return appended
+
+    def _append_repeats(
+        self,
+        conn: psycopg.Connection,
+        records: Sequence[ConsentRecord],
+        leaves: Sequence[Leaf],
+        wait: float | None,
+        archive: bool,
+    ) -> tuple[BatchPlan | None, Appended | None]:
+        """A batch with keys stored before, or repeated in it: insert what is new, look up
+        the rest, in one transaction."""
+        appender = self._appender
+        assert appender is not None
+        appended = None
+        with conn.transaction():
+            if wait is not None and wait != LOCK_TIMEOUT:
+                conn.execute(f"SET LOCAL lock_timeout = {int(wait * 1000)}")
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOG_LOCK,))
+            size = _LOG.tree_size(conn)
+            plan = self._insert_new(conn, records, leaves, size)
+            new = range(len(records)) if plan is None else plan.new
+            if new:
+                hashes = [leaves[i].hash for i in new]
+                now = dt.datetime.now(dt.UTC)
+                appended = _LOG.append(conn, appender, size, hashes, now, archive)
+        return plan, appended
+
+    def _insert_unlogged(
+        self, conn: psycopg.Connection, records: Sequence[ConsentRecord], wait: float | None
+    ) -> list[ConsentRecord]:
+        """Records stored outside the log (it is off): one autocommit INSERT, one round trip."""
+        try:
+            if wait is not None and wait != LOCK_TIMEOUT:
+                conn.execute(f"SET lock_timeout = {int(wait * 1000)}")
+            try:
+                columns = _columns(records, None, range(len(records)), 0)
+                inserted = conn.execute(_INSERT, columns).rowcount
+            finally:
+                if wait is not None and wait != LOCK_TIMEOUT and not conn.broken:
+                    conn.execute(f"SET lock_timeout = {int(LOCK_TIMEOUT * 1000)}")
+            if inserted == len(records):
+                return list(records)
+            keys = [[r.consent_id for r in records], [r.seq for r in records]]
+            found = {
+                (s.record.consent_id, s.record.seq): s.record
+                for s in map(_stored, conn.execute(_SELECT_KEYS, keys))
+            }
+        except psycopg.Error as error:
+            raise self._failed(conn, error) from error
+        try:
+            return [found[(r.consent_id, r.seq)] for r in records]
+        except KeyError:  # purged between the two statements: the client will retry
+            raise StoreUnavailable("a record changed while it was being read back") from None
 
     def _insert_new(
         self,
@@ -380,14 +466,7 @@ class PostgresStore:
         keys = [[r.consent_id for r in records], [r.seq for r in records]]
         stored = {
             (s.record.consent_id, s.record.seq): s
-            for s in map(
-                _stored,
-                conn.execute(
-                    f"{_SELECT_STORED} WHERE (consent_id, seq) IN"
-                    " (SELECT * FROM unnest(%s::uuid[], %s::int8[]))",
-                    keys,
-                ),
-            )
+            for s in map(_stored, conn.execute(_SELECT_KEYS, keys))
         }
         plan = plan_batch(records, stored)
         if plan.new:
