@@ -42,6 +42,7 @@ def test_openapi_patterns_are_the_servers_and_the_builds():
     assert fields["consent_id"]["pattern"] == anchored(validation.UUID_PATTERN)
     assert fields["version"]["pattern"] == anchored(validation.DATE_PATTERN)
     assert fields["page"]["pattern"] == anchored(validation.PAGE_PATTERN)
+    assert fields["banner_sha256"]["pattern"] == anchored(validation.SHA256_PATTERN)
     path_id = OPENAPI["paths"]["/api/consent/{consent_id}"]["get"]["parameters"][0]["schema"]
     assert path_id["pattern"] == anchored(validation.UUID_PATTERN)
     # A listed document, language or category passed the build's check of its name.

@@ -34,6 +34,7 @@ def record(n: int) -> dict:
         "page": "/chinh-sach-bao-mat/",
         "user_agent": "Mozilla/5.0 (iPhone) Safari/604.1",
         "ip_commitment": ip_commitment(f"203.0.{n}.0/24", new_salt()),
+        "banner_sha256": "b" * 64 if n % 2 else None,
     }
 
 
@@ -103,6 +104,7 @@ def _set(path: list, value):
         (_set(["record", "choices"], '{"advertising":true}'), "not in the signed tree"),
         (_set(["record", "received_at"], "2026-12-04T10:00:04.000000Z"), "not in the signed tree"),
         (_set(["record", "ip_commitment"], None), "not in the signed tree"),
+        (_set(["record", "banner_sha256"], "c" * 64), "not in the signed tree"),
         (_set(["leaf_index"], 5), "not in the signed tree"),
         (_set(["leaf_index"], 9), "is not in the checkpoint's tree of 7 records"),
         (_set(["leaf_index"], -1), '"leaf_index" must be a whole number'),

@@ -4,10 +4,12 @@ The leaf data is the UTF-8 of a JSON array, written with separators `,` and `:` 
 ASCII escaping, as the receipt's text is (record.py):
 
     ["consent/1", received_at, consent_id, seq, document, version, language, policy_sha256,
-     action, choices, gpc, page, user_agent, ip_commitment]
+     action, choices, gpc, page, user_agent, ip_commitment, banner_sha256]
 
-`choices` is the canonical JSON text of the choices (keys sorted), as a string. The first
-element names this layout, so that a later one (the banner text's sha256) can be told apart.
+`choices` is the canonical JSON text of the choices (keys sorted), as a string;
+`banner_sha256` the sha256 of the banner texts the visitor was shown (the build's archive
+file, dist/consent-log/banner/<sha256>.json), or null when the widget did not say. The first
+element names this layout, so that a later one can be told apart.
 The stored IP form never appears: `ip_commitment` is "sha256:" and the hex SHA-256 of a
 random 16-byte salt followed by the stored form, or null when no address was known. The salt
 stays in the store, so the visitor, who is given the commitment, can recompute their leaf, and
@@ -28,7 +30,7 @@ LAYOUT = "consent/1"
 SALT_BYTES = 16
 _FIELDS = (
     "received_at", "consent_id", "seq", "document", "version", "language", "policy_sha256",
-    "action", "choices", "gpc", "page", "user_agent", "ip_commitment",
+    "action", "choices", "gpc", "page", "user_agent", "ip_commitment", "banner_sha256",
 )  # fmt: skip
 
 
@@ -67,7 +69,7 @@ def record_leaf_hash(record: ConsentRecord, commitment: str | None) -> bytes:
     text = (
         f"{_PREFIX}{encode_basestring(received_at)},{encode_basestring(consent_id)},"
         f"{JSON_ATOMS[type(seq)](seq)},{run},{_nullable(page)},{_nullable(user_agent)},"
-        f"{_nullable(commitment)}]"
+        f"{_nullable(commitment)},{_nullable(record.banner_sha256)}]"
     )
     return merkle.leaf_hash(text.encode("utf-8"))
 
@@ -80,6 +82,7 @@ def record_fields(record: ConsentRecord, commitment: str | None) -> dict[str, ob
     """The leaf's fields of a stored record, as a receipt shows them (no IP, its commitment)."""
     fields: dict[str, object] = dict(zip(_FIELDS[:_RECORD_FIELDS], record, strict=False))
     fields["ip_commitment"] = commitment
+    fields["banner_sha256"] = record.banner_sha256
     return fields
 
 

@@ -155,7 +155,8 @@ def to_json(record: ConsentRecord, logged: Logged) -> str:
         run = ",".join([f'"{n}":{JSON_ATOMS[type(v)](v)}' for n, v in zip(_RUN, key, strict=True)])
         if cacheable and len(_runs) < RUNS_CACHE:
             _runs[key] = run
-    received_at, consent_id, seq, *_, page, user_agent, _ip, _receipt = record
+    received_at, consent_id, seq = record[:3]
+    page, user_agent, banner = record.page, record.user_agent, record.banner_sha256
     commitment = logged.ip_commitment
     proof = logged.proof
     if len(_hashes) > HASHES_CACHE:
@@ -175,7 +176,8 @@ def to_json(record: ConsentRecord, logged: Logged) -> str:
         f'{{"format":"{FORMAT}","record":{{"received_at":{encode_basestring(received_at)},'
         f'"consent_id":{encode_basestring(consent_id)},"seq":{JSON_ATOMS[type(seq)](seq)},'
         f'{run},"page":{_nullable(page)},"user_agent":{_nullable(user_agent)},'
-        f'"ip_commitment":{_nullable(commitment)}}},"leaf_index":{logged.leaf_index},'
+        f'"ip_commitment":{_nullable(commitment)},"banner_sha256":{_nullable(banner)}}},'
+        f'"leaf_index":{logged.leaf_index},'
         f'"leaf_hash":"{_b64(logged.leaf_hash, newline=False).decode()}",'
         f'"inclusion_proof":[{proof_text}],'
         f'"checkpoint":{_note[1]}}}'

@@ -29,6 +29,7 @@ COLUMNS = (
     "user_agent",
     "ip",
     "receipt",
+    "banner_sha256",
 )
 
 # Fields the browser chose: a repeat of (consent_id, seq) must carry the same ones.
@@ -51,7 +52,8 @@ class ConsentRecord(NamedTuple):
     page: str | None  # path only
     user_agent: str | None  # at most 256 characters
     ip: str | None  # "203.0.113.0/24", "2001:db8:1::/48" or "hmac-sha256:<hex>"
-    receipt: str
+    receipt: str  # the row's own digest, of the fields above
+    banner_sha256: str | None = None  # of the banner texts the visitor was shown (the widget's)
 
     def payload(self) -> tuple:
         """The fields the browser chose, for comparing a repeat with the stored record."""
@@ -118,15 +120,16 @@ _runs: dict[tuple, str] = {}
 _GPC_TYPES = (bool, type(None))
 
 
-def seal(*fields: object) -> ConsentRecord:
-    """ConsentRecord(*fields, compute_receipt(*fields)), cheaper on the hot path.
+def seal(*fields: object, banner_sha256: str | None = None) -> ConsentRecord:
+    """ConsentRecord(*fields, compute_receipt(*fields), banner_sha256), cheaper on the hot
+    path.
 
     The columns from `document` to `gpc` take a handful of values (one per version, language,
     action and choices), so their part of the receipt's JSON text is written once and kept.
     """
     received_at, consent_id, seq, *_, gpc, page, user_agent, ip = fields
     if type(seq) is not int or type(gpc) not in _GPC_TYPES:  # 1 == True would share a key
-        return ConsentRecord(*fields, compute_receipt(*fields))  # type: ignore[arg-type]
+        return ConsentRecord(*fields, compute_receipt(*fields), banner_sha256)  # type: ignore[arg-type]
     run_key = fields[3:10]
     run = _runs.get(run_key)
     try:
@@ -139,9 +142,9 @@ def seal(*fields: object) -> ConsentRecord:
             f"{_nullable(page)},{_nullable(user_agent)},{_nullable(ip)}]"
         )
     except (KeyError, TypeError):  # not the column types: let compute_receipt say so
-        return ConsentRecord(*fields, compute_receipt(*fields))  # type: ignore[arg-type]
+        return ConsentRecord(*fields, compute_receipt(*fields), banner_sha256)  # type: ignore[arg-type]
     receipt = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return ConsentRecord(*fields, receipt)  # type: ignore[arg-type]
+    return ConsentRecord(*fields, receipt, banner_sha256)  # type: ignore[arg-type]
 
 
 def _nullable(value: object) -> str:
@@ -150,5 +153,5 @@ def _nullable(value: object) -> str:
 
 def verify_receipt(record: ConsentRecord) -> bool:
     """True when the record still hashes to its receipt (it was not altered)."""
-    fields = record.as_row()[:-1]
+    fields = record.as_row()[: COLUMNS.index("receipt")]
     return compute_receipt(*fields) == record.receipt

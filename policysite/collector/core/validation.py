@@ -17,7 +17,7 @@ from policysite.collector.core.record import canonical_choices
 
 ACTIONS = frozenset({"accept_all", "reject_all", "custom"})
 REQUIRED = ("consent_id", "seq", "document", "version", "language", "choices", "action")
-OPTIONAL = ("gpc", "page")
+OPTIONAL = ("gpc", "page", "banner_sha256")
 FIELDS = frozenset(REQUIRED + OPTIONAL)
 MAX_SEQ = 2**53 - 1  # JavaScript's largest safe integer: what the widget can count to
 MAX_PAGE = 1024
@@ -39,9 +39,11 @@ DATE_PATTERN = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
 # spaces. A backslash in the path is refused (browsers read it as "/", so "/\evil.example"
 # is another host), and so is "//" at its start; a query string or fragment is removed.
 PAGE_PATTERN = r"/(?:[!-.0-\[\]-~][!-\[\]-~]*)?(?:[?#][!-~]*)?"
+SHA256_PATTERN = "[0-9a-f]{64}"
 _UUID = re.compile(UUID_PATTERN)
 _DATE = re.compile(DATE_PATTERN)
 _PAGE = re.compile(PAGE_PATTERN)
+_SHA256 = re.compile(SHA256_PATTERN)
 
 
 class FieldError(ValueError):
@@ -67,6 +69,7 @@ class Consent(NamedTuple):
     page: str | None  # path only: query string and fragment removed
     policy_sha256: str
     choices_json: str  # canonical_choices(choices), as stored
+    banner_sha256: str | None = None  # of the banner texts shown (the widget's build)
 
 
 def _reject_constant(name: str) -> None:
@@ -151,6 +154,9 @@ def validate_consent(body: bytes, policy: PolicyIndex) -> Consent:
     if "gpc" in data and type(gpc) is not bool:
         raise FieldError("gpc", "must be true or false (or left out)")
     page = _page(data["page"]) if "page" in data else None
+    banner = data.get("banner_sha256")
+    if "banner_sha256" in data and (type(banner) is not str or not _SHA256.fullmatch(banner)):
+        raise FieldError("banner_sha256", "must be 64 lower-case hex digits (or left out)")
     choices = data["choices"]
     choices_json = _choices(choices, policy)
     if action != "custom":
@@ -167,6 +173,7 @@ def validate_consent(body: bytes, policy: PolicyIndex) -> Consent:
         page,
         sha256,
         choices_json,
+        banner,
     )
 
 

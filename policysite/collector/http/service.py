@@ -327,7 +327,7 @@ class ConsentService:
             user_agent[:MAX_USER_AGENT] if user_agent else None,
             self._privacy.stored_form(client) if client else None,
         )
-        return seal(*fields)
+        return seal(*fields, banner_sha256=consent.banner_sha256)
 
     async def _get_records(self, request: HttpRequest, raw_id: str) -> HttpResponse:
         origin, allowed = self._origin(request, self.policy.current())

@@ -108,7 +108,7 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
     (
         3,
         [
-            "ALTER TABLE consents ADD COLUMN ip_salt bytea,"
+            "ALTER TABLE consents ADD COLUMN banner_sha256 text, ADD COLUMN ip_salt bytea,"
             " ADD COLUMN leaf_index bigint CHECK (leaf_index >= 0)",
             "CREATE UNIQUE INDEX consents_leaf_index ON consents (leaf_index)",
             """CREATE TABLE log_batches (

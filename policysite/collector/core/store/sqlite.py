@@ -91,12 +91,14 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             ) STRICT""",
         ],
     ),
-    # The consent log (docs/consent-log.md, "Storage"): each record's leaf index and the salt
-    # of its IP commitment; the tree's complete subtrees; signed checkpoints; the leaves
+    # The consent log (docs/consent-log.md, "Storage"): the sha256 of the banner the visitor
+    # was shown, each record's leaf index and the salt of its IP commitment; the tree's
+    # complete subtrees; signed checkpoints; the leaves
     # whose records purge or erase removed. Only the latest checkpoint may change.
     (
         3,
         [
+            "ALTER TABLE consents ADD COLUMN banner_sha256 TEXT",
             "ALTER TABLE consents ADD COLUMN ip_salt BLOB",
             "ALTER TABLE consents ADD COLUMN leaf_index INTEGER CHECK (leaf_index >= 0)",
             "CREATE UNIQUE INDEX consents_leaf_index ON consents (leaf_index)",
@@ -145,7 +147,7 @@ _STORED_COLUMNS = (*COLUMNS, "ip_salt", "leaf_index")  # a record, then its plac
 # cache; a batch is padded to the next size with copies of its last row, which ON CONFLICT
 # DO NOTHING skips. Compared with one statement over json_each(), this costs a third the CPU.
 ROWS_PER_STATEMENT = (1, 2, 3, *(p * q // 4 for p in (4, 8, 16, 32, 64, 128, 256, 512, 1024)
-                                 for q in (4, 5, 6, 7)), 2040)  # fmt: skip
+                                 for q in (4, 5, 6, 7)), 1920)  # fmt: skip
 MAX_ROWS = ROWS_PER_STATEMENT[-1]
 assert MAX_ROWS * len(_STORED_COLUMNS) <= 32766  # SQLite's limit on bound parameters
 _SIZES = [next(size for size in ROWS_PER_STATEMENT if size >= n) for n in range(MAX_ROWS + 1)]
