@@ -29,3 +29,8 @@ def log_origin(base_url: str) -> str:
     if not parts.netloc or not is_valid_name(name):
         raise ValueError(f"{base_url!r} gives no log name (no spaces or '+' allowed)")
     return name
+
+
+# Where the built site keeps the banner archive (render/banner.py), which `consents verify`
+# reads back from the site it is given.
+BANNER_FOLDER = "consent-log/banner"

@@ -338,3 +338,35 @@ def _receipt_of(committed) -> dict:
     from policysite.collector.core.receipt import from_logged
 
     return from_logged(committed.record, committed.logged)
+
+
+def test_verify_reports_records_whose_banner_or_text_is_not_archived(tmp_path, capsys):
+    """The built site archives each banner under its sha256; a record naming another banner,
+    or none, or a text policy.json does not list, is reported: what it saw is not kept."""
+    import shutil
+
+    from collector_fixtures.support import SITE
+
+    db = str(tmp_path / "var" / "consents.sqlite3")
+    site = tmp_path / "site"
+    shutil.copytree(SITE, site)
+    archived = "a" * 64
+    (site / "consent-log" / "banner").mkdir(parents=True)
+    (site / "consent-log" / "banner" / f"{archived}.json").write_text("{}\n")
+    collector = Collector(db)
+    try:
+        for banner in (archived, archived):
+            assert collector.post({**body(), "banner_sha256": banner}).status_code == 201
+        args = ["consents", "verify", "--db", db, "--key", log_verifier(db).key_text()]
+        assert main([*args, "--site", str(site)]) == 0
+        assert capsys.readouterr().out.startswith("intact: 2 leaves")
+        assert collector.post({**body(), "banner_sha256": "b" * 64}).status_code == 201
+        assert collector.post(body()).status_code == 201  # a widget that does not say
+    finally:
+        collector.close()
+    assert main([*args, "--site", str(site)]) == 1
+    out = capsys.readouterr().out
+    assert f"1 record(s) were shown banner {'b' * 64}, which the site does not archive" in out
+    assert "1 record(s) do not name the banner their visitor was shown" in out
+    assert main([*args, "--site", str(tmp_path / "nowhere")]) == 0  # nothing to check against
+    assert "the archived policy texts and banners are not checked" in capsys.readouterr().err

@@ -47,6 +47,8 @@ def test_checkpoints_are_published_byte_for_byte_and_kept_up_to_date(tmp_path):
         ("notes.txt", b"remember to publish\n", "not a signed checkpoint"),
         ("big.txt", CHECKPOINT + b"x" * 70_000, "not a signed checkpoint"),
         ("sp ace.txt", CHECKPOINT, "not a checkpoint file name"),
+        (f"banner/{'0' * 64}.json", b"{}\n", "not an archived banner"),
+        ("banner/old.json", b"{}\n", "not an archived banner"),
     ],
 )  # fmt: skip
 def test_anything_else_in_the_folder_is_an_error_naming_the_file(tmp_path, name, data, message):
@@ -56,3 +58,19 @@ def test_anything_else_in_the_folder_is_an_error_naming_the_file(tmp_path, name,
     problems = [str(p) for p in info.value.problems]
     assert len(problems) == 1 and message in problems[0]
     assert problems[0].startswith(f"{content / 'consent-log' / name}")
+
+
+def test_earlier_banners_kept_in_content_are_published_with_the_current_one(tmp_path):
+    import hashlib
+    import json
+
+    old = b'{"format": "policysite-banner/1", "languages": {}}\n'
+    name = hashlib.sha256(old).hexdigest()
+    content = site_with(tmp_path, {f"consent-log/banner/{name}.json": old})
+    dist = tmp_path / "dist"
+    build(content, ROOT / "themes/default", dist, date=DATE, cache_dir=None)
+    assert (dist / f"consent-log/banner/{name}.json").read_bytes() == old
+    current = json.loads((dist / "policy.json").read_bytes())["consent"]["banner_sha256"]
+    assert current != name
+    archived = (dist / f"consent-log/banner/{current}.json").read_bytes()
+    assert hashlib.sha256(archived).hexdigest() == current

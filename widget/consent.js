@@ -177,7 +177,8 @@
         choices,
         action,
         gpc,
-        page: location.pathname
+        page: location.pathname,
+        banner_sha256: C.banner // what was shown: the build's archive (docs/consent-log.md)
       });
     D.cookie =
       C.cookie + "=" +

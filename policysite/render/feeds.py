@@ -17,6 +17,7 @@ from xml.etree import ElementTree as ET
 
 from policysite.model import Site, SiteConfig, Version
 from policysite.render import urls
+from policysite.render.banner import banner_archive_path
 from policysite.render.deploy import headers_file, nginx_conf, redirects_file
 from policysite.render.i18n import LONG_DATE, long_date
 from policysite.render.pages import (
@@ -206,8 +207,9 @@ def _xml(root: ET.Element) -> bytes:
     return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
 
 
-def policy_index(site: Site) -> dict[str, Any]:
-    """policy.json as docs/ARCHITECTURE.md documents it."""
+def policy_index(site: Site, banner: str | None = None) -> dict[str, Any]:
+    """policy.json as docs/ARCHITECTURE.md documents it; `banner` is the sha256 of the
+    banner texts the widget shows (render/widget.py), whose archive it names."""
     config, consent = site.config, site.config.consent
     documents: dict[str, Any] = {}
     for doc in sorted(site.documents):
@@ -255,13 +257,18 @@ def policy_index(site: Site) -> dict[str, Any]:
             "collector_url": consent.collector_url,
             "allowed_origins": list(consent.allowed_origins),
             "log_public_key": consent.log_public_key,
+            "banner_sha256": banner,
+            "banner_url": urls.absolute(config, "/" + banner_archive_path(banner))
+            if banner
+            else None,
         },
         "documents": documents,
     }
 
 
-def policy_json(site: Site) -> bytes:
-    return (json.dumps(policy_index(site), ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+def policy_json(site: Site, banner: str | None = None) -> bytes:
+    text = json.dumps(policy_index(site, banner), ensure_ascii=False, indent=2)
+    return (text + "\n").encode("utf-8")
 
 
 Listed = list[tuple[str, str, dict[str, str]]]  # (kind, path, {language: path}) per page
@@ -336,5 +343,7 @@ def site_wide_files(
     ]
     files = site_files(site, listed, lambda lang: translations(theme, lang).gettext, listings)
     files.update(dict(theme.files))
-    files.update(build_widget(site, theme.dir))
+    widget, banner = build_widget(site, theme.dir)
+    files.update(widget)
+    files["policy.json"] = policy_json(site, banner)  # it names the banner's archive
     return files

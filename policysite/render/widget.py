@@ -23,6 +23,7 @@ from babel.support import NullTranslations
 from policysite.errors import Problem, ProblemCollector
 from policysite.model import Category, Site
 from policysite.render import urls
+from policysite.render.banner import banner_archive, banner_archive_path
 from policysite.render.i18n import catalog_path, load_translations
 
 WIDGET_DIR = Path(__file__).resolve().parents[2] / "widget"
@@ -40,16 +41,21 @@ class _Untranslated(NullTranslations):
         return None
 
 
-def build_widget(site: Site, theme_dir: Path) -> dict[str, bytes]:
-    """Return {"consent.js": …, "consent.css": …}, minified, ready to write at the root of dist/."""
+def build_widget(site: Site, theme_dir: Path) -> tuple[dict[str, bytes], str]:
+    """Return ({"consent.js": …, "consent.css": …, the banner archive: …}, the banner's
+    sha256): the widget minified, ready to write at the root of dist/ (banner.py)."""
     # Minify first: comments are gone, so only real marks remain.
     js = rjsmin.jsmin((WIDGET_DIR / "consent.js").read_text(encoding="utf-8"))
     css = rcssmin.cssmin((WIDGET_DIR / "consent.css").read_text(encoding="utf-8"))
     msgids = marked_strings(js)
     config = widget_config(site, theme_dir, msgids, labelled_categories(js))
+    archive, banner = banner_archive(config["text"], msgids)
+    config["banner"] = banner  # sent with each decision: the leaf commits to what was shown
     js = MARK.sub(lambda m: f"S[{msgids.index(m.group(1))}]", js)
     js = js.replace(CONFIG_TOKEN, json.dumps(config, ensure_ascii=False, separators=(",", ":")))
-    return {"consent.js": js.encode("utf-8"), "consent.css": css.encode("utf-8")}
+    files = {"consent.js": js.encode("utf-8"), "consent.css": css.encode("utf-8")}
+    files[banner_archive_path(banner)] = archive
+    return files, banner
 
 
 def marked_strings(js: str) -> list[str]:

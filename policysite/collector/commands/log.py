@@ -18,6 +18,7 @@ from policysite.collector.commands.options import (
     log_key_text,
 )
 from policysite.errors import PolicyError, Problem
+from policysite.log_names import BANNER_FOLDER
 
 IGNORED_IN_PUBLISHED = ("banner",)  # dist/consent-log/ also holds the banner archive
 
@@ -114,9 +115,18 @@ def run_verify(args: argparse.Namespace) -> int:
     verifier = _verifier(args)
     published = [p for folder in args.published for p in _published(folder)]
     policy_file = args.site / "policy.json"
-    known = set(load_policy(policy_file).texts.values()) if policy_file.is_file() else None
+    texts = banners = None
+    if policy_file.is_file():
+        texts = set(load_policy(policy_file).texts.values())
+        banners = {p.stem for p in (args.site / BANNER_FOLDER).glob("*.json")}
+    else:
+        print(
+            f"note: no {policy_file}: the archived policy texts and banners are not checked "
+            "(give the built site with --site)",
+            file=sys.stderr,
+        )
     with command_store(args) as store, store.log_snapshot() as snapshot:
-        report = audit(snapshot, verifier, published, known)
+        report = audit(snapshot, verifier, published, texts, banners)
         where = store.where
     if report.intact:
         print(report.summary())

@@ -83,11 +83,13 @@ def audit(
     verifier: Verifier,
     published: Iterable[Published] = (),
     known_texts: set[str] | None = None,
+    known_banners: set[str] | None = None,
 ) -> Report:
     """Check the log in `snapshot` (store.log_snapshot()) against `verifier`'s key.
 
-    `known_texts`, the policy texts' sha256 that policy.json lists, when given: records
-    consented to any other text are reported (what they agreed to is not archived).
+    `known_texts`, the policy texts' sha256 that policy.json lists, and `known_banners`, the
+    banners the site archives, when given: records consented to any other text, or shown any
+    other banner (or none named), are reported: what they saw is not archived.
     """
     report = Report()
     expected = _signed_checkpoints(snapshot.checkpoints(), verifier, report, stored=True)
@@ -100,15 +102,10 @@ def audit(
         by_size.setdefault(entry.size, []).append(entry)
     stored_sizes = [e.size for e in expected if e.label.startswith("stored")]
     report.latest = max(stored_sizes, default=None)
-    unknown_texts: dict[str, int] = {}
-    tree = _rebuild(snapshot, report, by_size, report.latest or 0, known_texts, unknown_texts)
+    unseen = _Unarchived(known_texts, known_banners)
+    tree = _rebuild(snapshot, report, by_size, report.latest or 0, unseen)
     report.size = tree.size
-    for sha, count in sorted(unknown_texts.items()):
-        report.problem(
-            "text",
-            f"{count:,} record(s) consented to policy text {sha}, which policy.json does not "
-            "list: what they agreed to is not archived",
-        )
+    unseen.report(report)
     _report_checkpoints(expected, tree.size, report)
     report.close()
     return report
@@ -150,13 +147,45 @@ def _report_forks(expected: list[_Expected], report: Report) -> None:
             )
 
 
+class _Unarchived:
+    """Counts the records whose policy text or banner the site does not archive."""
+
+    def __init__(self, texts: set[str] | None, banners: set[str] | None) -> None:
+        self.texts, self.banners = texts, banners
+        self.unknown_texts: dict[str, int] = {}
+        self.unknown_banners: dict[str | None, int] = {}
+
+    def add(self, record: Any) -> None:
+        if self.texts is not None and record.policy_sha256 not in self.texts:
+            sha = record.policy_sha256
+            self.unknown_texts[sha] = self.unknown_texts.get(sha, 0) + 1
+        if self.banners is not None and record.banner_sha256 not in self.banners:
+            banner = record.banner_sha256
+            self.unknown_banners[banner] = self.unknown_banners.get(banner, 0) + 1
+
+    def report(self, report: Report) -> None:
+        for sha, count in sorted(self.unknown_texts.items()):
+            report.problem(
+                "text",
+                f"{count:,} record(s) consented to policy text {sha}, which policy.json does "
+                "not list: what they agreed to is not archived",
+            )
+        for banner, count in sorted(self.unknown_banners.items(), key=lambda i: i[0] or ""):
+            report.problem(
+                "banner",
+                f"{count:,} record(s) do not name the banner their visitor was shown"
+                if banner is None
+                else f"{count:,} record(s) were shown banner {banner}, which the site does not "
+                "archive (consent-log/banner/)",
+            )
+
+
 def _rebuild(
     snapshot: Any,
     report: Report,
     by_size: dict[int, list[_Expected]],
     head: int,
-    known_texts: set[str] | None,
-    unknown_texts: dict[str, int],
+    unseen: _Unarchived,
 ) -> merkle.CompactTree:
     """The tree rebuilt from the records, leaf by leaf, checked against each stored leaf."""
     removed = snapshot.removed()
@@ -178,9 +207,7 @@ def _rebuild(
             leaf = _MISSING
         elif record is not None:
             leaf = _leaf_of(record, index, stored_hash, removed, report)
-            if known_texts is not None and record.record.policy_sha256 not in known_texts:
-                sha = record.record.policy_sha256
-                unknown_texts[sha] = unknown_texts.get(sha, 0) + 1
+            unseen.add(record.record)
         elif index in removed:
             why = removed[index]
             report.purged += why == "purged"
