@@ -7,6 +7,7 @@ with the real collector writing to SQLite, in a fresh browser context, by role a
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 import uuid
@@ -411,6 +412,12 @@ def test_widget_keeps_the_receipts_and_offers_them_for_download(server, context,
     receipts = page.evaluate("policyConsent.receipts()")
     key = Signer.parse((server.root / "consent-log.key").read_text().strip()).verifier
     proven = [verify(r, key) for r in receipts]  # offline: the public key is all it takes
+    # Each names the banner the visitor was shown, which the build archived.
+    policy = json.loads(page.request.get(server.base + "/policy.json").body())
+    banner = policy["consent"]["banner_sha256"]
+    assert [r["record"]["banner_sha256"] for r in receipts] == [banner, banner]
+    archived = page.request.get(server.base + f"/consent-log/banner/{banner}.json")
+    assert archived.status == 200 and hashlib.sha256(archived.body()).hexdigest() == banner
     assert [(p.consent_id, p.seq, p.action) for p in proven] == [
         (stored(context)["id"], 1, "accept_all"),
         (stored(context)["id"], 2, "reject_all"),
