@@ -7,6 +7,7 @@ that import the app by name (`policysite.collector.http.asgi:app`); the CLI writ
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 from collections.abc import Mapping
@@ -148,3 +149,21 @@ def log_key_path(db: str, given: str | Path | None = None) -> Path:
 
 def split_list(text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+YOUNG_COLLECTION_EVERY = 20_000  # allocations between young collections (CPython: 700)
+
+
+def tune_garbage_collector() -> None:
+    """Make the cyclic garbage collector cheap for a process that handles many requests at once
+    (each worker, and the SQLite writer process).
+
+    What exists once the worker has started lives as long as it does: a full collection
+    walked it all and stopped every request in flight for ~10 ms, so it is frozen. And the
+    requests waiting for their commit (tens at a time) survived each young collection, to be
+    scanned again at the next: collecting every 20,000 allocations instead of 700 measured
+    3-30 % more stored consents a second with one worker.
+    """
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_EVERY, older, oldest)

@@ -39,6 +39,7 @@ from policysite.collector.core.committer import write_batch
 from policysite.collector.core.log_key import read_signer
 from policysite.collector.core.logs import FORMATS, LEVELS, Outage, configure, logging_config
 from policysite.collector.core.record import ConsentRecord
+from policysite.collector.core.settings import tune_garbage_collector
 from policysite.collector.core.store import StoreUnavailable, open_store
 from policysite.collector.core.store.sqlite import SQLiteStore
 from policysite.collector.core.tree_log import Logged
@@ -400,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with _listening(args.socket) as listener:
         writer = Writer(store, listener)
+        tune_garbage_collector()  # each batch makes its proofs and answers: many small objects
         signal.signal(signal.SIGTERM, lambda *_: writer.stop())
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the collector stops us in order
         print(READY, listener.getsockname(), flush=True)
