@@ -24,7 +24,7 @@ from policysite.collector.core.validation import (
     FieldError,
     validate_consent,
 )
-from policysite.collector.http.service import MAX_BODY
+from policysite.collector.http.messages import MAX_BODY
 
 POLICY = load_policy(SITE / "policy.json")
 FUZZ = settings(

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, settings
 from policysite.collector.core import validation
 from policysite.collector.core.policy import PolicyIndex, load_policy
 from policysite.collector.http.asgi import create_app
-from policysite.collector.http.service import MAX_BODY
+from policysite.collector.http.messages import MAX_BODY
 from policysite.content.config import DOCUMENT_RE, LANGUAGE_RE
 from policysite.content.consent_config import CATEGORY_RE
 

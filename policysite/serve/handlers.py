@@ -178,7 +178,7 @@ class ApiHandler(web.RequestHandler):
     SUPPORTED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
     def initialize(self, preview: Preview) -> None:
-        from policysite.collector.http.service import MAX_BODY
+        from policysite.collector.http.messages import MAX_BODY
 
         self.preview = preview
         self.limit = MAX_BODY + 1  # the core answers 413 past MAX_BODY; keep no more than that
@@ -190,7 +190,7 @@ class ApiHandler(web.RequestHandler):
             self.body += chunk[:room]
 
     async def _handle(self, *_: str) -> None:
-        from policysite.collector.http.service import HttpRequest
+        from policysite.collector.http.messages import HttpRequest
 
         service = self.preview.service
         if service is None:

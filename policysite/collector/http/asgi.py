@@ -22,13 +22,8 @@ from policysite.collector.core.settings import (
     split_list,
     tune_garbage_collector,
 )
-from policysite.collector.http.service import (
-    MAX_BODY,
-    REQUEST_HEADERS,
-    ConsentService,
-    HttpRequest,
-    open_service,
-)
+from policysite.collector.http.messages import MAX_BODY, REQUEST_HEADERS, HttpRequest
+from policysite.collector.http.service import ConsentService, open_service
 from policysite.errors import PolicyError
 
 Scope = dict[str, Any]

@@ -1,9 +1,8 @@
 """The collector's HTTP semantics without a web framework (openapi.yaml, docs/collector.md).
 
-`ConsentService.handle` maps an `HttpRequest` to an `HttpResponse`. The ASGI app (asgi.py,
-under uvicorn) and the dev server (policysite/serve/handlers.py, tornado) are adapters: they only
-copy
-requests in and responses out, so both answer exactly alike.
+`ConsentService.handle` maps an `HttpRequest` to an `HttpResponse` (messages.py). The ASGI app
+(asgi.py, under uvicorn) and the dev server (policysite/serve/handlers.py, tornado) are
+adapters: they only copy requests in and responses out, so both answer exactly alike.
 
 Order of checks for POST /api/consent: Origin (403) → client address (400) → rate limit (429)
 → content type (415) → size (413) → schema (400) → durable commit (201 / 200 repeat / 409
@@ -16,13 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from json.encoder import encode_basestring
 from pathlib import Path
 from typing import TypeVar
 
@@ -42,90 +38,38 @@ from policysite.collector.core.policy import PolicyIndex, PolicySource, normaliz
 from policysite.collector.core.ratelimit import RateLimiter
 from policysite.collector.core.record import ConsentRecord, seal, utc_timestamp
 from policysite.collector.core.settings import CollectorSettings, log_key_path
-from policysite.collector.core.store import Committed, Store, StoreUnavailable, open_store
+from policysite.collector.core.store import Store, StoreUnavailable, open_store
 from policysite.collector.core.validation import (
     Consent,
     FieldError,
     parse_consent_id,
     validate_consent,
 )
+from policysite.collector.http.messages import (
+    NO_STORE,
+    HttpRequest,
+    HttpResponse,
+    check_body,
+    json_response,
+    receipt_response,
+)
 from policysite.errors import PolicyError, Problem
 
 log = logging.getLogger("policysite.collector")
 
-MAX_BODY = 4096  # adapters read at most MAX_BODY + 1 bytes and pass what they read
 MAX_USER_AGENT = 256
 CONSENT_PATH = "/api/consent"
 RECORDS_PREFIX = "/api/consent/"
 HEALTH_PATH = "/api/health"
 CHECKPOINT_PATH = "/api/log/checkpoint"
 CONSISTENCY_PATH = "/api/log/consistency"
-CONTENT_TYPES = frozenset({"application/json", "text/plain"})
 RETRY_AFTER_UNAVAILABLE = "5"
 PREFLIGHT_MAX_AGE = "86400"
 
 
-@dataclass(slots=True)
-class HttpRequest:
-    method: str
-    path: str  # without the query string
-    headers: Mapping[str, str]  # lower-case names
-    body: bytes
-    client_ip: str  # the TCP peer ("" when unknown, e.g. a unix socket)
-    query: str = ""  # the raw query string, without "?"
-
-
-@dataclass(slots=True)
-class HttpResponse:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-
-
-# The headers a request is read for; adapters may pass only these.
-REQUEST_HEADERS = ("content-type", "origin", "user-agent", "x-forwarded-for")
-ACCEPTED_TYPES_CACHE = 64  # Content-Type values seen and accepted, skipped past next time
-
-_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-# For an answer that echoes a client's text UTF-8 cannot hold (a lone surrogate, sent as
-# "\ud800" in JSON): the same JSON with every non-ASCII character escaped.
-_JSON_ASCII = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
-_JSON_HEADERS = (
-    ("content-type", "application/json"),
-    ("cache-control", "no-store"),
-    ("x-content-type-options", "nosniff"),
-)
 _PRIVATE = ("ip", "receipt")  # left out of a browser's own records
 _PUBLIC = (("access-control-allow-origin", "*"),)  # the log's head and proofs are public
-_accepted_types: set[str] = set()
 T = TypeVar("T")
-
-
-def json_response(
-    status: int, payload: object, headers: Sequence[tuple[str, str]] = ()
-) -> HttpResponse:
-    try:
-        body = _JSON.encode(payload).encode("utf-8")
-    except UnicodeEncodeError:
-        body = _JSON_ASCII.encode(payload).encode("ascii")
-    return HttpResponse(status, [*_JSON_HEADERS, *headers], body)
-
-
-def receipt_response(
-    status: int, committed: Committed, cors: list[tuple[str, str]]
-) -> HttpResponse:
-    """The answer to a stored consent: when it was received and its receipt (receipt.py),
-    which proves it is in the signed log (null only while the log is off). Written out, as
-    json_response would write it (hot path)."""
-    record, logged = committed
-    proof = "null" if logged is None else receipt.to_json(record, logged)
-    body = f'{{"received_at":{encode_basestring(record.received_at)},"receipt":{proof}}}'
-    try:
-        data = body.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate: json_response escapes it
-        payload = None if logged is None else receipt.from_logged(record, logged)
-        return json_response(status, {"received_at": record.received_at, "receipt": payload}, cors)
-    return HttpResponse(status, [*_JSON_HEADERS, *cors], data)
 
 
 def _cors(origin: str | None) -> list[tuple[str, str]]:
@@ -273,7 +217,7 @@ class ConsentService:
         if isinstance(client, HttpResponse):
             client.headers += cors
             return client
-        refusal = self._over_limit(client) or _check_body(request)
+        refusal = self._over_limit(client) or check_body(request)
         if refusal is not None:
             refusal.headers += cors
             return refusal
@@ -370,7 +314,7 @@ class ConsentService:
             return self._unavailable()
         if latest is None:
             return json_response(404, {"error": "the log has no checkpoint yet"}, _PUBLIC)
-        headers = [("content-type", "text/plain; charset=utf-8"), *_JSON_HEADERS[1:], *_PUBLIC]
+        headers = [("content-type", "text/plain; charset=utf-8"), *NO_STORE, *_PUBLIC]
         return HttpResponse(200, headers, latest[1].encode("utf-8"))
 
     async def _consistency(self, query: str) -> HttpResponse:
@@ -428,35 +372,6 @@ def log_range(query: str, size: int) -> tuple[int, int]:
     if old > new:
         raise NoSuchTrees("from", f"from={old} is beyond to={new}")
     return old, new
-
-
-def _check_body(request: HttpRequest) -> HttpResponse | None:
-    """415 unless JSON or text/plain in UTF-8; 413 above MAX_BODY bytes."""
-    content_type = request.headers.get("content-type", "")
-    if content_type in _accepted_types:
-        return None if len(request.body) <= MAX_BODY else _too_large()
-    mime, _, params = content_type.partition(";")
-    if mime.strip().lower() not in CONTENT_TYPES:
-        return json_response(
-            415, {"error": "send the consent as application/json or text/plain JSON"}
-        )
-    if params:
-        for param in params.split(";"):
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in (
-                "utf-8",
-                "utf8",
-            ):
-                return json_response(415, {"error": "the body must be UTF-8"})
-    if len(_accepted_types) < ACCEPTED_TYPES_CACHE:
-        _accepted_types.add(content_type)
-    if len(request.body) > MAX_BODY:
-        return _too_large()
-    return None
-
-
-def _too_large() -> HttpResponse:
-    return json_response(413, {"error": f"the body is larger than {MAX_BODY} bytes"})
 
 
 def open_service(

@@ -19,10 +19,7 @@ from policysite.collector.core import merkle, tree_log
 from policysite.collector.core.checkpoint import Signer
 from policysite.collector.core.leaf import ip_commitment, record_leaf_hash
 from policysite.collector.core.record import (
-    COLUMNS,
     ConsentRecord,
-    canonical_choices,
-    utc_timestamp,
 )
 from policysite.collector.core.store import (
     BatchPlan,
@@ -34,6 +31,17 @@ from policysite.collector.core.store import (
     plan_batch,
 )
 from policysite.collector.core.store.log_tables import LogSnapshot, LogTables
+from policysite.collector.core.store.postgres_rows import (
+    INSERT,
+    INSERT_NEW,
+    SELECT,
+    SELECT_KEYS,
+    SELECT_STORED,
+    columns_of,
+    record_of,
+    stored_of,
+)
+from policysite.collector.core.store.postgres_schema import LATEST, MIGRATIONS, PROBE
 from policysite.collector.core.tree_log import Appended, ArchiveClock, Leaf, Logged
 from policysite.errors import PolicyError, Problem
 
@@ -54,132 +62,6 @@ LOCK_TIMEOUT = 5.0  # seconds an insert waits for a lock another session holds (
 MIGRATION_LOCK = 0x706F6C6963790001  # pg_advisory_xact_lock key: "policy" + 1
 EXPORT_BATCH = 2000
 
-MIGRATIONS: list[tuple[int, list[str]]] = [
-    (
-        1,
-        [
-            """CREATE TABLE consents (
-                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-                received_at timestamptz NOT NULL,
-                consent_id uuid NOT NULL,
-                seq bigint NOT NULL CHECK (seq >= 1),
-                document text NOT NULL,
-                version text NOT NULL,
-                language text NOT NULL,
-                policy_sha256 text NOT NULL,
-                action text NOT NULL,
-                choices jsonb NOT NULL,
-                gpc boolean,
-                page text,
-                user_agent text,
-                ip text,
-                receipt text NOT NULL,
-                UNIQUE (consent_id, seq)
-            )""",
-            "CREATE INDEX consents_received_at ON consents (received_at)",
-            # Append-only: only `consents purge` sets policysite.purge inside its transaction.
-            """CREATE FUNCTION consents_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
-                IF TG_OP = 'DELETE' AND current_setting('policysite.purge', true) = 'on' THEN
-                    RETURN OLD;
-                END IF;
-                RAISE EXCEPTION 'consents are append-only (% refused): use `consents purge`',
-                    TG_OP;
-            END $$""",
-            """CREATE TRIGGER consents_append_only BEFORE UPDATE OR DELETE ON consents
-            FOR EACH ROW EXECUTE FUNCTION consents_append_only()""",
-            """CREATE TRIGGER consents_no_truncate BEFORE TRUNCATE ON consents
-            FOR EACH STATEMENT EXECUTE FUNCTION consents_append_only()""",
-            "REVOKE UPDATE, DELETE, TRUNCATE ON consents FROM PUBLIC",
-        ],
-    ),
-    # A side table the health check writes to: proof that a write would succeed now,
-    # without a consent record (one row, overwritten).
-    (
-        2,
-        [
-            """CREATE TABLE health_probe (
-                id integer PRIMARY KEY CHECK (id = 1),
-                checked_at timestamptz NOT NULL
-            )""",
-        ],
-    ),
-    # The consent log, as on SQLite (sqlite.py; docs/consent-log.md, "Storage").
-    (
-        3,
-        [
-            "ALTER TABLE consents ADD COLUMN banner_sha256 text, ADD COLUMN ip_salt bytea,"
-            " ADD COLUMN leaf_index bigint CHECK (leaf_index >= 0)",
-            "CREATE UNIQUE INDEX consents_leaf_index ON consents (leaf_index)",
-            """CREATE TABLE log_batches (
-                first bigint PRIMARY KEY,
-                size bigint NOT NULL CHECK (size > first),
-                nodes bytea NOT NULL
-            )""",
-            # Node hashes do not compress: stored as they are, a proof reads 32 bytes of each.
-            "ALTER TABLE log_batches ALTER COLUMN nodes SET STORAGE EXTERNAL",
-            """CREATE TABLE log_checkpoints (
-                size bigint PRIMARY KEY,
-                signed_at timestamptz NOT NULL,
-                note text NOT NULL
-            )""",
-            """CREATE TABLE log_head (
-                id integer PRIMARY KEY CHECK (id = 1),
-                size bigint NOT NULL,
-                signed_at timestamptz NOT NULL,
-                note text NOT NULL
-            )""",
-            """CREATE TABLE log_removed (
-                leaf_index bigint PRIMARY KEY,
-                reason text NOT NULL CHECK (reason IN ('purged', 'erased')),
-                removed_at timestamptz NOT NULL
-            )""",
-            """CREATE FUNCTION log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
-                RAISE EXCEPTION 'the consent log is append-only (% refused)', TG_OP;
-            END $$""",
-            *(
-                f"""CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
-                FOR EACH ROW EXECUTE FUNCTION log_append_only()"""
-                for table in ("log_batches", "log_checkpoints", "log_removed")
-            ),
-            *(
-                f"""CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
-                FOR EACH STATEMENT EXECUTE FUNCTION log_append_only()"""
-                for table in ("log_batches", "log_checkpoints", "log_removed", "log_head")
-            ),
-            "REVOKE UPDATE, DELETE, TRUNCATE ON log_batches, log_checkpoints, log_removed"
-            " FROM PUBLIC",
-        ],
-    ),
-]
-LATEST = MIGRATIONS[-1][0]
-_PROBE = (
-    "INSERT INTO health_probe VALUES (1, %s)"
-    " ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at"
-)
-
-_TYPES = {
-    "received_at": "timestamptz",
-    "consent_id": "uuid",
-    "seq": "int8",
-    "choices": "jsonb",
-    "gpc": "bool",
-}
-_TYPES |= {"ip_salt": "bytea", "leaf_index": "int8"}
-_COLUMN_LIST = ", ".join(COLUMNS)
-_STORED_COLUMNS = (*COLUMNS, "ip_salt", "leaf_index")  # a record, then its place in the log
-_INSERT = (
-    f"INSERT INTO consents ({', '.join(_STORED_COLUMNS)}) SELECT * FROM unnest("
-    + ", ".join(f"%s::{_TYPES.get(name, 'text')}[]" for name in _STORED_COLUMNS)
-    + ") ON CONFLICT DO NOTHING"
-)
-_SELECT = f"SELECT {_COLUMN_LIST} FROM consents"
-_SELECT_STORED = f"SELECT {', '.join(_STORED_COLUMNS)} FROM consents"
-_SELECT_KEYS = (
-    f"{_SELECT_STORED} WHERE (consent_id, seq) IN (SELECT * FROM unnest(%s::uuid[], %s::int8[]))"
-)
-_INSERT_NEW = _INSERT.removesuffix(" ON CONFLICT DO NOTHING")  # a repeat fails it: _append
 # One session at a time appends to the tree (pg_advisory_xact_lock: "policy" + 2). It is held
 # until the transaction ends, and a session that dies (kill -9, a lost host) ends with it, so
 # the next collector takes over as soon as the server notices.
@@ -202,34 +84,6 @@ def redact(url: str) -> str:
     host = params.get("host", "localhost")
     port = params.get("port", "5432")
     return f"postgresql://{params.get('user', '')}@{host}:{port}/{params.get('dbname', '')}"
-
-
-def _record(row: tuple) -> ConsentRecord:
-    values = list(row[: len(COLUMNS)])
-    values[0] = utc_timestamp(values[0])
-    values[1] = str(values[1])
-    values[8] = canonical_choices(values[8])
-    return ConsentRecord(*values)
-
-
-def _stored(row: tuple) -> Stored:
-    """A row of _SELECT_STORED."""
-    salt = row[-2]
-    return Stored(_record(row), row[-1], None if salt is None else bytes(salt))
-
-
-def _columns(
-    records: Sequence[ConsentRecord],
-    leaves: Sequence[Leaf] | None,
-    positions: Sequence[int],
-    size: int,
-) -> list[list]:
-    """The insert's arrays, one per column, for records[positions] (the k-th at leaf size + k)."""
-    chosen = [records[p] for p in positions]
-    columns = [list(column) for column in zip(*chosen, strict=True)] or [[] for _ in COLUMNS]
-    if leaves is None:
-        return [*columns, [None] * len(chosen), [None] * len(chosen)]
-    return [*columns, [leaves[p].salt for p in positions], list(range(size, size + len(chosen)))]
 
 
 class PostgresStore:
@@ -313,7 +167,7 @@ class PostgresStore:
                 # The lock an INSERT takes: a session holding a conflicting one (LOCK TABLE)
                 # would make every POST wait, so health must see it too. No row is written.
                 conn.execute("LOCK TABLE consents IN ROW EXCLUSIVE MODE")
-                conn.execute(_PROBE, (dt.datetime.now(dt.UTC),))
+                conn.execute(PROBE, (dt.datetime.now(dt.UTC),))
         except psycopg.Error as error:
             raise self._failed(conn, error) from error
 
@@ -376,7 +230,7 @@ class PostgresStore:
                     conn.execute(f"SET LOCAL lock_timeout = {int(wait * 1000)}")
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOG_LOCK,))
                 size = _LOG.tree_size(conn)
-                conn.execute(_INSERT_NEW, _columns(records, leaves, range(len(records)), size))
+                conn.execute(INSERT_NEW, columns_of(records, leaves, range(len(records)), size))
                 now = dt.datetime.now(dt.UTC)
                 appended = _LOG.append(
                     conn, appender, size, [leaf.hash for leaf in leaves], now, archive
@@ -427,8 +281,8 @@ class PostgresStore:
             if wait is not None and wait != LOCK_TIMEOUT:
                 conn.execute(f"SET lock_timeout = {int(wait * 1000)}")
             try:
-                columns = _columns(records, None, range(len(records)), 0)
-                inserted = conn.execute(_INSERT, columns).rowcount
+                columns = columns_of(records, None, range(len(records)), 0)
+                inserted = conn.execute(INSERT, columns).rowcount
             finally:
                 if wait is not None and wait != LOCK_TIMEOUT and not conn.broken:
                     conn.execute(f"SET lock_timeout = {int(LOCK_TIMEOUT * 1000)}")
@@ -437,7 +291,7 @@ class PostgresStore:
             keys = [[r.consent_id for r in records], [r.seq for r in records]]
             found = {
                 (s.record.consent_id, s.record.seq): s.record
-                for s in map(_stored, conn.execute(_SELECT_KEYS, keys))
+                for s in map(stored_of, conn.execute(SELECT_KEYS, keys))
             }
         except psycopg.Error as error:
             raise self._failed(conn, error) from error
@@ -457,8 +311,8 @@ class PostgresStore:
         that was all of them (the usual case: no lookup first, the count shows it)."""
         try:
             with conn.transaction():  # a savepoint
-                columns = _columns(records, leaves, range(len(records)), size)
-                if conn.execute(_INSERT, columns).rowcount != len(records):
+                columns = columns_of(records, leaves, range(len(records)), size)
+                if conn.execute(INSERT, columns).rowcount != len(records):
                     raise _Repeats
             return None
         except _Repeats:
@@ -466,12 +320,12 @@ class PostgresStore:
         keys = [[r.consent_id for r in records], [r.seq for r in records]]
         stored = {
             (s.record.consent_id, s.record.seq): s
-            for s in map(_stored, conn.execute(_SELECT_KEYS, keys))
+            for s in map(stored_of, conn.execute(SELECT_KEYS, keys))
         }
         plan = plan_batch(records, stored)
         if plan.new:
-            columns = _columns(records, leaves, plan.new, size)
-            if conn.execute(_INSERT, columns).rowcount != len(plan.new):
+            columns = columns_of(records, leaves, plan.new, size)
+            if conn.execute(INSERT, columns).rowcount != len(plan.new):
                 raise StoreUnavailable(
                     f"{self.where}: the log's leaves and its records disagree"
                     " (run `consents verify`)"
@@ -497,10 +351,10 @@ class PostgresStore:
             with conn.transaction():
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 rows = conn.execute(
-                    f"{_SELECT_STORED} WHERE consent_id = %s ORDER BY seq, id",
+                    f"{SELECT_STORED} WHERE consent_id = %s ORDER BY seq, id",
                     (uuid.UUID(consent_id),),
                 ).fetchall()
-                return [Committed(s.record, self._logged(s)) for s in map(_stored, rows)]
+                return [Committed(s.record, self._logged(s)) for s in map(stored_of, rows)]
         except psycopg.Error as error:
             raise self._failed(conn, error) from error
 
@@ -521,7 +375,7 @@ class PostgresStore:
         try:
             with conn.transaction():
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                yield LogSnapshot(conn, stream, _stored, _SELECT_STORED)
+                yield LogSnapshot(conn, stream, stored_of, SELECT_STORED)
         except psycopg.Error as error:
             raise StoreUnavailable(str(error).strip()) from error
         finally:
@@ -545,12 +399,12 @@ class PostgresStore:
         conn = self._conn()
         try:
             rows = conn.execute(
-                f"{_SELECT} WHERE consent_id = %s ORDER BY seq, id", (uuid.UUID(consent_id),)
+                f"{SELECT} WHERE consent_id = %s ORDER BY seq, id", (uuid.UUID(consent_id),)
             ).fetchall()
             conn.rollback()
         except psycopg.Error as error:
             raise self._failed(conn, error) from error
-        return [_record(row) for row in rows]
+        return [record_of(row) for row in rows]
 
     def iter_records(
         self, since: dt.datetime | None = None, until: dt.datetime | None = None
@@ -563,13 +417,13 @@ class PostgresStore:
             with conn.transaction(), conn.cursor(name="consents_export") as cursor:
                 cursor.itersize = EXPORT_BATCH
                 cursor.execute(
-                    f"{_SELECT} WHERE (%(since)s::timestamptz IS NULL OR received_at >= %(since)s)"
+                    f"{SELECT} WHERE (%(since)s::timestamptz IS NULL OR received_at >= %(since)s)"
                     " AND (%(until)s::timestamptz IS NULL OR received_at < %(until)s)"
                     " ORDER BY received_at, id",
                     {"since": since, "until": until},
                 )
                 for row in cursor:
-                    yield _record(row)
+                    yield record_of(row)
         except psycopg.Error as error:
             raise StoreUnavailable(str(error).strip()) from error
         finally:

@@ -22,13 +22,12 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from itertools import chain
 from pathlib import Path
 
 from policysite.collector.core import files, merkle, tree_log
 from policysite.collector.core.checkpoint import Signer
 from policysite.collector.core.leaf import ip_commitment, record_leaf_hash
-from policysite.collector.core.record import COLUMNS, ConsentRecord, utc_timestamp
+from policysite.collector.core.record import ConsentRecord, utc_timestamp
 from policysite.collector.core.store import (
     BatchPlan,
     Committed,
@@ -39,6 +38,16 @@ from policysite.collector.core.store import (
     plan_batch,
 )
 from policysite.collector.core.store.log_tables import LogSnapshot, LogTables
+from policysite.collector.core.store.sqlite_rows import (
+    RECORD_INSERTS,
+    SELECT,
+    SELECT_STORED,
+    insert_rows,
+    record_of,
+    rows_of,
+    stored_of,
+)
+from policysite.collector.core.store.sqlite_schema import LATEST, MIGRATIONS, NO_DELETE, PROBE
 from policysite.collector.core.store.write_lock import WriteLock
 from policysite.collector.core.tree_log import ArchiveClock, Leaf, Logged
 from policysite.errors import PolicyError, Problem
@@ -49,123 +58,9 @@ PURGE_CHUNK = 1000  # rows deleted per transaction: each holds the write turn a 
 PURGE_PAUSE = 0.01  # seconds between them, for the writers waiting
 MIN_FREE_BYTES = 1 << 20  # less free space than this on the database's disk: unhealthy
 
-_NO_DELETE = """CREATE TRIGGER consents_no_delete BEFORE DELETE ON consents
-BEGIN SELECT RAISE(ABORT, 'consents are append-only: use `consents purge`'); END"""
-
-MIGRATIONS: list[tuple[int, list[str]]] = [
-    (
-        1,
-        [
-            """CREATE TABLE consents (
-                id INTEGER PRIMARY KEY,
-                received_at TEXT NOT NULL,
-                consent_id TEXT NOT NULL,
-                seq INTEGER NOT NULL CHECK (seq >= 1),
-                document TEXT NOT NULL,
-                version TEXT NOT NULL,
-                language TEXT NOT NULL,
-                policy_sha256 TEXT NOT NULL,
-                action TEXT NOT NULL,
-                choices TEXT NOT NULL,
-                gpc INTEGER,
-                page TEXT,
-                user_agent TEXT,
-                ip TEXT,
-                receipt TEXT NOT NULL,
-                UNIQUE (consent_id, seq)
-            ) STRICT""",
-            "CREATE INDEX consents_received_at ON consents (received_at)",
-            """CREATE TRIGGER consents_no_update BEFORE UPDATE ON consents
-            BEGIN SELECT RAISE(ABORT, 'consents are append-only'); END""",
-            _NO_DELETE,
-        ],
-    ),
-    # A side table the health check writes to: proof that a write would succeed now,
-    # without a consent record (one row, overwritten).
-    (
-        2,
-        [
-            """CREATE TABLE health_probe (
-                id INTEGER PRIMARY KEY CHECK (id = 1),
-                checked_at TEXT NOT NULL
-            ) STRICT""",
-        ],
-    ),
-    # The consent log (docs/consent-log.md, "Storage"): the sha256 of the banner the visitor
-    # was shown, each record's leaf index and the salt of its IP commitment; the tree's
-    # complete subtrees; signed checkpoints; the leaves
-    # whose records purge or erase removed. Only the latest checkpoint may change.
-    (
-        3,
-        [
-            "ALTER TABLE consents ADD COLUMN banner_sha256 TEXT",
-            "ALTER TABLE consents ADD COLUMN ip_salt BLOB",
-            "ALTER TABLE consents ADD COLUMN leaf_index INTEGER CHECK (leaf_index >= 0)",
-            "CREATE UNIQUE INDEX consents_leaf_index ON consents (leaf_index)",
-            """CREATE TABLE log_batches (
-                first INTEGER PRIMARY KEY,
-                size INTEGER NOT NULL CHECK (size > first),
-                nodes BLOB NOT NULL
-            ) STRICT""",
-            """CREATE TABLE log_checkpoints (
-                size INTEGER PRIMARY KEY,
-                signed_at TEXT NOT NULL,
-                note TEXT NOT NULL
-            ) STRICT""",
-            """CREATE TABLE log_head (
-                id INTEGER PRIMARY KEY CHECK (id = 1),
-                size INTEGER NOT NULL,
-                signed_at TEXT NOT NULL,
-                note TEXT NOT NULL
-            ) STRICT""",
-            """CREATE TABLE log_removed (
-                leaf_index INTEGER PRIMARY KEY,
-                reason TEXT NOT NULL CHECK (reason IN ('purged', 'erased')),
-                removed_at TEXT NOT NULL
-            ) STRICT""",
-            *(
-                f"""CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table}
-                BEGIN SELECT RAISE(ABORT, 'the consent log is append-only'); END"""
-                for table in ("log_batches", "log_checkpoints", "log_removed")
-                for op in ("UPDATE", "DELETE")
-            ),
-        ],
-    ),
-]
-LATEST = MIGRATIONS[-1][0]
-_PROBE = (
-    "INSERT INTO health_probe VALUES (1, ?)"
-    " ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at"
-)
-
-_COLUMN_LIST = ", ".join(COLUMNS)
-_STORED_COLUMNS = (*COLUMNS, "ip_salt", "leaf_index")  # a record, then its place in the log
-# A batch is one multi-row INSERT with bound parameters: one sqlite3_step, so the writer gives
-# the GIL away once per batch (executemany re-takes it per row, and each re-take can wait a
-# whole switch interval, 5 ms, behind the busy event-loop thread). Statements come in a few
-# sizes (steps of at most 25 %), so each is compiled once and then found in the statement
-# cache; a batch is padded to the next size with copies of its last row, which ON CONFLICT
-# DO NOTHING skips. Compared with one statement over json_each(), this costs a third the CPU.
-ROWS_PER_STATEMENT = (1, 2, 3, *(p * q // 4 for p in (4, 8, 16, 32, 64, 128, 256, 512, 1024)
-                                 for q in (4, 5, 6, 7)), 1920)  # fmt: skip
-MAX_ROWS = ROWS_PER_STATEMENT[-1]
-assert MAX_ROWS * len(_STORED_COLUMNS) <= 32766  # SQLite's limit on bound parameters
-_SIZES = [next(size for size in ROWS_PER_STATEMENT if size >= n) for n in range(MAX_ROWS + 1)]
+_LOG = LogTables("?")
 
 
-def _inserts(table: str, columns: Sequence[str]) -> dict[int, str]:
-    row = "(" + ", ".join("?" * len(columns)) + ")"
-    return {
-        rows: f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-        + ", ".join([row] * rows)
-        + " ON CONFLICT DO NOTHING"
-        for rows in ROWS_PER_STATEMENT
-    }
-
-
-_RECORD_INSERTS = _inserts("consents", _STORED_COLUMNS)
-_SELECT = f"SELECT {_COLUMN_LIST} FROM consents"
-_SELECT_STORED = f"SELECT {', '.join(_STORED_COLUMNS)} FROM consents"
 _REMOVE = {  # the records each removal takes, at most PURGE_CHUNK at a time
     "purged": "SELECT id, leaf_index FROM consents WHERE received_at < ?"
     " ORDER BY received_at LIMIT ?",
@@ -188,47 +83,9 @@ def _remove_chunk(conn: sqlite3.Connection, why: str, key: str) -> int:
     )
     conn.execute("DROP TRIGGER consents_no_delete")
     conn.executemany("DELETE FROM consents WHERE id = ?", [(row_id,) for row_id, _ in rows])
-    conn.execute(_NO_DELETE)
+    conn.execute(NO_DELETE)
     conn.execute("COMMIT")
     return len(rows)
-
-
-def _insert_rows(
-    conn: sqlite3.Connection, statements: dict[int, str], rows: Sequence[tuple]
-) -> None:
-    """Insert the rows, MAX_ROWS to a statement, each padded to its statement's size."""
-    for start in range(0, len(rows), MAX_ROWS):
-        chunk = list(rows[start : start + MAX_ROWS])
-        size = _SIZES[len(chunk)]
-        chunk += [chunk[-1]] * (size - len(chunk))
-        conn.execute(statements[size], list(chain.from_iterable(chunk)))
-
-
-_LOG = LogTables("?")
-
-
-def _record(row: tuple) -> ConsentRecord:
-    values = list(row[: len(COLUMNS)])
-    gpc = values[COLUMNS.index("gpc")]
-    values[COLUMNS.index("gpc")] = None if gpc is None else bool(gpc)
-    return ConsentRecord(*values)
-
-
-def _stored(row: tuple) -> Stored:
-    """A row of _SELECT_STORED."""
-    return Stored(_record(row), row[-1], row[-2])
-
-
-def _rows(
-    records: Sequence[ConsentRecord],
-    leaves: Sequence[Leaf] | None,
-    positions: Sequence[int],
-    size: int,
-) -> list[tuple]:
-    """The rows to insert for records[positions], the k-th at leaf index size + k."""
-    if leaves is None:
-        return [(*records[p], None, None) for p in positions]
-    return [(*records[p], leaves[p].salt, size + k) for k, p in enumerate(positions)]
 
 
 class SQLiteStore:
@@ -266,7 +123,7 @@ class SQLiteStore:
                 timeout=BUSY_TIMEOUT,
                 isolation_level=None,
                 check_same_thread=False,
-                cached_statements=len(_RECORD_INSERTS) + 32,
+                cached_statements=len(RECORD_INSERTS) + 32,
             )
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             conn.execute("PRAGMA synchronous=FULL")
@@ -389,7 +246,7 @@ class SQLiteStore:
         conn = self._conn()
         try:
             with self._writing(timeout / 2), self._busy_timeout(conn, timeout / 2):
-                conn.execute(_PROBE, (utc_timestamp(),))
+                conn.execute(PROBE, (utc_timestamp(),))
         except sqlite3.Error as error:
             self._discard()
             raise StoreUnavailable(str(error)) from error
@@ -447,21 +304,21 @@ class SQLiteStore:
         that was all of them (the usual case: no lookup first, the count shows it)."""
         before = conn.total_changes
         conn.execute("SAVEPOINT batch")
-        _insert_rows(conn, _RECORD_INSERTS, _rows(records, leaves, range(len(records)), size))
+        insert_rows(conn, RECORD_INSERTS, rows_of(records, leaves, range(len(records)), size))
         if conn.total_changes - before == len(records):
             conn.execute("RELEASE batch")
             return None
         conn.execute("ROLLBACK TO batch")  # some keys exist, or repeat within the batch
         keys = {(r.consent_id, r.seq) for r in records}
-        query = f"{_SELECT_STORED} WHERE consent_id = ? AND seq = ?"
+        query = f"{SELECT_STORED} WHERE consent_id = ? AND seq = ?"
         stored = {}
         for key in keys:
             row = conn.execute(query, key).fetchone()
             if row is not None:
-                stored[key] = _stored(row)
+                stored[key] = stored_of(row)
         plan = plan_batch(records, stored)
         before = conn.total_changes
-        _insert_rows(conn, _RECORD_INSERTS, _rows(records, leaves, plan.new, size))
+        insert_rows(conn, RECORD_INSERTS, rows_of(records, leaves, plan.new, size))
         if conn.total_changes - before != len(plan.new):
             raise StoreUnavailable(
                 f"{self.path}: the log's leaves and its records disagree (run `consents verify`)"
@@ -488,9 +345,9 @@ class SQLiteStore:
             conn.execute("BEGIN")  # one snapshot: the head and the nodes under it
             try:
                 rows = conn.execute(
-                    f"{_SELECT_STORED} WHERE consent_id = ? ORDER BY seq, id", (consent_id,)
+                    f"{SELECT_STORED} WHERE consent_id = ? ORDER BY seq, id", (consent_id,)
                 ).fetchall()
-                return [Committed(s.record, self._logged(s)) for s in map(_stored, rows)]
+                return [Committed(s.record, self._logged(s)) for s in map(stored_of, rows)]
             finally:
                 conn.execute("COMMIT")
         except sqlite3.Error as error:
@@ -503,7 +360,7 @@ class SQLiteStore:
         try:
             conn.execute("BEGIN")
             conn.execute("SELECT count(*) FROM log_head").fetchone()  # the snapshot starts here
-            yield LogSnapshot(conn, conn.execute, _stored, _SELECT_STORED)
+            yield LogSnapshot(conn, conn.execute, stored_of, SELECT_STORED)
         except sqlite3.Error as error:
             raise StoreUnavailable(str(error)) from error
         finally:
@@ -552,9 +409,9 @@ class SQLiteStore:
     def records_for(self, consent_id: str) -> list[ConsentRecord]:
         try:
             rows = self._conn().execute(
-                f"{_SELECT} WHERE consent_id = ? ORDER BY seq, id", (consent_id,)
+                f"{SELECT} WHERE consent_id = ? ORDER BY seq, id", (consent_id,)
             )
-            return [_record(row) for row in rows]
+            return [record_of(row) for row in rows]
         except sqlite3.Error as error:
             self._discard()
             raise StoreUnavailable(str(error)) from error
@@ -567,11 +424,11 @@ class SQLiteStore:
         conn = self._connect()  # its own connection: the caller may interleave other calls
         try:
             rows = conn.execute(
-                f"{_SELECT} WHERE received_at >= ? AND received_at < ? ORDER BY received_at, id",
+                f"{SELECT} WHERE received_at >= ? AND received_at < ? ORDER BY received_at, id",
                 (low, high),
             )
             for row in rows:  # the cursor steps through the table; nothing is buffered
-                yield _record(row)
+                yield record_of(row)
         except sqlite3.Error as error:
             raise StoreUnavailable(str(error)) from error
         finally:
