@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import secrets
 import statistics
@@ -128,11 +129,13 @@ def _requests(consents: Consents, count: int, port: int) -> list[bytes]:
 async def _offer(port: int, requests: list[bytes], rate: float, result: Result) -> None:
     loop = asyncio.get_running_loop()
     done: asyncio.Queue = asyncio.Queue()
-    idle: list[_Connection] = []
+    # First in, first out: every connection is used every CONNECTIONS / rate seconds, well
+    # within the server's keep-alive timeout (a stack would leave some idle until closed).
+    idle: collections.deque[_Connection] = collections.deque()
     for _ in range(CONNECTIONS):
         _, protocol = await loop.create_connection(lambda: _Connection(done), "127.0.0.1", port)
         idle.append(protocol)
-    waiting: list[tuple[bytes, float, asyncio.Future]] = []  # due, no free connection yet
+    waiting: collections.deque = collections.deque()  # (request, due, future): none was free
     pending: set[asyncio.Future] = set()
 
     def finished(connection: _Connection, future: asyncio.Future) -> None:
@@ -145,7 +148,7 @@ async def _offer(port: int, requests: list[bytes], rate: float, result: Result) 
         result.statuses[status] = result.statuses.get(status, 0) + 1
         result.latencies.append(latency)
         if waiting:
-            request, due, nxt = waiting.pop(0)
+            request, due, nxt = waiting.popleft()
             _start(connection, request, due, nxt)
         else:
             idle.append(connection)
@@ -165,7 +168,7 @@ async def _offer(port: int, requests: list[bytes], rate: float, result: Result) 
         pending.add(future)
         result.sent += 1
         if idle:
-            _start(idle.pop(), request, due, future)
+            _start(idle.popleft(), request, due, future)
         else:
             waiting.append((request, due, future))
     while pending:
