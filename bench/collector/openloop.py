@@ -33,7 +33,7 @@ import run  # bench scripts are not a package: siblings import by path
 import servers
 from load import USER_AGENT, Consents, consents_from
 
-CONNECTIONS = 256  # enough that a free one is there when a request is due, at 5,000/s
+CONNECTIONS = 64  # as many as run.py's wrk opens (and nginx's keep-alive pool, deploy/)
 TARGETS = ("sqlite", "sqlite-nolog", "postgres", "postgres-nolog")
 
 
