@@ -136,7 +136,7 @@
             h("ul", {}, ...cookies.map(k => h("li", {}, h("code", {}, k[0]), " (" + k[1] + ", " + k[3] + "): " + k[2])))))),
       buttons(_("Lưu lựa chọn"), () => decide(Object.fromEntries(boxes.map(b => [b.name, b.checked])), "custom")),
       // The receipts prove each decision offline (docs/consent-log.md); the visitor keeps a copy.
-      h("button", { onclick: () => h("a", { download: "consent-record.json", href: URL.createObjectURL(new Blob([JSON.stringify(store(0, R))], { type: "application/json" })) }).click() }, _("Tải bản ghi đồng ý của tôi")),
+      h("button", { class: "pc-l", onclick: () => h("a", { download: "consent-record.json", href: URL.createObjectURL(new Blob([JSON.stringify(store(0, R))], { type: "application/json" })) }).click() }, _("Tải bản ghi đồng ý của tôi")),
       h("button", { class: "pc-x", "aria-label": _("Đóng"), onclick: () => dialog.close() }, "×"));
     D.body.append(dialog);
   }
