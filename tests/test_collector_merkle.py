@@ -491,3 +491,28 @@ def test_proofs_read_logarithmically_many_nodes_of_a_million_leaf_log() -> None:
         proof = consistency_proof(counting, old, size)
         assert counting.reads <= bound + old.bit_count(), (old, counting.reads)
         assert verify_consistency(old, size, old_root, top, proof)
+
+
+def test_a_batchs_proofs_built_in_memory_are_rfc_9162s():
+    """tree_log.Appended.proofs builds each new leaf's inclusion proof from the tree's edge
+    before the batch and the batch's own nodes; they equal the proofs from every stored node,
+    for batches of any size at any offset."""
+    import random
+
+    from policysite.collector.core.checkpoint import generate_signer
+    from policysite.collector.core.tree_log import TreeAppender
+
+    signer, *_ = generate_signer("example.com/consent-log")
+    appender, stored, tree = TreeAppender(signer), merkle.MemoryNodes(), merkle.CompactTree()
+    rng = random.Random(11)
+    while tree.size < 1500:
+        count = rng.choice([1, 1, 2, 3, 5, 8, 13, 64, 100, 257])
+        leaves = [merkle.leaf_hash(str(tree.size + i).encode()) for i in range(count)]
+        appended = appender.append(tree, leaves)
+        stored.put_many(appended.nodes)
+        expected = [
+            b"".join(merkle.inclusion_proof(stored, index, appended.size))
+            for index in range(appended.first, appended.size)
+        ]
+        assert appended.proofs() == expected
+        tree = merkle.CompactTree(appended.size, appended.edge_after)

@@ -201,6 +201,11 @@ class CompactTree:
     __hash__ = None  # type: ignore[assignment]  # mutable
 
 
+def edge_ids(size: int) -> list[NodeId]:
+    """The (level, index) of each of CompactTree.hashes for a tree of `size` leaves."""
+    return _range_ids(0, size)
+
+
 def _range_ids(start: int, end: int) -> list[NodeId]:
     """The perfect subtrees covering leaves [start, end), left to right: each the largest one
     that starts at `start`'s alignment and still fits."""

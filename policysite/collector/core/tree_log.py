@@ -34,7 +34,8 @@ class Logged(NamedTuple):
     checkpoint: str  # the signed checkpoint (a C2SP signed note)
 
     def proof_hashes(self) -> list[bytes]:
-        return [self.proof[i : i + merkle.HASH_SIZE] for i in range(0, len(self.proof), 32)]
+        size = merkle.HASH_SIZE
+        return [self.proof[i : i + size] for i in range(0, len(self.proof), size)]
 
 
 class Leaf(NamedTuple):
@@ -69,20 +70,10 @@ class Appended(NamedTuple):
 
     def proofs(self) -> list[bytes]:
         """The inclusion proof of each new leaf to `checkpoint`, concatenated hashes each."""
-        known = dict(zip(_edge_ids(self.first), self.edge_before, strict=True))
+        known = dict(zip(merkle.edge_ids(self.first), self.edge_before, strict=True))
         known.update(((level, index), digest) for level, index, digest in self.nodes)
         border = _border(self.size, self.edge_after)
         return [_path(i, self.size, known, border) for i in range(self.first, self.size)]
-
-
-def _edge_ids(size: int) -> list[merkle.NodeId]:
-    """The (level, index) of each hash of a CompactTree of `size` leaves, left to right."""
-    ids, start = [], 0
-    for level in range(size.bit_length() - 1, -1, -1):
-        if size >> level & 1:
-            ids.append((level, start >> level))
-            start += 1 << level
-    return ids
 
 
 def _border(size: int, edge: Sequence[bytes]) -> dict[int, bytes]:

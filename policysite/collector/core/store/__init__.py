@@ -17,10 +17,10 @@ from policysite.collector.core import files
 from policysite.collector.core.checkpoint import Signer
 from policysite.collector.core.record import ConsentRecord
 from policysite.collector.core.tree_log import Appended, Leaf, Logged
+from policysite.errors import PolicyError, Problem
 
 if TYPE_CHECKING:
     from policysite.collector.core.store.log_tables import LogSnapshot
-from policysite.errors import PolicyError, Problem
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
