@@ -499,6 +499,7 @@ def test_a_batchs_proofs_built_in_memory_are_rfc_9162s():
     for batches of any size at any offset."""
     import random
 
+    from policysite.collector.core import merkle
     from policysite.collector.core.checkpoint import generate_signer
     from policysite.collector.core.tree_log import TreeAppender
 
