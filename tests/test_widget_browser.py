@@ -82,6 +82,18 @@ def stored(context) -> dict[str, str]:
     return match.groupdict()
 
 
+def ticked_when_asked_again(page) -> set[str]:
+    """Open the preferences while the banner asks again; the categories that come ticked.
+    Closing the dialog brings the banner back."""
+    page.get_by_role("button", name="Tùy chỉnh").click()
+    ticked = page.evaluate(
+        "[...document.querySelectorAll('dialog input:checked')].map((box) => box.name)"
+    )
+    page.keyboard.press("Escape")
+    banner(page).wait_for()
+    return set(ticked)
+
+
 def ran(page) -> list[str]:
     return page.evaluate("window.ran || []")
 
@@ -239,6 +251,7 @@ def test_widget_asks_again_when_a_reconsent_version_is_in_force(server, context,
         assert ran(page) == []  # the old choice no longer counts
         assert data_layer(page) == [["consent", "default", DENIED]]
         assert page.evaluate("policyConsent.get()") is None
+        assert ticked_when_asked_again(page) == {"necessary"}  # no default consent
         choose(page, "Từ chối tất cả")
         second = stored(context)
         assert (second["id"], second["seq"]) == (first["id"], "2")
@@ -260,6 +273,7 @@ def test_widget_asks_again_when_the_choice_has_expired(server, context):
     banner(later).wait_for()
     assert later.evaluate("policyConsent.get()") is None
     assert later.evaluate("window.ran || []") == []
+    assert ticked_when_asked_again(later) == {"necessary"}  # the expired choice is not kept
     choose(later, "Chấp nhận tất cả")
     assert stored(context)["seq"] == "2" and stored(context)["id"] == first["id"]
     assert [r["seq"] for r in server.rows(first["id"], at_least=2)] == [1, 2]
@@ -429,3 +443,34 @@ def test_widget_keeps_the_receipts_and_offers_them_for_download(server, context,
     saved = tmp_path / "consent-record.json"
     download.value.save_as(saved)
     assert json.loads(saved.read_text()) == receipts
+
+
+def test_widget_makes_a_v4_id_without_crypto_randomuuid(server, context):
+    """Plain-http origins and older Safari have no crypto.randomUUID: the id comes from
+    crypto.getRandomValues, still a version 4 UUID the collector accepts."""
+    page = context.new_page()
+    page.add_init_script("delete Crypto.prototype.randomUUID")
+    page.goto(server.base + VI_PAGE)
+    assert page.evaluate("typeof crypto.randomUUID") == "undefined"
+    choose(page, "Từ chối tất cả")
+    consent_id = stored(context)["id"]
+    assert uuid.UUID(consent_id).version == 4 and str(uuid.UUID(consent_id)) == consent_id
+    assert [row["seq"] for row in server.rows(consent_id)] == [1]
+
+
+def test_widget_matches_the_page_language_case_insensitively(server, context):
+    """lang="EN-us" is English, and the banner says which language it speaks."""
+    page = context.new_page()
+
+    def shout(route):
+        response = route.fetch()
+        body = response.text().replace('<html lang="en"', '<html lang="EN-us"', 1)
+        route.fulfill(response=response, body=body)
+
+    page.route("**" + EN_PAGE, shout)
+    page.goto(server.base + EN_PAGE)
+    assert page.evaluate("document.documentElement.lang") == "EN-us"
+    region = page.get_by_role("region", name="Cookies", exact=True)
+    region.wait_for()
+    assert region.get_by_role("button", name="Accept all").is_visible()
+    assert region.get_attribute("lang") == "en"

@@ -25,8 +25,8 @@ from policysite.render.widget import WIDGET_DIR, build_widget, marked_strings
 THEME = ROOT / "themes" / "default"
 # gzip -9 of consent.js + consent.css: the project's own budget (docs/performance.md). Sizes
 # count 1 KB as 1,000 bytes, as the peers' do (vanilla-cookieconsent 3.1.0: 10,173 + 5,301
-# bytes = "15.5 KB"), so 4.4 KB is 4,400 bytes.
-SIZE_BUDGET = 4400
+# bytes = "15.5 KB"), so 4.6 KB is 4,600 bytes.
+SIZE_BUDGET = 4600
 
 
 def site_as_of(tmp_path: Path, day: str):

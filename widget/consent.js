@@ -20,7 +20,7 @@
   const D = document,
     W = window,
     N = navigator,
-    lang = D.documentElement.lang.split("-")[0],
+    lang = D.documentElement.lang.split("-")[0].toLowerCase(), // "EN-us" is English
     L = C.text[lang] ? lang : C.lang, // the visitor's language, else the site's default
     T = C.text[L],
     S = T.strings,
@@ -58,7 +58,7 @@
   function init() {
     if (cur) apply(cur.choices);
     else {
-      bar = h("div", { class: "pc pc-b", role: "region", "aria-label": _("Cookie") },
+      bar = h("div", { class: "pc pc-b", role: "region", "aria-label": _("Cookie"), lang: L },
         h("p", {},
           _("Chúng tôi dùng cookie cần thiết để trang web hoạt động và, nếu bạn đồng ý, cookie phân tích và quảng cáo. Bạn có thể đổi ý bất cứ lúc nào."),
           " ",
@@ -93,7 +93,9 @@
   function open() {
     if (!D.body || dialog?.open) return;
     dialog || build();
-    const c = read()?.choices || {};
+    // The choice in force, not the cookie: a stale one (expired, before a re-consent version,
+    // without a new category) must not come back ticked. Nothing is consented by default.
+    const c = cur?.choices || {};
     boxes.forEach(b => (b.checked = b.disabled || !!c[b.name]));
     opener = D.activeElement;
     dialog.showModal();
@@ -106,6 +108,7 @@
     boxes = cats.map(([id, required]) => h("input", { type: "checkbox", name: id, disabled: !!required }));
     dialog = h("dialog", {
         class: "pc pc-d",
+        lang: L,
         "aria-label": _("Cài đặt cookie"),
         // showModal makes the page inert, but Tab would still leave for the browser's own UI.
         onkeydown: e => {
@@ -161,7 +164,7 @@
     const now = Date.now(),
       old = read() || {}, // read again: another tab may have decided since this page loaded
       c = (cur = {
-        id: old.id || crypto.randomUUID(),
+        id: old.id || uuid(),
         seq: (old.seq || 0) + 1,
         version: C.version,
         choices,
@@ -244,6 +247,11 @@
       store(store().filter(b => b != body));
       r.ok && r.json().then(a => a.receipt && store([...store(0, R), a.receipt].slice(-20), R), () => 0);
     }, () => failed.push(body));
+  }
+
+  /** A random (version 4) UUID; crypto.randomUUID exists only in secure contexts. */
+  function uuid() {
+    return crypto.randomUUID?.() || "10000000-1000-4000-8000-100000000000".replace(/[018]/g, d => (d ^ (crypto.getRandomValues(new Uint8Array(1))[0] & (15 >> (d / 4)))).toString(16));
   }
 
   /** A new element: props that are element properties are set, others become attributes. */
