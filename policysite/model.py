@@ -36,6 +36,7 @@ class ConsentSettings:
     allowed_origins: tuple[str, ...]  # Origins the collector accepts
     cookie_name: str = "ximgo_consent"
     log_public_key: str | None = None  # the consent log's key, "<name>+<id>+<key>"
+    reload_on_revoke: bool = False  # reload the page after a withdrawal, to stop running scripts
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ def test_unknown_key_names_the_allowed_keys_and_the_line(tmp_path):
     assert problems_of(tmp_path, text) == [
         f"{tmp_path}/content/site.toml:12: error: unknown key 'remember_day' in [consent]. "
         "Expected one of: document, categories, remember_days, collector_url, allowed_origins, "
-        "cookie_name, log_public_key but received: 'remember_day'\n"
+        "cookie_name, log_public_key, reload_on_revoke but received: 'remember_day'\n"
         "  → did you mean 'remember_days'?"
     ]
 
@@ -131,6 +131,16 @@ def test_remember_days_must_be_a_positive_number(tmp_path):
         "remember_days must be a positive whole number of days, got 0"
         in (problems_of(tmp_path, text)[0])
     )
+
+
+def test_reload_on_revoke_must_be_true_or_false(tmp_path):
+    line = 'document = "privacy"'
+    text = SITE_TOML.replace(line, f'{line}\nreload_on_revoke = "yes"')
+    [problem] = problems_of(tmp_path, text)
+    assert "site.toml:" in problem
+    assert "reload_on_revoke must be true or false, got 'yes'" in problem
+    ok = SITE_TOML.replace(line, f"{line}\nreload_on_revoke = true")
+    assert load_config(write_site(tmp_path / "ok", {}, ok)).consent.reload_on_revoke is True
 
 
 def test_missing_site_toml_says_what_to_create(tmp_path):

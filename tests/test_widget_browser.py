@@ -143,7 +143,7 @@ def test_widget_accept_all_runs_gated_scripts_and_is_recorded(server, context):
     assert int(value["updated"], 36) / 1000 >= before - 1
 
     detail = page.evaluate("window.changed")
-    assert detail == page.evaluate("policyConsent.get()")
+    assert detail == {**page.evaluate("policyConsent.get()"), "revoked": []}
     assert detail["choices"] == dict.fromkeys(CATEGORIES, True)
     assert (detail["id"], detail["seq"], detail["version"]) == (value["id"], 1, FIRST_VERSION)
 
@@ -474,3 +474,70 @@ def test_widget_matches_the_page_language_case_insensitively(server, context):
     region.wait_for()
     assert region.get_by_role("button", name="Accept all").is_visible()
     assert region.get_attribute("lang") == "en"
+
+
+TRACKERS = {"_ga", "_ga_ABC123", "_ga_XYZ789", "_gcl_au", "_fbp"}
+
+
+def test_withdrawal_deletes_the_trackers_cookies_and_tells_the_scripts(server, context):
+    """Accept all, let the gated tags set Google Analytics', Google Ads' and the Facebook
+    pixel's real cookies (one on a path of its own), then withdraw: every cookie site.toml
+    declares for a refused category is gone, patterns like _ga_* included, even after a
+    reload; Consent Mode, the pixel and consent:change are told what was revoked."""
+    page = context.new_page()
+    page.add_init_script(
+        "window.changes = []; document.addEventListener('consent:change',"
+        " (e) => changes.push(e.detail.revoked));"
+    )
+    page.goto(server.base + GATED_PAGE)
+    choose(page, "Chấp nhận tất cả")
+    wait_until(page, "(window.ran || []).length == 3")
+    assert {c["name"] for c in context.cookies()} >= TRACKERS
+    page.get_by_role("button", name="Cài đặt cookie").click()  # the footer's control
+    with page.expect_response(lambda r: r.url.endswith("/api/consent")):
+        dialog(page).get_by_role("button", name="Từ chối tất cả").click()
+    left = {c["name"] for c in context.cookies()}
+    assert left & TRACKERS == set(), left
+    assert "ximgo_consent" in left  # the choice itself is kept: withdrawal is a choice
+    assert page.evaluate("changes") == [[], ["analytics", "advertising"]]
+    assert data_layer(page)[-1] == ["consent", "update", DENIED]
+    assert page.evaluate("fbqCalls")[-1] == ["consent", "revoke"]
+    page.reload()
+    page.wait_for_timeout(300)
+    assert ran(page) == [] and {c["name"] for c in context.cookies()} & TRACKERS == set()
+
+
+def test_withdrawal_of_one_category_keeps_the_others_cookies(server, context):
+    page = context.new_page()
+    page.goto(server.base + GATED_PAGE)
+    choose(page, "Chấp nhận tất cả")
+    wait_until(page, "(window.ran || []).length == 3")
+    page.get_by_role("button", name="Cài đặt cookie").click()
+    dialog(page).locator("input[name=advertising]").uncheck()
+    with page.expect_response(lambda r: r.url.endswith("/api/consent")):
+        dialog(page).get_by_role("button", name="Lưu lựa chọn").click()
+    left = {c["name"] for c in context.cookies()}
+    assert {"_ga", "_ga_ABC123", "_ga_XYZ789"} <= left
+    assert left & {"_gcl_au", "_fbp"} == set()
+
+
+def test_reload_on_revoke_reloads_the_page_after_a_withdrawal(server, context):
+    """With [consent] reload_on_revoke = true (baked into consent.js as "reload":1), a
+    withdrawal reloads the page, so scripts already running stop."""
+    page = context.new_page()
+
+    def reloading(route):
+        response = route.fetch()
+        body = response.text().replace('"reload":0', '"reload":1', 1)
+        assert '"reload":1' in body
+        route.fulfill(response=response, body=body)
+
+    page.route("**/consent.js", reloading)
+    page.goto(server.base + GATED_PAGE)
+    choose(page, "Chấp nhận tất cả")
+    page.evaluate("window.before = 1")
+    page.get_by_role("button", name="Cài đặt cookie").click()
+    with page.expect_event("load"):
+        dialog(page).get_by_role("button", name="Từ chối tất cả").click()
+    assert page.evaluate("window.before") is None  # a new page
+    assert ran(page) == []

@@ -61,7 +61,15 @@ GATED_HTML = """<!doctype html>
 </body></html>
 """
 FBQ_JS = "window.fbqCalls=[];window.fbq=function(){fbqCalls.push([].slice.call(arguments))};\n"
-RAN_JS = "(window.ran=window.ran||[]).push(document.currentScript.src.split('?')[1]);\n"
+# Each gated script records that it ran and sets the cookies its category's real tags set
+# (Google Analytics, Google Ads, the Facebook pixel), one of them on a path of its own.
+RAN_JS = """(function (k) {
+  (window.ran = window.ran || []).push(k);
+  var set = {analytics: ["_ga", "_ga_ABC123"], advertising: ["_gcl_au", "_fbp"]}[k] || [];
+  set.forEach(function (n) { document.cookie = n + "=1;path=/;max-age=99999"; });
+  if (k == "analytics") document.cookie = "_ga_XYZ789=1;path=/_widget;max-age=99999";
+})(document.currentScript.src.split("?")[1]);
+"""
 
 # Collects CSP violations and layout shifts from the first moment of every page.
 OBSERVERS = """

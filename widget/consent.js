@@ -162,6 +162,7 @@
   /** Record a decision: cookie, queue and send, then put it in force. */
   function decide(choices, action) {
     const now = Date.now(),
+      before = cur?.choices || {},
       old = read() || {}, // read again: another tab may have decided since this page loaded
       c = (cur = {
         id: old.id || uuid(),
@@ -190,9 +191,12 @@
     const queue = [...store(), body];
     store(queue);
     queue.forEach(send); // with any decision left over from a visit without the cookie
-    apply(choices);
+    const revoked = cats.map(([id]) => id).filter(id => before[id] && !choices[id]);
+    apply(choices, revoked);
     bar?.remove();
     dialog?.close();
+    // Scripts already running keep their timers and listeners; a reload stops them.
+    revoked.length && C.reload && location.reload();
   }
 
   /** The stored choice, from the cookie `id.seq.version.necessary+!advertising….created.updated`
@@ -209,9 +213,10 @@
 
   /** Put a choice in force: Consent Mode, the pixel, gated scripts; then tell the page (at load
    * too: with the Cookie Store API, get() knows the stored choice only from that moment). */
-  function apply(choices) {
+  function apply(choices, revoked = []) {
     gtag("consent", "update", signals(choices));
     W.fbq?.("consent", choices.advertising ? "grant" : "revoke");
+    forget(choices);
     D.querySelectorAll("script[type='text/plain'][data-consent]").forEach(s => {
       if (!s.dataset.consent.split(" ").every(id => choices[id])) return; // all of "a b"
       const n = D.createElement("script");
@@ -221,7 +226,22 @@
       n.text = s.text;
       s.replaceWith(n);
     });
-    D.dispatchEvent(new CustomEvent("consent:change", { detail: get() }));
+    D.dispatchEvent(new CustomEvent("consent:change", { detail: { ...get(), revoked } }));
+  }
+
+  /** Delete the cookies site.toml declares for every refused category ("_ga_*" is a pattern),
+   * wherever they may have been set: this host or a parent domain, this path or one above. */
+  function forget(choices) {
+    const names = D.cookie.split("; ").map(c => c.split("=")[0]),
+      host = location.hostname.split("."),
+      domains = host.map((_, i) => ";domain=" + host.slice(i).join(".")).slice(0, -1),
+      paths = location.pathname.split("/").map((_, i, a) => a.slice(0, i + 1).join("/") || "/");
+    cats.forEach(([id, , cookies]) =>
+      choices[id] || cookies.forEach(([pattern]) => {
+        const re = RegExp("^" + pattern.split("*").map(s => s.replace(/\W/g, "\\$&")).join(".*") + "$");
+        names.filter(n => re.test(n)).forEach(n =>
+          ["", ...domains].forEach(d => paths.forEach(p => (D.cookie = n + "=;max-age=0;path=" + p + d))));
+      }));
   }
 
   function signals(choices) {

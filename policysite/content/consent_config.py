@@ -19,6 +19,7 @@ CONSENT_KEYS = (
     "allowed_origins",
     "cookie_name",
     "log_public_key",
+    "reload_on_revoke",
 )
 CATEGORY_KEYS = ("id", "required", "cookies")
 COOKIE_KEYS = ("name", "provider", "purpose", "lifetime")
@@ -81,6 +82,12 @@ def consent_settings(
             line=check.source.line_of("cookie_name", "consent"),
         )
     log_key = _log_public_key(table, base_url, check)
+    reload_on_revoke = table.get("reload_on_revoke", False)
+    if not isinstance(reload_on_revoke, bool):
+        check.error(
+            f"reload_on_revoke must be true or false, got {reload_on_revoke!r}",
+            line=check.source.line_of("reload_on_revoke", "consent"),
+        )
     if check.problems.errors or document is None or categories is None:
         return None
     return ConsentSettings(
@@ -91,6 +98,7 @@ def consent_settings(
         allowed_origins=tuple(origins),
         cookie_name=cookie_name,
         log_public_key=log_key,
+        reload_on_revoke=reload_on_revoke,
     )
 
 

@@ -111,6 +111,7 @@ def widget_config(
         "cookie": consent.cookie_name,
         "days": consent.remember_days,
         "url": consent.collector_url,
+        "reload": int(consent.reload_on_revoke),
         "lang": config.default_language,
         "text": text,
     }
