@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -21,7 +22,9 @@ from test_widget_support import (
     FIRST_VERSION,
     GATED_PAGE,
     NONCE_PAGE,
+    ORDER_PAGE,
     RECONSENT_VERSION,
+    TAG_MANAGER_PAGE,
     VI_PAGE,
     Server,
     consent_cookie,
@@ -541,3 +544,38 @@ def test_reload_on_revoke_reloads_the_page_after_a_withdrawal(server, context):
         dialog(page).get_by_role("button", name="Từ chối tất cả").click()
     assert page.evaluate("window.before") is None  # a new page
     assert ran(page) == []
+
+
+def test_gated_scripts_run_in_document_order_each_once(server, context):
+    """A plugin runs after its library even when the library arrives half a second late;
+    a script marked async need not wait; a second decision runs nothing again."""
+    page = context.new_page()
+
+    def late(route):
+        time.sleep(0.5)  # the server is slow with the library
+        route.continue_()
+
+    page.route("**/_widget/library.js", late)
+    page.goto(server.base + ORDER_PAGE)
+    choose(page, "Chấp nhận tất cả")
+    wait_until(page, "(window.order || []).length == 3")
+    order = page.evaluate("window.order")
+    assert order.index("library") < order.index("plugin") and "too early" not in order
+    assert order[0] == "async"  # it did not wait for the late library
+    page.evaluate("policyConsent.open()")
+    with page.expect_response(lambda r: r.url.endswith("/api/consent")):
+        dialog(page).get_by_role("button", name="Lưu lựa chọn").click()
+    page.wait_for_timeout(200)
+    assert page.evaluate("window.order") == order  # each ran once
+
+
+def test_consent_modes_default_comes_first_before_an_ungated_tag_manager(server, context):
+    """README's snippet puts consent.js first in <head>, without defer when a tag manager
+    follows ungated: the default (everything denied) is then dataLayer's first entry, before
+    the tag manager's js and config."""
+    page = context.new_page()
+    page.goto(server.base + TAG_MANAGER_PAGE)
+    banner(page).wait_for()
+    layer = data_layer(page)
+    assert layer[0] == ["consent", "default", DENIED]
+    assert [entry[0] for entry in layer[1:]] == ["js", "config"]

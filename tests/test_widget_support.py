@@ -30,6 +30,8 @@ VI_PAGE = "/chinh-sach-bao-mat/"
 EN_PAGE = "/en/privacy-policy/"
 GATED_PAGE = "/_widget/gated.html"  # written into the served folder by `write_test_pages`
 NONCE_PAGE = "/_widget/nonce.html"
+ORDER_PAGE = "/_widget/order.html"
+TAG_MANAGER_PAGE = "/_widget/tag-manager.html"
 NONCE = "t3stn0nce"
 CATEGORIES = ("necessary", "analytics", "advertising")
 
@@ -60,6 +62,32 @@ GATED_HTML = """<!doctype html>
 <footer><button type="button" data-consent-open>Cài đặt cookie</button></footer>
 </body></html>
 """
+# A library and a plugin that needs it, both gated, as tag managers' snippets come: the
+# plugin must run after the library even when the library arrives late (the test delays it).
+ORDER_HTML = """<!doctype html>
+<html lang="vi"><head><meta charset="utf-8"><title>Order</title>
+<link rel="stylesheet" href="/consent.css"><script src="/consent.js" defer></script>
+</head><body><main><h1>Order</h1>
+<script type="text/plain" data-consent="analytics" src="/_widget/library.js"></script>
+<script type="text/plain" data-consent="analytics" src="/_widget/plugin.js"></script>
+<script type="text/plain" data-consent="analytics" src="/_widget/async.js" async></script>
+</main></body></html>
+"""
+# A tag manager loaded without consent gating (Consent Mode's "advanced" set-up), after the
+# widget as README's snippet says: the widget's default must be the first dataLayer entry.
+TAG_MANAGER_HTML = """<!doctype html>
+<html lang="vi"><head><meta charset="utf-8"><title>Tag manager</title>
+<link rel="stylesheet" href="/consent.css"><script src="/consent.js"></script>
+<script src="/_widget/tag-manager.js"></script>
+</head><body><main><h1>Tag manager</h1></main></body></html>
+"""
+TAG_MANAGER_JS = """window.dataLayer = window.dataLayer || [];
+function gtag() { dataLayer.push(arguments); }
+gtag('js', new Date()); gtag('config', 'G-TEST');
+"""
+LIBRARY_JS = "(window.order = window.order || []).push('library'); window.library = {};\n"
+PLUGIN_JS = "(window.order = window.order || []).push(window.library ? 'plugin' : 'too early');\n"
+ASYNC_JS = "(window.order = window.order || []).push('async');\n"
 FBQ_JS = "window.fbqCalls=[];window.fbq=function(){fbqCalls.push([].slice.call(arguments))};\n"
 # Each gated script records that it ran and sets the cookies its category's real tags set
 # (Google Analytics, Google Ads, the Facebook pixel), one of them on a path of its own.
@@ -98,6 +126,11 @@ def write_test_pages(out: Path) -> None:
     folder = out / "_widget"
     folder.mkdir(exist_ok=True)
     (folder / "fbq.js").write_text(FBQ_JS)
+    (folder / "order.html").write_text(ORDER_HTML, encoding="utf-8")
+    (folder / "tag-manager.html").write_text(TAG_MANAGER_HTML, encoding="utf-8")
+    (folder / "tag-manager.js").write_text(TAG_MANAGER_JS)
+    for name, text in (("library", LIBRARY_JS), ("plugin", PLUGIN_JS), ("async", ASYNC_JS)):
+        (folder / f"{name}.js").write_text(text)
     (folder / "ran.js").write_text(RAN_JS)
     plain = GATED_HTML.format(lang="vi", meta="", nonce="")
     (folder / "gated.html").write_text(plain, encoding="utf-8")

@@ -222,7 +222,9 @@
       const n = D.createElement("script");
       for (const a of s.attributes) a.name != "type" && n.setAttribute(a.name, a.value);
       n.nonce = s.nonce; // the attribute reads "" once CSP hides it; the property keeps it
-      n.async = s.async; // true only with an async attribute: otherwise in document order
+      // Inserted scripts are async unless told not to; only an async attribute makes one so,
+      // and the others then run in the order they are inserted: document order.
+      n.async = s.hasAttribute("async");
       n.text = s.text;
       s.replaceWith(n);
     });
