@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from test_widget_support import (
     AFTER_RECONSENT,
@@ -579,3 +580,80 @@ def test_consent_modes_default_comes_first_before_an_ungated_tag_manager(server,
     layer = data_layer(page)
     assert layer[0] == ["consent", "default", DENIED]
     assert [entry[0] for entry in layer[1:]] == ["js", "config"]
+
+
+def test_a_409_sends_the_same_decision_again_with_the_next_seq(server, context):
+    """Another tab (or a lost cookie) used this seq for another decision: the collector
+    answers 409, and the widget sends its own decision again with the next seq, so that the
+    log holds what this browser chose."""
+    page = context.new_page()
+    page.goto(server.base + VI_PAGE)
+    choose(page, "Chấp nhận tất cả")
+    consent_id = stored(context)["id"]
+    # Seq 2 of this browser is taken, behind its back, by another decision (no Origin: curl).
+    taken = {"consent_id": consent_id, "seq": 2, "document": "privacy",
+             "version": FIRST_VERSION, "language": "vi", "action": "accept_all",
+             "choices": dict.fromkeys(CATEGORIES, True)}  # fmt: skip
+    assert httpx.post(server.base + "/api/consent", json=taken).status_code == 201
+    page.evaluate("policyConsent.open()")
+    with page.expect_response(lambda r: r.url.endswith("/api/consent") and r.status == 409):
+        dialog(page).get_by_role("button", name="Từ chối tất cả").click()
+    rows = server.rows(consent_id, at_least=3)
+    assert [(r["seq"], r["action"]) for r in rows] == [
+        (1, "accept_all"),
+        (2, "accept_all"),
+        (3, "reject_all"),
+    ]
+    wait_until(page, "document.cookie.includes('.3.')")
+    assert stored(context)["seq"] == "3"
+    wait_until(page, "!localStorage.getItem('ximgo_consent_q')")  # delivered, not queued
+
+
+def test_other_refusals_are_reported_once_and_dropped(server, context):
+    page = context.new_page()
+    warnings: list[str] = []
+    page.on("console", lambda m: m.type == "warning" and warnings.append(m.text))
+    page.add_init_script(
+        "window.errors = []; document.addEventListener('consent:error',"
+        " (e) => errors.push(e.detail.status));"
+    )
+    page.route("**/api/consent", lambda route: route.fulfill(status=403, json={"error": "no"}))
+    page.goto(server.base + VI_PAGE)
+    page.get_by_role("button", name="Từ chối tất cả").click()
+    wait_until(page, "errors.length == 1")
+    page.evaluate("policyConsent.open()")
+    dialog(page).get_by_role("button", name="Chấp nhận tất cả").click()
+    wait_until(page, "errors.length == 2")
+    assert page.evaluate("errors") == [403, 403]
+    assert len(warnings) == 1 and "403" in warnings[0]  # the console hears of it once
+    assert page.evaluate("localStorage.getItem('ximgo_consent_q')") is None  # not retried
+
+
+def test_a_decision_is_kept_while_the_page_lives_when_storage_is_blocked(server, context):
+    """With localStorage blocked and the collector answering 503, the banner still goes away,
+    and the decision, kept in memory, is sent again 30 s later, once the collector is back."""
+    page = context.new_page()
+    page.add_init_script(
+        "Object.defineProperty(window, 'localStorage', {get() {"
+        " throw new DOMException('blocked', 'SecurityError'); }});"
+    )
+    page.clock.install()
+    down = {"on": True}
+
+    def collector(route):
+        if down["on"]:
+            route.fulfill(status=503, json={"error": "down"}, headers={"retry-after": "5"})
+        else:
+            route.continue_()
+
+    page.route("**/api/consent", collector)
+    page.goto(server.base + VI_PAGE)
+    with page.expect_response(lambda r: r.url.endswith("/api/consent") and r.status == 503):
+        page.get_by_role("button", name="Từ chối tất cả").click()
+    assert banner(page).count() == 0  # dismissed all the same
+    consent_id = stored(context)["id"]
+    down["on"] = False
+    with page.expect_response(lambda r: r.url.endswith("/api/consent") and r.status == 201):
+        page.clock.run_for(31_000)
+    [row] = server.rows(consent_id)
+    assert row["action"] == "reject_all"

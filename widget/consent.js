@@ -29,13 +29,16 @@
     Q = C.cookie + "_q", // localStorage key of the decisions not yet delivered
     R = C.cookie + "_r", // and of the receipts the collector answered with (the last 20)
     failed = [], // bodies whose send failed on this page: sendBeacon tries again on pagehide
+    mem = {}, // the lists store() keeps when storage is blocked
     layer = (W.dataLayer = W.dataLayer || []),
     gtag =
       W.gtag ||
       (W.gtag = function () {
         layer.push(arguments); // gtag.js reads Arguments objects, not arrays
       });
-  let stored,
+  let retry = 0, // the timer of the next try of what failed
+    warned = 0, // the console hears of a refused decision once
+    stored,
     cur = null, // the choice in force
     bar, // the banner
     dialog,
@@ -184,10 +187,7 @@
         page: location.pathname,
         banner_sha256: C.banner // what was shown: the build's archive (docs/consent-log.md)
       });
-    D.cookie =
-      C.cookie + "=" +
-      [c.id, c.seq, c.version, cats.map(([id]) => (choices[id] ? "" : "!") + id).join("+"), c.created.toString(36), now.toString(36)].join(".") +
-      ";max-age=" + C.days * 86400 + ";path=/;samesite=lax" + (location.protocol == "https:" ? ";secure" : "");
+    save(c);
     const queue = [...store(), body];
     store(queue);
     queue.forEach(send); // with any decision left over from a visit without the cookie
@@ -252,6 +252,14 @@
     return { ad_storage: ad, ad_user_data: ad, ad_personalization: ad, analytics_storage: g("analytics") };
   }
 
+  /** Write the choice `c` to the consent cookie (docs/widget.md, *What is stored*). */
+  function save(c) {
+    D.cookie =
+      C.cookie + "=" +
+      [c.id, c.seq, c.version, cats.map(([id]) => (c.choices[id] ? "" : "!") + id).join("+"), c.created.toString(36), c.updated.toString(36)].join(".") +
+      ";max-age=" + C.days * 86400 + ";path=/;samesite=lax" + (location.protocol == "https:" ? ";secure" : "");
+  }
+
   /** Read the list under key `k` (the queue by default), or replace it with `q`. Storage may
    * be blocked: the list is empty then. */
   function store(q, k = Q) {
@@ -259,16 +267,40 @@
       if (!q) return JSON.parse(localStorage.getItem(k)) || [];
       q.length ? localStorage.setItem(k, JSON.stringify(q)) : localStorage.removeItem(k);
     } catch (e) {
-      return [];
+      // Storage blocked: the page's memory holds the list while the page lives.
+      if (!q) return mem[k] || [];
+      mem[k] = q;
     }
   }
 
   function send(body) {
     fetch(C.url, { method: "POST", body, keepalive: true }).then(r => {
-      if (r.status > 499 || r.status == 429) return failed.push(body);
+      if (r.status > 499 || r.status == 429) return fail(body);
       store(store().filter(b => b != body));
-      r.ok && r.json().then(a => a.receipt && store([...store(0, R), a.receipt].slice(-20), R), () => 0);
-    }, () => failed.push(body));
+      if (r.status == 409) return again(body);
+      r.ok
+        ? r.json().then(a => a.receipt && store([...store(0, R), a.receipt].slice(-20), R), () => 0)
+        : (D.dispatchEvent(new CustomEvent("consent:error", { detail: { status: r.status, body } })),
+          warned++ || console.warn("consent refused", r.status));
+    }, () => fail(body));
+  }
+
+  /** Keep a decision that did not arrive, and try again while the page lives (every 30 s);
+   * sendBeacon makes a last try when it closes. */
+  function fail(body) {
+    failed.includes(body) || failed.push(body);
+    retry ||= setTimeout(() => ((retry = 0), failed.splice(0).forEach(send)), 3e4);
+  }
+
+  /** 409: this seq was used for another decision (another tab, a lost cookie). The same
+   * decision goes again with the next seq, so that the log holds the browser's choice. */
+  function again(body) {
+    const b = JSON.parse(body);
+    if (cur?.id != b.consent_id) return;
+    b.seq = cur.seq = Math.max(cur.seq, b.seq) + 1;
+    save(cur);
+    store([...store(), (body = JSON.stringify(b))]);
+    send(body);
   }
 
   /** A random (version 4) UUID; crypto.randomUUID exists only in secure contexts. */
