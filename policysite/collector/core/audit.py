@@ -75,6 +75,7 @@ class _Expected:
     label: str
     size: int
     root: bytes
+    stored: bool  # in the store (else published elsewhere)
     matched: bool | None = None
 
 
@@ -100,7 +101,7 @@ def audit(
     by_size: dict[int, list[_Expected]] = {}
     for entry in expected:
         by_size.setdefault(entry.size, []).append(entry)
-    stored_sizes = [e.size for e in expected if e.label.startswith("stored")]
+    stored_sizes = [e.size for e in expected if e.stored]
     report.latest = max(stored_sizes, default=None)
     unseen = _Unarchived(known_texts, known_banners)
     tree = _rebuild(snapshot, report, by_size, report.latest or 0, unseen)
@@ -127,7 +128,7 @@ def _signed_checkpoints(
         if stored and checkpoint.size != where:
             report.problem("checkpoint", f"{label}: its signed size is {checkpoint.size}")
             continue
-        found.append(_Expected(label, checkpoint.size, checkpoint.root))
+        found.append(_Expected(label, checkpoint.size, checkpoint.root, stored))
         if stored:
             report.checkpoints += 1
         else:
