@@ -103,3 +103,51 @@ def test_widget_screenshots(browser, server, tmp_path):
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         for path in made:
             shutil.copy(path, SCREENSHOTS / path.name)
+
+
+@pytest.mark.parametrize("zoom", [2, 4])
+def test_widget_fits_a_phone_at_200_and_400_percent(browser, server, zoom):
+    """A 390 × 844 phone at 200 % and 400 % zoom is a viewport of 390/zoom CSS pixels: the
+    banner stays within it (scrolling inside itself), every button can be reached, the
+    dialog fits, and axe-core finds nothing, light and dark."""
+    for scheme in ("light", "dark"):
+        context = browser.new_context(
+            viewport={"width": 390 // zoom, "height": 844 // zoom},
+            device_scale_factor=zoom,
+            color_scheme=scheme,
+        )
+        page = context.new_page()
+        try:
+            page.goto(server.base + VI_PAGE)
+            bar = page.locator(".pc-b")
+            bar.wait_for()
+            page.evaluate("Promise.all(document.getAnimations().map((a) => a.finished))")
+            box = bar.bounding_box()
+            assert box["y"] >= 0 and box["y"] + box["height"] <= 844 // zoom + 1, box
+            last = bar.locator("button").last
+            last.scroll_into_view_if_needed()
+            inside = last.bounding_box()
+            assert inside["y"] >= 0 and inside["y"] + inside["height"] <= 844 // zoom + 1
+            assert violations(page) == []
+            last.click()  # "Tùy chỉnh": the dialog
+            dialog = page.get_by_role("dialog")
+            shown = dialog.bounding_box()
+            assert shown["y"] >= 0 and shown["y"] + shown["height"] <= 844 // zoom + 1
+            assert violations(page) == []
+        finally:
+            context.close()
+
+
+def test_widget_buttons_keep_borders_in_forced_colours(browser, server):
+    context, page = open_page(browser, server, forced_colors="active")
+    try:
+        widths = page.evaluate(
+            "[...document.querySelectorAll('.pc-b button')].map("
+            "(b) => getComputedStyle(b).borderTopWidth)"
+        )
+        assert widths and set(widths) == {"1px"}, widths
+        assert violations(page) == []
+        page.locator(".pc-b button").nth(2).click()
+        assert violations(page) == []
+    finally:
+        context.close()
