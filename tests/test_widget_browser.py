@@ -657,3 +657,26 @@ def test_a_decision_is_kept_while_the_page_lives_when_storage_is_blocked(server,
         page.clock.run_for(31_000)
     [row] = server.rows(consent_id)
     assert row["action"] == "reject_all"
+
+
+def test_after_a_decision_focus_goes_somewhere_sensible(server, context):
+    """Not <body>: the main landmark when the control that had focus is gone with the
+    banner; the footer's control when it opened the dialog."""
+    page = context.new_page()
+    page.goto(server.base + GATED_PAGE)
+    banner(page).get_by_role("button", name="Từ chối tất cả").focus()
+    with page.expect_response(lambda r: r.url.endswith("/api/consent")):
+        page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.tagName") == "MAIN"
+    page.get_by_role("button", name="Cài đặt cookie").focus()
+    page.keyboard.press("Enter")
+    with page.expect_response(lambda r: r.url.endswith("/api/consent")):
+        dialog(page).get_by_role("button", name="Chấp nhận tất cả").click()
+    wait_until(page, "document.activeElement.textContent == 'Cài đặt cookie'")
+    page.goto(server.base + VI_PAGE)  # asked again elsewhere: the banner's own "Tùy chỉnh"
+    page.context.clear_cookies()
+    page.reload()
+    banner(page).get_by_role("button", name="Tùy chỉnh").click()
+    with page.expect_response(lambda r: r.url.endswith("/api/consent")):
+        dialog(page).get_by_role("button", name="Lưu lựa chọn").click()
+    wait_until(page, "document.activeElement.tagName == 'MAIN'")

@@ -195,6 +195,10 @@
     apply(choices, revoked);
     bar?.remove();
     dialog?.close();
+    // Focus must not fall to <body>: back to what opened the dialog if it is still there
+    // (onclose), else to the page's main landmark.
+    const main = D.querySelector("main");
+    opener?.isConnected || (main && ((main.tabIndex = -1), main.focus()));
     // Scripts already running keep their timers and listeners; a reload stops them.
     revoked.length && C.reload && location.reload();
   }
@@ -281,7 +285,7 @@
       r.ok
         ? r.json().then(a => a.receipt && store([...store(0, R), a.receipt].slice(-20), R), () => 0)
         : (D.dispatchEvent(new CustomEvent("consent:error", { detail: { status: r.status, body } })),
-          warned++ || console.warn("consent refused", r.status));
+          warned++ || console.warn("consent:error", r.status));
     }, () => fail(body));
   }
 
