@@ -680,3 +680,28 @@ def test_after_a_decision_focus_goes_somewhere_sensible(server, context):
     with page.expect_response(lambda r: r.url.endswith("/api/consent")):
         dialog(page).get_by_role("button", name="Lưu lựa chọn").click()
     wait_until(page, "document.activeElement.tagName == 'MAIN'")
+
+
+def test_a_new_category_asks_again_with_nothing_ticked(server, context):
+    """A choice made before site.toml had `advertising` (its cookie lists only necessary and
+    analytics) no longer counts: the visitor is asked again, and analytics, granted then,
+    does not come back ticked."""
+    now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+    stamp = base36(now)
+    old = f"{uuid.uuid4()}.1.{FIRST_VERSION}.necessary+analytics.{stamp}.{stamp}"
+    context.add_cookies([{"name": "ximgo_consent", "value": old, "url": server.base}])
+    page = context.new_page()
+    page.goto(server.base + GATED_PAGE)
+    banner(page).wait_for()
+    page.wait_for_timeout(200)
+    assert ran(page) == [] and page.evaluate("policyConsent.get()") is None
+    assert ticked_when_asked_again(page) == {"necessary"}
+
+
+def base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while number:
+        number, rest = divmod(number, 36)
+        out = digits[rest] + out
+    return out or "0"
