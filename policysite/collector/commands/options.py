@@ -21,7 +21,6 @@ from policysite.collector.core.files import (
 from policysite.errors import PolicyError, Problem
 
 if TYPE_CHECKING:
-    from policysite.collector.core.checkpoint import Signer
     from policysite.collector.core.store import Store
 
 DEFAULT_DB = "var/consents.sqlite3"
@@ -51,11 +50,11 @@ def add_group_readable(parser: argparse.ArgumentParser, what: str) -> None:
 
 
 @contextlib.contextmanager
-def command_store(args: argparse.Namespace, signer: Signer | None = None) -> Iterator[Store]:
+def command_store(args: argparse.Namespace) -> Iterator[Store]:
     """The store for an operator command; a store that fails midway is a clean error too."""
     from policysite.collector.core.store import StoreUnavailable, open_store
 
-    store = open_store(resolve_db(args.db), create=False, signer=signer)
+    store = open_store(resolve_db(args.db), create=False)
     try:
         yield store
     except StoreUnavailable as error:
