@@ -2,8 +2,10 @@
 
 Every page has ~1,500 words, headings, paragraphs and lists; Vietnamese pages use Vietnamese
 words with their diacritics. Each version rewrites a few paragraphs of the previous one, as a
-real policy history does (it gives the diff pages real work). The output is deterministic
-(seeded), and the same Markdown is laid out for every contender:
+real policy history does (it gives the diff pages real work); with `--rewrite`, every version
+is rewritten whole, unrelated to the one before, as a policy overhaul is (the diff's worst
+case). The output is deterministic (seeded), and the same Markdown is laid out for every
+contender:
 
     <out>/ours/content/site.toml, privacy/<date>.<lang>.md   policysite (and the plain loop)
     <out>/mkdocs/mkdocs.yml, docs/privacy/<date>.<lang>.md
@@ -12,6 +14,7 @@ real policy history does (it gives the diff pages real work). The output is dete
     <out>/corpus.json                                        dates, the build date, the edit target
 
     python bench/build/make_corpus.py [--out bench/_work/corpus] [--versions 150] [--words 1500]
+                                      [--rewrite]
 """
 
 from __future__ import annotations
@@ -119,7 +122,9 @@ def next_version(rng: random.Random, doc: Document, words: list[str]) -> Documen
     return Document(doc.title, doc.headings, blocks)
 
 
-def histories(versions: int, total_words: int) -> dict[str, list[Document]]:
+def histories(versions: int, total_words: int, rewrite: bool = False) -> dict[str, list[Document]]:
+    """Each language's versions, oldest first: each the last with a few blocks rewritten, or,
+    with `rewrite`, a new text altogether."""
     rng = random.Random(SEED)
     result: dict[str, list[Document]] = {}
     for lang, words, headings, title in (
@@ -128,7 +133,11 @@ def histories(versions: int, total_words: int) -> dict[str, list[Document]]:
     ):
         docs = [first_document(rng, words, headings, title, total_words)]
         while len(docs) < versions:
-            docs.append(next_version(rng, docs[-1], words))
+            docs.append(
+                first_document(rng, words, headings, title, total_words)
+                if rewrite
+                else next_version(rng, docs[-1], words)
+            )
         result[lang] = docs
     return result
 
@@ -251,11 +260,11 @@ def write_hugo(out: Path, dates: list[dt.date], docs: dict[str, list[Document]])
             write(out / f"content/privacy/{date}.{lang}.md", front + doc.markdown())
 
 
-def make(out: Path, versions: int, total_words: int) -> dict[str, object]:
+def make(out: Path, versions: int, total_words: int, rewrite: bool = False) -> dict[str, object]:
     """Write every layout under `out` (replacing it) and return the corpus description."""
     shutil.rmtree(out, ignore_errors=True)
     dates = [FIRST_DATE + dt.timedelta(days=DAYS_BETWEEN * i) for i in range(versions)]
-    docs = histories(versions, total_words)
+    docs = histories(versions, total_words, rewrite)
     write_ours(out / "ours", dates, docs)
     write_mkdocs(out / "mkdocs", dates, docs)
     write_pelican(out / "pelican", dates, docs)
@@ -267,6 +276,7 @@ def make(out: Path, versions: int, total_words: int) -> dict[str, object]:
         # The day before the last version: it is upcoming, so not locked, and `serve` may edit it.
         "build_date": str(last - dt.timedelta(days=1)),
         "last_version": str(last),
+        "rewrite": rewrite,
     }
     write(out / "corpus.json", json.dumps(description, indent=2) + "\n")
     return description
@@ -277,8 +287,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench/_work/corpus")
     parser.add_argument("--versions", type=int, default=150)
     parser.add_argument("--words", type=int, default=1500)
+    parser.add_argument(
+        "--rewrite", action="store_true", help="every version unrelated to the one before"
+    )
     args = parser.parse_args()
-    print(json.dumps(make(args.out, args.versions, args.words)))
+    print(json.dumps(make(args.out, args.versions, args.words, args.rewrite)))
 
 
 if __name__ == "__main__":
