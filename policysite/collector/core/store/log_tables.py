@@ -16,10 +16,14 @@ The statements are the same on SQLite and PostgreSQL but for the parameter marke
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from policysite.collector.core import merkle
-from policysite.collector.core.tree_log import Appended, TreeAppender
+from policysite.collector.core.leaf import ip_commitment, record_leaf_hash
+from policysite.collector.core.tree_log import Appended, Logged, TreeAppender
+
+if TYPE_CHECKING:
+    from policysite.collector.core.store import Stored
 
 Connection = Any  # sqlite3.Connection or psycopg.Connection: both have execute()
 _KEYS_PER_QUERY = 400  # a proof needs about 40; 800 parameters stay under any limit
@@ -131,6 +135,19 @@ class LogTables:
         if archive:
             conn.execute(self._archive, (appended.size, signed_at, appended.checkpoint))
         return appended
+
+    def logged(self, conn: Connection, stored: Stored) -> Logged | None:
+        """The log entry of a record stored before, with its proof to the latest checkpoint
+        (None when it is outside the log, or past the latest checkpoint)."""
+        if stored.leaf_index is None:
+            return None
+        latest = self.head(conn)
+        if latest is None or stored.leaf_index >= latest[0]:
+            return None
+        proof = merkle.inclusion_proof(self.nodes(conn), stored.leaf_index, latest[0])
+        commitment = ip_commitment(stored.record.ip, stored.ip_salt or b"")
+        leaf = record_leaf_hash(stored.record, commitment)
+        return Logged(stored.leaf_index, commitment, leaf, b"".join(proof), latest[1])
 
     @staticmethod
     def head(conn: Connection) -> tuple[int, str] | None:

@@ -17,7 +17,6 @@ from collections.abc import Iterator, Sequence
 
 from policysite.collector.core import merkle, tree_log
 from policysite.collector.core.checkpoint import Signer
-from policysite.collector.core.leaf import ip_commitment, record_leaf_hash
 from policysite.collector.core.record import (
     ConsentRecord,
 )
@@ -333,17 +332,7 @@ class PostgresStore:
         return plan
 
     def _logged(self, stored: Stored) -> Logged | None:
-        """The log entry of a record stored before, with its proof to the latest checkpoint."""
-        if stored.leaf_index is None:
-            return None
-        conn = self._conn()
-        latest = _LOG.head(conn)
-        if latest is None or stored.leaf_index >= latest[0]:
-            return None
-        proof = merkle.inclusion_proof(_LOG.nodes(conn), stored.leaf_index, latest[0])
-        commitment = ip_commitment(stored.record.ip, stored.ip_salt or b"")
-        leaf = record_leaf_hash(stored.record, commitment)
-        return Logged(stored.leaf_index, commitment, leaf, b"".join(proof), latest[1])
+        return _LOG.logged(self._conn(), stored)
 
     def receipts_for(self, consent_id: str) -> list[Committed]:
         conn = self._conn()
