@@ -70,6 +70,14 @@ LOG_LOCK = 0x706F6C6963790002
 _LOG = LogTables("%s")
 
 
+def _lock_log(conn: psycopg.Connection, wait: float | None) -> None:
+    """Take the log's turn for this transaction, waiting for locks at most `wait` seconds
+    (only set while the store is failing; else LOCK_TIMEOUT, the session's)."""
+    if wait is not None and wait != LOCK_TIMEOUT:
+        conn.execute(f"SET LOCAL lock_timeout = {int(wait * 1000)}")
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOG_LOCK,))
+
+
 class _Repeats(Exception):
     """Some keys of the batch exist already: its first insert is rolled back."""
 
@@ -225,9 +233,7 @@ class PostgresStore:
         try:
             with conn.pipeline() as pipeline:
                 conn.execute("BEGIN")
-                if wait is not None and wait != LOCK_TIMEOUT:  # only while the store is failing
-                    conn.execute(f"SET LOCAL lock_timeout = {int(wait * 1000)}")
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOG_LOCK,))
+                _lock_log(conn, wait)
                 size = _LOG.tree_size(conn)
                 conn.execute(INSERT_NEW, columns_of(records, leaves, range(len(records)), size))
                 now = dt.datetime.now(dt.UTC)
@@ -260,9 +266,7 @@ class PostgresStore:
         assert appender is not None
         appended = None
         with conn.transaction():
-            if wait is not None and wait != LOCK_TIMEOUT:
-                conn.execute(f"SET LOCAL lock_timeout = {int(wait * 1000)}")
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOG_LOCK,))
+            _lock_log(conn, wait)
             size = _LOG.tree_size(conn)
             plan = self._insert_new(conn, records, leaves, size)
             new = range(len(records)) if plan is None else plan.new

@@ -345,11 +345,18 @@ class SQLiteStore:
 
     @contextlib.contextmanager
     def log_snapshot(self) -> Iterator[LogSnapshot]:
-        conn = self._connect()  # its own: a read transaction sees one moment of the file
-        try:
+        with self._own_connection() as conn:  # a read transaction sees one moment of the file
             conn.execute("BEGIN")
             conn.execute("SELECT count(*) FROM log_head").fetchone()  # the snapshot starts here
             yield LogSnapshot(conn, conn.execute, stored_of, SELECT_STORED)
+
+    @contextlib.contextmanager
+    def _own_connection(self) -> Iterator[sqlite3.Connection]:
+        """A connection of the caller's own, closed after: for reads that stream while the
+        caller may interleave other calls; an error on it is StoreUnavailable."""
+        conn = self._connect()
+        try:
+            yield conn
         except sqlite3.Error as error:
             raise StoreUnavailable(str(error)) from error
         finally:
@@ -410,20 +417,13 @@ class SQLiteStore:
     ) -> Iterator[ConsentRecord]:
         low = utc_timestamp(since) if since else ""
         high = utc_timestamp(until) if until else "\uffff"
-        conn = self._connect()  # its own connection: the caller may interleave other calls
-        try:
+        with self._own_connection() as conn:
             rows = conn.execute(
                 f"{SELECT} WHERE received_at >= ? AND received_at < ? ORDER BY received_at, id",
                 (low, high),
             )
             for row in rows:  # the cursor steps through the table; nothing is buffered
                 yield record_of(row)
-        except sqlite3.Error as error:
-            raise StoreUnavailable(str(error)) from error
-        finally:
-            conn.close()
-            with self._lock:
-                self._all.remove(conn)
 
     def purge(self, before: dt.datetime, *, dry_run: bool = False) -> int:
         cutoff = utc_timestamp(before)
