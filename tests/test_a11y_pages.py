@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from static_host import StaticHost
+from test_widget_support import base36
 
 from policysite.build.pipeline import build
 from policysite.render.deploy import SECURITY_HEADERS
@@ -81,18 +82,9 @@ def served(tmp_path_factory) -> Iterator[dict[str, str]]:
 # A standing choice ("necessary" only), so the banner stays away: the version is later than any
 # reconsent date, `updated` is now (base 36 milliseconds), and every category is listed.
 def _choice_cookie(base: str) -> dict:
-    now = _base36(int(time.time() * 1000))
+    now = base36(int(time.time() * 1000))
     value = f"0-a11y.1.9999-12-31.necessary+!analytics+!advertising.{now}.{now}"
     return {"name": "ximgo_consent", "value": value, "url": base}
-
-
-def _base36(number: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while number:
-        number, rest = divmod(number, 36)
-        out = digits[rest] + out
-    return out or "0"
 
 
 def _context(browser, width: int = 1280, color_scheme: str = "light", base: str = ""):

@@ -28,6 +28,7 @@ from test_widget_support import (
     TAG_MANAGER_PAGE,
     VI_PAGE,
     Server,
+    base36,
     consent_cookie,
     data_layer,
     module_server,
@@ -696,12 +697,3 @@ def test_a_new_category_asks_again_with_nothing_ticked(server, context):
     page.wait_for_timeout(200)
     assert ran(page) == [] and page.evaluate("policyConsent.get()") is None
     assert ticked_when_asked_again(page) == {"necessary"}
-
-
-def base36(number: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while number:
-        number, rest = divmod(number, 36)
-        out = digits[rest] + out
-    return out or "0"

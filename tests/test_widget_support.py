@@ -233,6 +233,16 @@ def wait_until(page, expression: str, deadline: float = 10.0) -> None:
         page.wait_for_timeout(25)
 
 
+def base36(number: int) -> str:
+    """`number` in base 36, as the consent cookie writes its times (Number.toString(36))."""
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while number:
+        number, rest = divmod(number, 36)
+        out = digits[rest] + out
+    return out or "0"
+
+
 def consent_cookie(context) -> dict[str, Any] | None:
     cookies = [c for c in context.cookies() if c["name"] == "ximgo_consent"]
     return cookies[0] if cookies else None
