@@ -290,9 +290,8 @@ class ConsentService:
             consent_id = parse_consent_id(raw_id)
         except FieldError as error:
             return json_response(400, {"error": error.message, "field": error.field}, cors)
-        loop = asyncio.get_running_loop()
         try:
-            stored = await loop.run_in_executor(self._readers, self.store.receipts_for, consent_id)
+            stored = await self._read(functools.partial(self.store.receipts_for, consent_id))
         except StoreUnavailable:
             response = self._unavailable()
             response.headers += cors
@@ -334,6 +333,7 @@ class ConsentService:
         return json_response(200, payload, _PUBLIC)
 
     async def _read(self, call: Callable[[], T]) -> T:
+        """`call` on the reader pool: store reads block, the event loop must not."""
         return await asyncio.get_running_loop().run_in_executor(self._readers, call)
 
     async def _health(self) -> HttpResponse:
