@@ -24,7 +24,7 @@ import secrets
 from json.encoder import encode_basestring
 
 from policysite.collector.core import merkle
-from policysite.collector.core.record import JSON_ATOMS, ConsentRecord
+from policysite.collector.core.record import JSON_ATOMS, ConsentRecord, run_json
 
 LAYOUT = "consent/1"
 SALT_BYTES = 16
@@ -49,23 +49,12 @@ _PREFIX = "[" + encode_basestring(LAYOUT) + ","
 _RECORD_FIELDS = 12  # ConsentRecord's first twelve columns are the leaf's, in the same order
 
 
-RUNS_CACHE = 1024  # distinct runs of fields kept with their JSON text (as record.seal does)
-_runs: dict[tuple, str] = {}
-_GPC_TYPES = (bool, type(None))
-
-
 def record_leaf_hash(record: ConsentRecord, commitment: str | None) -> bytes:
     """The leaf hash of a stored record whose IP commitment is `commitment` (hot path: the
     same bytes as leaf_data, written without its checks). The fields from `document` to
     `gpc` take a handful of values, so their part of the text is written once and kept."""
     received_at, consent_id, seq, *_, page, user_agent = record[:_RECORD_FIELDS]
-    key = record[3:10]
-    cacheable = type(key[-1]) in _GPC_TYPES  # 1 == True: an int gpc must not find True's
-    run = _runs.get(key) if cacheable else None
-    if run is None:
-        run = ",".join([JSON_ATOMS[type(value)](value) for value in key])
-        if cacheable and len(_runs) < RUNS_CACHE:
-            _runs[key] = run
+    run = run_json(record[3:10])  # the same text as the row's digest has (record.py)
     text = (
         f"{_PREFIX}{encode_basestring(received_at)},{encode_basestring(consent_id)},"
         f"{JSON_ATOMS[type(seq)](seq)},{run},{_nullable(page)},{_nullable(user_agent)},"

@@ -29,12 +29,11 @@ from policysite.collector.core.checkpoint import (
     verify_checkpoint,
 )
 from policysite.collector.core.leaf import leaf_hash, record_fields
-from policysite.collector.core.record import COLUMNS, JSON_ATOMS, ConsentRecord
+from policysite.collector.core.record import COLUMNS, JSON_ATOMS, ConsentRecord, cached_run
 from policysite.collector.core.tree_log import Logged
 
 FORMAT = "policysite-consent-receipt/1"
 _RUN = COLUMNS[3:10]  # document … gpc: the fields that take a handful of values
-RUNS_CACHE = 1024  # distinct runs kept with their JSON text
 HASHES_CACHE = 4096  # proof hashes kept with their base64, before the cache starts over
 _runs: dict[tuple, str] = {}
 _hashes: dict[bytes, str] = {}
@@ -148,13 +147,7 @@ def to_json(record: ConsentRecord, logged: Logged) -> str:
     written out: the collector sends one with every 201 (hot path). The parts that repeat
     from record to record are written once and kept: the run of fields from `document` to
     `gpc`, a batch's checkpoint, and the proof hashes a batch's records share."""
-    key = record[3:10]
-    cacheable = type(key[-1]) in (bool, type(None))  # 1 == True: an int gpc must not find True's
-    run = _runs.get(key) if cacheable else None
-    if run is None:
-        run = ",".join([f'"{n}":{JSON_ATOMS[type(v)](v)}' for n, v in zip(_RUN, key, strict=True)])
-        if cacheable and len(_runs) < RUNS_CACHE:
-            _runs[key] = run
+    run = cached_run(_runs, record[3:10], _named_run)
     received_at, consent_id, seq = record[:3]
     page, user_agent, banner = record.page, record.user_agent, record.banner_sha256
     commitment = logged.ip_commitment
@@ -182,6 +175,10 @@ def to_json(record: ConsentRecord, logged: Logged) -> str:
         f'"inclusion_proof":[{proof_text}],'
         f'"checkpoint":{_note[1]}}}'
     )
+
+
+def _named_run(values: tuple) -> str:
+    return ",".join([f'"{n}":{JSON_ATOMS[type(v)](v)}' for n, v in zip(_RUN, values, strict=True)])
 
 
 def _nullable(value: str | None) -> str:

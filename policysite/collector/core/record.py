@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from json.encoder import encode_basestring
 from typing import NamedTuple
 
@@ -130,13 +131,8 @@ def seal(*fields: object, banner_sha256: str | None = None) -> ConsentRecord:
     received_at, consent_id, seq, *_, gpc, page, user_agent, ip = fields
     if type(seq) is not int or type(gpc) not in _GPC_TYPES:  # 1 == True would share a key
         return ConsentRecord(*fields, compute_receipt(*fields), banner_sha256)  # type: ignore[arg-type]
-    run_key = fields[3:10]
-    run = _runs.get(run_key)
     try:
-        if run is None:
-            run = ",".join([JSON_ATOMS[type(value)](value) for value in run_key])
-            if len(_runs) < RUNS_CACHE:
-                _runs[run_key] = run
+        run = run_json(fields[3:10])
         text = (
             f"[{encode_basestring(received_at)},{encode_basestring(consent_id)},{seq},{run},"
             f"{_nullable(page)},{_nullable(user_agent)},{_nullable(ip)}]"
@@ -145,6 +141,29 @@ def seal(*fields: object, banner_sha256: str | None = None) -> ConsentRecord:
         return ConsentRecord(*fields, compute_receipt(*fields), banner_sha256)  # type: ignore[arg-type]
     receipt = hashlib.sha256(text.encode("utf-8")).hexdigest()
     return ConsentRecord(*fields, receipt, banner_sha256)  # type: ignore[arg-type]
+
+
+def cached_run(cache: dict[tuple, str], key: tuple, write: Callable[[tuple], str]) -> str:
+    """`write(key)` for a run of fields from `document` to `gpc`, kept in `cache`: they take
+    a handful of values. A gpc that is not a bool or None is written every time (1 == True,
+    so it would find True's text)."""
+    cacheable = type(key[-1]) in _GPC_TYPES
+    text = cache.get(key) if cacheable else None
+    if text is None:
+        text = write(key)
+        if cacheable and len(cache) < RUNS_CACHE:
+            cache[key] = text
+    return text
+
+
+def run_json(key: tuple) -> str:
+    """The run's values as JSON atoms joined by commas: part of the receipt's text and of the
+    leaf's (leaf.py)."""
+    return cached_run(_runs, key, _atoms)
+
+
+def _atoms(values: tuple) -> str:
+    return ",".join([JSON_ATOMS[type(value)](value) for value in values])
 
 
 def _nullable(value: object) -> str:
