@@ -34,9 +34,9 @@ from policysite.collector.core.tree_log import Logged
 
 FORMAT = "policysite-consent-receipt/1"
 _RUN = COLUMNS[3:10]  # document … gpc: the fields that take a handful of values
-HASHES_CACHE = 4096  # proof hashes kept with their base64, before the cache starts over
+PROOFS_CACHE = 1024  # proof ends kept with their text (~130 a batch), then it starts over
 _runs: dict[tuple, str] = {}
-_hashes: dict[bytes, str] = {}
+_proofs: dict[bytes, str] = {}
 _note: tuple[str, str] = ("", "")  # the last checkpoint written, and its JSON text
 
 
@@ -151,20 +151,11 @@ def to_json(record: ConsentRecord, logged: Logged) -> str:
     received_at, consent_id, seq = record[:3]
     page, user_agent, banner = record.page, record.user_agent, record.banner_sha256
     commitment = logged.ip_commitment
-    proof = logged.proof
-    if len(_hashes) > HASHES_CACHE:
-        _hashes.clear()
-    hashes = []
-    for i in range(0, len(proof), merkle.HASH_SIZE):
-        digest = proof[i : i + merkle.HASH_SIZE]
-        text = _hashes.get(digest)
-        if text is None:
-            text = _hashes[digest] = _b64(digest, newline=False).decode()
-        hashes.append(text)
+    if len(_proofs) > PROOFS_CACHE:
+        _proofs.clear()
     global _note
     if _note[0] is not logged.checkpoint:
         _note = (logged.checkpoint, encode_basestring(logged.checkpoint))
-    proof_text = '"' + '","'.join(hashes) + '"' if hashes else ""
     return (
         f'{{"format":"{FORMAT}","record":{{"received_at":{encode_basestring(received_at)},'
         f'"consent_id":{encode_basestring(consent_id)},"seq":{JSON_ATOMS[type(seq)](seq)},'
@@ -172,9 +163,23 @@ def to_json(record: ConsentRecord, logged: Logged) -> str:
         f'"ip_commitment":{_nullable(commitment)},"banner_sha256":{_nullable(banner)}}},'
         f'"leaf_index":{logged.leaf_index},'
         f'"leaf_hash":"{_b64(logged.leaf_hash, newline=False).decode()}",'
-        f'"inclusion_proof":[{proof_text}],'
+        f'"inclusion_proof":[{_proof_text(logged.proof)}],'
         f'"checkpoint":{_note[1]}}}'
     )
+
+
+def _proof_text(proof: bytes) -> str:
+    """The hashes in base64, quoted and joined by commas. A batch's proofs share their upper
+    levels, which are their ends: the text of every end is kept, and a proof's is its first
+    hash's followed by the kept text of the rest."""
+    if not proof:
+        return ""
+    text = _proofs.get(proof)
+    if text is None:
+        head = '"' + _b64(proof[: merkle.HASH_SIZE], newline=False).decode() + '"'
+        rest = proof[merkle.HASH_SIZE :]
+        text = _proofs[proof] = f"{head},{_proof_text(rest)}" if rest else head
+    return text
 
 
 def _named_run(values: tuple) -> str:

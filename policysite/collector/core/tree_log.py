@@ -69,43 +69,51 @@ class Appended(NamedTuple):
     edge_after: tuple[bytes, ...]
 
     def proofs(self) -> list[bytes]:
-        """The inclusion proof of each new leaf to `checkpoint`, concatenated hashes each."""
+        """The inclusion proof of each new leaf to `checkpoint`, concatenated hashes each.
+
+        PATH(i) from level k up depends only on i >> k, so the leaves of a batch share the
+        upper part of their proofs: each part is made once, from the level below's."""
         known = dict(zip(merkle.edge_ids(self.first), self.edge_before, strict=True))
         known.update(((level, index), digest) for level, index, digest in self.nodes)
         border = _border(self.size, self.edge_after)
-        return [_path(i, self.size, known, border) for i in range(self.first, self.size)]
+        return _paths(self.first, self.size, known, border)
 
 
 def _border(size: int, edge: Sequence[bytes]) -> dict[int, bytes]:
     """The hash of the last node at each level whose subtree is incomplete, by level: it
-    covers [(size - 1) >> k << k, size), the edge subtrees below level k, folded."""
+    covers [(size - 1) >> k << k, size), the edge subtrees below level k, folded. The edge
+    runs from the highest level down, so each fold extends the one before to the left."""
     levels = [level for level in range(size.bit_length() - 1, -1, -1) if size >> level & 1]
     border: dict[int, bytes] = {}
-    for k in range(1, size.bit_length() + 1):
-        if size & ((1 << k) - 1):
-            below = [h for h, level in zip(edge, levels, strict=True) if level < k]
-            digest = below[-1]
-            for h in reversed(below[:-1]):
-                digest = merkle.node_hash(h, digest)
+    digest = b""
+    for j in range(len(levels) - 1, -1, -1):
+        digest = merkle.node_hash(edge[j], digest) if digest else edge[j]
+        top = levels[j - 1] if j else size.bit_length()
+        for k in range(levels[j] + 1, top + 1):
             border[k] = digest
     return border
 
 
-def _path(index: int, size: int, known: dict[merkle.NodeId, bytes], border: dict) -> bytes:
-    """PATH(index, D[size]) bottom up: at each level the sibling, if the level has one for
-    this node (the last node of an odd level moves up unpaired, as RFC 9162's split does)."""
-    parts = []
-    node, level, last = index, 0, size - 1
-    while last:
-        sibling = node ^ 1
-        if sibling < last or (sibling == last and (sibling + 1) << level <= size):
-            parts.append(known[(level, sibling)])
-        elif sibling == last:
-            parts.append(border[level])
-        node >>= 1
-        level += 1
-        last >>= 1
-    return b"".join(parts)
+def _paths(first: int, size: int, known: dict[merkle.NodeId, bytes], border: dict) -> list[bytes]:
+    """PATH(i, D[size]) for i in [first, size), bottom up: at each level the sibling, if the
+    level has one for this node (the last node of an odd level moves up unpaired, as RFC
+    9162's split does). Built top down, so each level's part is shared by its subtree."""
+    height = (size - 1).bit_length()
+    above: dict[int, bytes] = {first >> height: b""}  # the part of PATH above this level
+    for level in range(height - 1, -1, -1):
+        last = (size - 1) >> level
+        parts = {}
+        for node in range(first >> level, last + 1):
+            sibling = node ^ 1
+            if sibling < last or (sibling == last and (sibling + 1) << level <= size):
+                step = known[(level, sibling)]
+            elif sibling == last:
+                step = border[level]
+            else:
+                step = b""
+            parts[node] = step + above[node >> 1]
+        above = parts
+    return [above[i] for i in range(first, size)]
 
 
 class TreeAppender:
