@@ -22,9 +22,11 @@ class Cookie:
 
 @dataclass(frozen=True)
 class Category:
-    id: str  # "necessary", "analytics", "advertising"
+    id: str  # "necessary", "analytics", "advertising", "functional", …
     required: bool  # necessary is always on
     cookies: tuple[Cookie, ...] = ()
+    name: dict[str, str] = field(default_factory=dict)  # language -> "Phân tích"
+    purpose: dict[str, str] = field(default_factory=dict)  # language -> one sentence
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class ConsentSettings:
     cookie_name: str = "ximgo_consent"
     log_public_key: str | None = None  # the consent log's key, "<name>+<id>+<key>"
     reload_on_revoke: bool = False  # reload the page after a withdrawal, to stop running scripts
+    cookie_domain: str | None = None  # share the choice with this domain's subdomains
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,8 @@ document = "privacy"
 
 [[consent.categories]]
 id = "necessary"
+name = { vi = "Cần thiết", en = "Necessary" }
+purpose = { vi = "Luôn bật: để trang web hoạt động và ghi nhớ lựa chọn cookie của bạn.", en = "Always on: they make the website work and remember your cookie choices." }
 required = true
 
 [[consent.categories.cookies]]
@@ -63,6 +65,8 @@ lifetime = { vi = "180 ngày", en = "180 days" }
 
 [[consent.categories]]
 id = "analytics"
+name = { vi = "Phân tích", en = "Analytics" }
+purpose = { vi = "Đếm lượt truy cập và cách các trang được dùng, để chúng tôi cải thiện trang web.", en = "Count visits and how pages are used, so that we can improve the website." }
 
 [controller]
 name = { vi = "Công ty TNHH XIMGO", en = "XIMGO Company Limited" }

@@ -53,7 +53,7 @@ def test_unknown_key_names_the_allowed_keys_and_the_line(tmp_path):
     assert problems_of(tmp_path, text) == [
         f"{tmp_path}/content/site.toml:12: error: unknown key 'remember_day' in [consent]. "
         "Expected one of: document, categories, remember_days, collector_url, allowed_origins, "
-        "cookie_name, log_public_key, reload_on_revoke but received: 'remember_day'\n"
+        "cookie_name, log_public_key, reload_on_revoke, cookie_domain but received: 'remember_day'\n"
         "  → did you mean 'remember_days'?"
     ]
 
@@ -119,7 +119,7 @@ def test_necessary_category_must_exist_and_be_required(tmp_path):
 def test_cookie_needs_a_text_for_every_language(tmp_path):
     text = SITE_TOML.replace(', en = "180 days"', "")
     assert problems_of(tmp_path, text) == [
-        f"{tmp_path}/content/site.toml:21: error: 'lifetime' of cookie #1 of category "
+        f"{tmp_path}/content/site.toml:23: error: 'lifetime' of cookie #1 of category "
         "'necessary' has no en text\n"
         '  → write lifetime = { vi = "…", en = "…" }'
     ]
@@ -194,15 +194,16 @@ def test_missing_controller_table_says_what_to_add(tmp_path):
 
 
 def test_missing_controller_fields_are_each_named_with_the_table_line(tmp_path):
-    text = SITE_TOML[: SITE_TOML.index("name = { vi")] + 'phone = "call us"\n'
+    text = SITE_TOML[: SITE_TOML.index("name = { vi", SITE_TOML.index("[controller]"))]
+    text += 'phone = "call us"\n'
     assert problems_of(tmp_path, text) == [
-        f"{tmp_path}/content/site.toml:26: error: [controller] is missing 'name'\n"
+        f"{tmp_path}/content/site.toml:30: error: [controller] is missing 'name'\n"
         '  → add name = "…" (or name = { vi = "…", en = "…" })',
-        f"{tmp_path}/content/site.toml:26: error: [controller] is missing 'address'\n"
+        f"{tmp_path}/content/site.toml:30: error: [controller] is missing 'address'\n"
         '  → add address = "…" (or address = { vi = "…", en = "…" })',
-        f"{tmp_path}/content/site.toml:26: error: [controller] is missing 'email'\n"
+        f"{tmp_path}/content/site.toml:30: error: [controller] is missing 'email'\n"
         '  → add email = "…"',
-        f"{tmp_path}/content/site.toml:27: error: 'phone' in [controller] must be a telephone "
+        f"{tmp_path}/content/site.toml:31: error: 'phone' in [controller] must be a telephone "
         "number such as '+84 24 1234 5678', got 'call us'\n  → see docs/content-model.md",
     ]
 
@@ -216,13 +217,13 @@ def test_controller_values_are_checked(tmp_path):
         .replace("[controller]", "[controller]\nfax = 1")
     )
     assert problems_of(tmp_path, text) == [
-        f"{tmp_path}/content/site.toml:27: error: unknown key 'fax' in [controller]. Expected one "
+        f"{tmp_path}/content/site.toml:31: error: unknown key 'fax' in [controller]. Expected one "
         "of: name, address, email, phone, dpo_email but received: 'fax'\n  → remove 'fax'",
-        f"{tmp_path}/content/site.toml:29: error: 'address' in [controller] has an unknown "
+        f"{tmp_path}/content/site.toml:33: error: 'address' in [controller] has an unknown "
         "language. Expected one of: vi, en but received: 'fr'\n  → see docs/content-model.md",
-        f"{tmp_path}/content/site.toml:29: error: 'address' in [controller] has no en text\n"
+        f"{tmp_path}/content/site.toml:33: error: 'address' in [controller] has no en text\n"
         '  → write address = { vi = "…", en = "…" }',
-        f"{tmp_path}/content/site.toml:30: error: 'email' in [controller] must be an email "
+        f"{tmp_path}/content/site.toml:34: error: 'email' in [controller] must be an email "
         "address such as 'privacy@ximgo.com', got 'mailto:privacy@ximgo.com'\n"
         "  → see docs/content-model.md",
     ]

@@ -195,17 +195,17 @@ def test_widget_custom_choice_grants_only_what_was_ticked(server, context):
     page.goto(server.base + GATED_PAGE)
     page.get_by_role("button", name="Tùy chỉnh").click()
     prefs = dialog(page)
-    necessary = prefs.get_by_role("checkbox", name="Cần thiết")
+    necessary = prefs.get_by_role("switch", name="Cần thiết")
     assert necessary.is_checked() and necessary.is_disabled()
-    assert not prefs.get_by_role("checkbox", name="Phân tích").is_checked()
-    assert not prefs.get_by_role("checkbox", name="Quảng cáo").is_checked()
+    assert not prefs.get_by_role("switch", name="Phân tích").is_checked()
+    assert not prefs.get_by_role("switch", name="Quảng cáo").is_checked()
     prefs.get_by_text("Danh sách cookie").nth(1).click()  # analytics' cookies
     assert prefs.get_by_text("_ga_*").is_visible()
     assert (
         "_ga (Google Analytics, 2 năm): Phân biệt người dùng để thống kê lượt truy cập."
         in prefs.inner_text()
     )
-    prefs.get_by_role("checkbox", name="Phân tích").check()
+    prefs.get_by_role("switch", name="Phân tích").check()
     choose(page, "Lưu lựa chọn")
     assert not prefs.is_visible()
     wait_until(page, "(window.ran || []).length == 1")
@@ -225,10 +225,10 @@ def test_widget_footer_reopens_preferences_and_withdrawal_is_the_next_record(ser
     page.goto(server.base + VI_PAGE)
     page.locator("[data-consent-open]").first.click()  # the footer's "Cài đặt cookie"
     prefs = dialog(page)
-    assert prefs.get_by_role("checkbox", name="Phân tích").is_checked()
-    assert prefs.get_by_role("checkbox", name="Quảng cáo").is_checked()
-    prefs.get_by_role("checkbox", name="Phân tích").uncheck()
-    prefs.get_by_role("checkbox", name="Quảng cáo").uncheck()
+    assert prefs.get_by_role("switch", name="Phân tích").is_checked()
+    assert prefs.get_by_role("switch", name="Quảng cáo").is_checked()
+    prefs.get_by_role("switch", name="Phân tích").uncheck()
+    prefs.get_by_role("switch", name="Quảng cáo").uncheck()
     choose(page, "Lưu lựa chọn")
     second = stored(context)
     assert second["id"] == first["id"] and second["seq"] == "2"
@@ -305,7 +305,7 @@ def test_widget_honours_global_privacy_control(server, context):
     # Choosing otherwise, explicitly, in the preferences is the visitor's right.
     page.get_by_role("button", name="Cài đặt cookie").click()
     assert notice in dialog(page).inner_text()
-    dialog(page).get_by_role("checkbox", name="Quảng cáo").check()
+    dialog(page).get_by_role("switch", name="Quảng cáo").check()
     choose(page, "Lưu lựa chọn")
     assert server.rows(stored(context)["id"], at_least=2)[-1]["choices"]["advertising"] is True
 
@@ -321,7 +321,7 @@ def test_widget_speaks_english_on_english_pages(server, context):
         assert region.get_by_role("button", name=name).is_visible()
     region.get_by_role("button", name="Customise").click()
     prefs = page.get_by_role("dialog", name="Cookie settings")
-    assert prefs.get_by_role("checkbox", name="Analytics").is_visible()
+    assert prefs.get_by_role("switch", name="Analytics").is_visible()
     prefs.get_by_text("Cookie list").nth(1).click()
     assert (
         "_ga (Google Analytics, 2 years): Distinguishes users for visit statistics."

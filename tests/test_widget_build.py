@@ -12,8 +12,9 @@ import re
 import shutil
 from pathlib import Path
 
+import subprocess
+
 import pytest
-import rjsmin
 from babel.messages.extract import extract_from_file
 from conftest import ROOT
 from test_widget_support import write_site
@@ -59,13 +60,20 @@ def test_widget_build_bakes_in_the_config_and_both_languages(tmp_path):
     assert "Accept all" in en["strings"] and "Reject all" in en["strings"]
     assert [c[0] for c in vi["categories"]] == ["necessary", "analytics", "advertising"]
     assert vi["categories"][0][1] == 1 and vi["categories"][1][1] == 0
-    assert vi["categories"][1][2][0] == [
+    # [id, required, name, purpose, cookies]: the names and purposes are site.toml's.
+    assert vi["categories"][1][2:4] == [
+        "Phân tích",
+        "Đếm lượt truy cập và cách các trang được dùng, để chúng tôi cải thiện trang web.",
+    ]
+    assert en["categories"][2][2] == "Advertising"
+    assert vi["categories"][1][4][0] == [
         "_ga",
         "Google Analytics",
         "Phân biệt người dùng để thống kê lượt truy cập.",
         "2 năm",
     ]
-    assert en["categories"][1][2][0][2:] == ["Distinguishes users for visit statistics.", "2 years"]
+    assert en["categories"][1][4][0][2:] == ["Distinguishes users for visit statistics.", "2 years"]
+    assert config["domain"] == ""  # no cookie_domain: the cookie stays host-only
 
 
 def test_widget_build_minifies_and_leaves_no_marks(tmp_path):
@@ -98,7 +106,7 @@ def test_widget_build_is_byte_identical_for_the_same_input(tmp_path):
 def test_widget_marks_are_what_babel_extracts(tmp_path):
     """One source of truth: the catalogs' msgids are exactly the marks the build replaces."""
     source = (WIDGET_DIR / "consent.js").read_text(encoding="utf-8")
-    ours = set(marked_strings(rjsmin.jsmin(source)))
+    ours = set(marked_strings((WIDGET_DIR / "consent.min.js").read_text(encoding="utf-8")))
     babel = {
         message for _, message, _, _ in extract_from_file("javascript", WIDGET_DIR / "consent.js")
     }
@@ -127,22 +135,61 @@ def test_widget_build_names_a_missing_translation(tmp_path):
     assert problem.hint == "add it to that catalog (msgid/msgstr), then build again"
 
 
-def test_widget_build_refuses_a_category_it_cannot_name(tmp_path):
+FUNCTIONAL = """
+[[consent.categories]]
+id = "functional"
+name = { vi = "Chức năng", en = "Functional" }
+purpose = { vi = "Ghi nhớ thiết lập bạn chọn.", en = "Remember settings you choose." }
+
+[[consent.categories.cookies]]
+name = "lang_pref"
+provider = "XIMGO"
+purpose = { vi = "Ghi nhớ ngôn ngữ bạn chọn.", en = "Remembers your language." }
+lifetime = { vi = "1 năm", en = "1 year" }
+"""
+
+
+def with_functional(content: Path) -> Path:
+    """Add a fourth category, `functional`, after the others in the test site's site.toml."""
+    toml = content / "site.toml"
+    text = toml.read_text(encoding="utf-8")
+    toml.write_text(text.replace("\n[controller]", FUNCTIONAL + "\n[controller]"), "utf-8")
+    return content
+
+
+def test_a_fourth_category_needs_nothing_but_site_toml(tmp_path):
+    """Nothing about categories is built into consent.js: a `functional` category declared in
+    site.toml is named, described and listed with its cookies in both languages."""
+    site = load_site(with_functional(write_site(tmp_path)), date=dt.date(2026, 11, 25))
+    config = baked_config(build_widget(site, THEME)[0]["consent.js"])
+    vi, en = (config["text"][lang]["categories"] for lang in ("vi", "en"))
+    assert [c[0] for c in vi] == ["necessary", "analytics", "advertising", "functional"]
+    assert vi[3][:4] == ["functional", 0, "Chức năng", "Ghi nhớ thiết lập bạn chọn."]
+    assert en[3][4] == [["lang_pref", "XIMGO", "Remembers your language.", "1 year"]]
+    assert "functional" not in (WIDGET_DIR / "consent.js").read_text(encoding="utf-8")
+
+
+def test_the_cookie_domain_is_baked_in(tmp_path):
     content = write_site(tmp_path)
     toml = content / "site.toml"
+    line = 'cookie_name = "ximgo_consent"'
     toml.write_text(
-        toml.read_text(encoding="utf-8").replace('id = "advertising"', 'id = "marketing"'),
+        toml.read_text(encoding="utf-8").replace(line, f'{line}\ncookie_domain = "ximgo.com"'),
         encoding="utf-8",
     )
-    site = load_site(content, date=dt.date(2026, 11, 25))
-    with pytest.raises(PolicyError) as error:
-        build_widget(site, THEME)
-    [problem] = error.value.problems
-    assert problem.path == toml
-    assert problem.message == "the consent widget has no name for category 'marketing'"
-    assert problem.hint == (
-        "use one of advertising, analytics, necessary, or add it to widget/consent.js"
+    config = baked_config(
+        build_widget(load_site(content, date=dt.date(2026, 11, 25)), THEME)[0]["consent.js"]
     )
+    assert config["domain"] == "ximgo.com"
+
+
+def test_the_minified_widget_is_its_source_through_terser():
+    """The build reads widget/consent.min.js: it must be what widget/minify.sh makes of
+    consent.js today (terser, pinned; installed by the script from npm when missing)."""
+    run = subprocess.run(
+        ["bash", "widget/minify.sh", "--check"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
 
 
 def test_widget_build_needs_a_version_in_force(tmp_path):

@@ -24,8 +24,10 @@
     L = C.text[lang] ? lang : C.lang, // the visitor's language, else the site's default
     T = C.text[L],
     S = T.strings,
-    cats = T.categories, // [[id, required, [[name, provider, purpose, lifetime], …]], …]
+    cats = T.categories, // [[id, required, name, purpose, [[cookie, provider, purpose, lifetime], …]], …]
     gpc = !!N.globalPrivacyControl,
+    // ";domain=ximgo.com" on ximgo.com and its subdomains; elsewhere (a preview) host-only.
+    domain = C.domain && ("." + location.hostname).endsWith("." + C.domain) ? ";domain=" + C.domain : "",
     Q = C.cookie + "_q", // localStorage key of the decisions not yet delivered
     R = C.cookie + "_r", // and of the receipts the collector answered with (the last 20)
     failed = [], // bodies whose send failed on this page: sendBeacon tries again on pagehide
@@ -61,6 +63,7 @@
   function init() {
     if (cur) apply(cur.choices);
     else {
+      embeds({});
       bar = h("div", { class: "pc pc-b", role: "region", "aria-label": _("Cookie"), lang: L },
         h("p", {},
           _("Chúng tôi dùng cookie cần thiết để trang web hoạt động và, nếu bạn đồng ý, cookie phân tích và quảng cáo. Bạn có thể đổi ý bất cứ lúc nào."),
@@ -106,9 +109,8 @@
   }
 
   function build() {
-    // A category is described by its cookies' purposes, from site.toml.
-    const names = { necessary: _("Cần thiết"), analytics: _("Phân tích"), advertising: _("Quảng cáo") };
-    boxes = cats.map(([id, required]) => h("input", { type: "checkbox", name: id, disabled: !!required }));
+    // An on/off switch per category: a checkbox, announced as a switch.
+    boxes = cats.map(([id, required]) => h("input", { type: "checkbox", role: "switch", name: id, disabled: !!required }));
     dialog = h("dialog", {
         class: "pc pc-d",
         lang: L,
@@ -132,13 +134,15 @@
         }
       },
       h("h2", {}, _("Cài đặt cookie")),
-      h("p", {}, _("Cookie cần thiết luôn bật.")),
       gpc && h("p", {}, _("Cookie quảng cáo bị tắt theo tín hiệu Global Privacy Control.")),
-      ...cats.map(([id, , cookies], i) =>
+      // Each category by its name and purpose from site.toml, then its cookies: provider,
+      // lifetime and purpose. The summary names the category: three "Cookie list"s would not.
+      ...cats.map(([, , name, purpose, cookies], i) =>
         h("div", { class: "pc-c" },
-          h("label", {}, boxes[i], names[id]),
+          h("label", {}, boxes[i], name),
+          h("p", {}, purpose),
           h("details", {},
-            h("summary", {}, _("Danh sách cookie")),
+            h("summary", {}, _("Danh sách cookie") + ": " + name),
             h("ul", {}, ...cookies.map(k => h("li", {}, h("code", {}, k[0]), " (" + k[1] + ", " + k[3] + "): " + k[2])))))),
       buttons(_("Lưu lựa chọn"), () => decide(Object.fromEntries(boxes.map(b => [b.name, b.checked])), "custom")),
       // The receipts prove each decision offline (docs/consent-log.md); the visitor keeps a copy.
@@ -221,6 +225,7 @@
     gtag("consent", "update", signals(choices));
     W.fbq?.("consent", choices.advertising ? "grant" : "revoke");
     forget(choices);
+    embeds(choices);
     D.querySelectorAll("script[type='text/plain'][data-consent]").forEach(s => {
       if (!s.dataset.consent.split(" ").every(id => choices[id])) return; // all of "a b"
       const n = D.createElement("script");
@@ -242,12 +247,35 @@
       host = location.hostname.split("."),
       domains = host.map((_, i) => ";domain=" + host.slice(i).join(".")).slice(0, -1),
       paths = location.pathname.split("/").map((_, i, a) => a.slice(0, i + 1).join("/") || "/");
-    cats.forEach(([id, , cookies]) =>
+    cats.forEach(([id, , , , cookies]) =>
       choices[id] || cookies.forEach(([pattern]) => {
         const re = RegExp("^" + pattern.split("*").map(s => s.replace(/\W/g, "\\$&")).join(".*") + "$");
         names.filter(n => re.test(n)).forEach(n =>
           ["", ...domains].forEach(d => paths.forEach(p => (D.cookie = n + "=;max-age=0;path=" + p + d))));
       }));
+  }
+
+  /** <iframe data-consent="advertising" data-src="…"> loads once all its categories are
+   * granted (and unloads when one is withdrawn); until then a placeholder before it names the
+   * provider and offers to grant them, a decision like any other. */
+  function embeds(choices) {
+    D.querySelectorAll("iframe[data-consent][data-src]").forEach(f => {
+      const ids = f.dataset.consent.split(" "),
+        ok = ids.every(id => choices[id]),
+        p = f.previousElementSibling?.matches(".pc-e") && f.previousElementSibling,
+        names = cats.filter(([id]) => ids.includes(id)).map(c => c[2]).join(", ");
+      f.hidden = !ok;
+      if (ok) {
+        p && p.remove();
+        f.src != f.dataset.src && (f.src = f.dataset.src);
+        return;
+      }
+      f.src = "about:blank";
+      p || f.before(h("div", { class: "pc pc-e", lang: L },
+        h("p", {}, _("Nội dung này từ {0} chỉ được tải khi bạn cho phép cookie {1}.").replace("{0}", f.dataset.provider || new URL(f.dataset.src, location).hostname).replace("{1}", names)),
+        h("button", { onclick: () => decide(Object.fromEntries(cats.map(([id, required]) => [id, !!required || ids.includes(id) || !!cur?.choices[id]])), "custom") },
+          _("Cho phép cookie {1}").replace("{1}", names))));
+    });
   }
 
   function signals(choices) {
@@ -256,12 +284,14 @@
     return { ad_storage: ad, ad_user_data: ad, ad_personalization: ad, analytics_storage: g("analytics") };
   }
 
-  /** Write the choice `c` to the consent cookie (docs/widget.md, *What is stored*). */
+  /** Write the choice `c` to the consent cookie (docs/widget.md, *What is stored*), for the
+   * whole site when `cookie_domain` covers this host (a host-only copy would shadow it). */
   function save(c) {
+    domain && (D.cookie = C.cookie + "=;max-age=0;path=/");
     D.cookie =
       C.cookie + "=" +
       [c.id, c.seq, c.version, cats.map(([id]) => (c.choices[id] ? "" : "!") + id).join("+"), c.created.toString(36), c.updated.toString(36)].join(".") +
-      ";max-age=" + C.days * 86400 + ";path=/;samesite=lax" + (location.protocol == "https:" ? ";secure" : "");
+      ";max-age=" + C.days * 86400 + ";path=/;samesite=lax" + (location.protocol == "https:" ? ";secure" : "") + domain;
   }
 
   /** Read the list under key `k` (the queue by default), or replace it with `q`. Storage may

@@ -20,14 +20,17 @@ CONSENT_KEYS = (
     "cookie_name",
     "log_public_key",
     "reload_on_revoke",
+    "cookie_domain",
 )
-CATEGORY_KEYS = ("id", "required", "cookies")
+CATEGORY_KEYS = ("id", "required", "name", "purpose", "cookies")
 COOKIE_KEYS = ("name", "provider", "purpose", "lifetime")
 
 CATEGORY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 ORIGIN_RE = re.compile(r"^https?://[^/\s?#]+$")
 # RFC 6265 cookie-name token: no separators, no spaces.
 COOKIE_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+# A registrable domain or a subdomain of one: lowercase labels, at least two of them.
+DOMAIN_RE = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
 def consent_settings(
@@ -88,6 +91,15 @@ def consent_settings(
             f"reload_on_revoke must be true or false, got {reload_on_revoke!r}",
             line=check.source.line_of("reload_on_revoke", "consent"),
         )
+    cookie_domain = table.get("cookie_domain")
+    if cookie_domain is not None and (
+        not isinstance(cookie_domain, str) or not DOMAIN_RE.match(cookie_domain)
+    ):
+        check.error(
+            "cookie_domain must be a domain name such as 'ximgo.com' (no scheme, port or "
+            f"leading dot), got {cookie_domain!r}",
+            line=check.source.line_of("cookie_domain", "consent"),
+        )
     if check.problems.errors or document is None or categories is None:
         return None
     return ConsentSettings(
@@ -99,6 +111,7 @@ def consent_settings(
         cookie_name=cookie_name,
         log_public_key=log_key,
         reload_on_revoke=reload_on_revoke,
+        cookie_domain=cookie_domain,
     )
 
 
@@ -176,8 +189,15 @@ def _categories(
                 "add required = true to the necessary category",
                 id_line,
             )
+        # The widget shows each category by its name and purpose: nothing is built in.
+        texts = {
+            key: _per_language(table, key, f"category {category_id!r}", languages, id_line, check)
+            for key in ("name", "purpose")
+        }
         cookies = _cookies(table.get("cookies", []), category_id, languages, check)
-        categories.append(Category(category_id, required, cookies))
+        categories.append(
+            Category(category_id, required, cookies, texts["name"] or {}, texts["purpose"] or {})
+        )
     if "necessary" not in seen:
         check.error(
             "[consent] has no 'necessary' category",

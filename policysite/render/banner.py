@@ -37,12 +37,14 @@ def banner_archive(text: dict[str, dict[str, Any]], msgids: list[str]) -> tuple[
                 {
                     "id": category_id,
                     "required": bool(required),
+                    "name": name,
+                    "purpose": purpose,
                     "cookies": [
                         {"name": n, "provider": p, "purpose": purpose, "lifetime": lifetime}
                         for n, p, purpose, lifetime in cookies
                     ],
                 }
-                for category_id, required, cookies in entry["categories"]
+                for category_id, required, name, purpose, cookies in entry["categories"]
             ],
         }
         for language, entry in text.items()

@@ -7,6 +7,8 @@ Babel's JavaScript extractor finds those marks (themes/default/babel.cfg), so th
 `widget` catalogs are the one source of the strings. The build turns each mark into `S[i]`, an
 index into the string table of the visitor's language, and bakes the site's config in place
 of `__CONFIG__`: one file serves every language and the widget makes no request to start.
+It reads widget/consent.min.js, the source as terser minified it (widget/minify.sh), so
+that building a site needs no Node.js.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import rcssmin
-import rjsmin
 from babel.support import NullTranslations
 
 from policysite.errors import Problem, ProblemCollector
@@ -30,8 +31,6 @@ WIDGET_DIR = Path(__file__).resolve().parents[2] / "widget"
 CONFIG_TOKEN = "__CONFIG__"
 # A msgid is a plain double-quoted string: write quotes inside it as “ ”, never as \".
 MARK = re.compile(r'_\("([^"\\]*)"\)')
-# The category names in consent.js, once minified: `{necessary:_("Cần thiết"),analytics:…}`
-LABELLED_CATEGORY = re.compile(r'[{,](\w+):_\("')
 
 
 class _Untranslated(NullTranslations):
@@ -44,11 +43,11 @@ class _Untranslated(NullTranslations):
 def build_widget(site: Site, theme_dir: Path) -> tuple[dict[str, bytes], str]:
     """Return ({"consent.js": …, "consent.css": …, the banner archive: …}, the banner's
     sha256): the widget minified, ready to write at the root of dist/ (banner.py)."""
-    # Minify first: comments are gone, so only real marks remain.
-    js = rjsmin.jsmin((WIDGET_DIR / "consent.js").read_text(encoding="utf-8"))
+    # Minified already (widget/minify.sh): comments are gone, so only real marks remain.
+    js = (WIDGET_DIR / "consent.min.js").read_text(encoding="utf-8").rstrip("\n")
     css = rcssmin.cssmin((WIDGET_DIR / "consent.css").read_text(encoding="utf-8"))
     msgids = marked_strings(js)
-    config = widget_config(site, theme_dir, msgids, labelled_categories(js))
+    config = widget_config(site, theme_dir, msgids)
     archive, banner = banner_archive(config["text"], msgids)
     config["banner"] = banner  # sent with each decision: the leaf commits to what was shown
     js = MARK.sub(lambda m: f"S[{msgids.index(m.group(1))}]", js)
@@ -63,25 +62,11 @@ def marked_strings(js: str) -> list[str]:
     return list(dict.fromkeys(MARK.findall(js)))
 
 
-def labelled_categories(js: str) -> set[str]:
-    """Given the minified code, the category ids the widget has a name and a description for."""
-    return set(LABELLED_CATEGORY.findall(js))
-
-
-def widget_config(
-    site: Site, theme_dir: Path, msgids: list[str], labelled: set[str]
-) -> dict[str, Any]:
+def widget_config(site: Site, theme_dir: Path, msgids: list[str]) -> dict[str, Any]:
     """The config consent.js reads as `C`: what to ask about, where to send it, and the strings."""
     config = site.config
     consent = config.consent
     problems = ProblemCollector()
-    for category in consent.categories:
-        if category.id not in labelled:
-            problems.error(
-                config.path,
-                f"the consent widget has no name for category {category.id!r}",
-                f"use one of {', '.join(sorted(labelled))}, or add it to widget/consent.js",
-            )
     version = site.in_force(consent.document)
     if version is None:
         problems.error(
@@ -112,6 +97,7 @@ def widget_config(
         "days": consent.remember_days,
         "url": consent.collector_url,
         "reload": int(consent.reload_on_revoke),
+        "domain": consent.cookie_domain or "",
         "lang": config.default_language,
         "text": text,
     }
@@ -128,7 +114,7 @@ def _last_reconsent(site: Site) -> str:
 
 
 def _category(category: Category, language: str, default: str) -> list[Any]:
-    """[id, required, [[name, provider, purpose, lifetime], …]] in `language`.
+    """[id, required, name, purpose, [[cookie, provider, purpose, lifetime], …]] in `language`.
 
     A cookie without text in `language` shows the default language's, which prevails anyway.
     """
@@ -141,7 +127,9 @@ def _category(category: Category, language: str, default: str) -> list[Any]:
         ]
         for c in category.cookies
     ]
-    return [category.id, int(category.required), cookies]
+    name = category.name.get(language) or category.name.get(default, category.id)
+    purpose = category.purpose.get(language) or category.purpose.get(default, "")
+    return [category.id, int(category.required), name, purpose, cookies]
 
 
 def _strings(
