@@ -54,7 +54,7 @@ document = "privacy"
 [[consent.categories]]
 id = "necessary"
 name = { vi = "Cần thiết", en = "Necessary" }
-purpose = { vi = "Luôn bật: để trang web hoạt động và ghi nhớ lựa chọn cookie của bạn.", en = "Always on: they make the website work and remember your cookie choices." }
+purpose = { vi = "Luôn bật.", en = "Always on." }
 required = true
 
 [[consent.categories.cookies]]
@@ -66,7 +66,7 @@ lifetime = { vi = "180 ngày", en = "180 days" }
 [[consent.categories]]
 id = "analytics"
 name = { vi = "Phân tích", en = "Analytics" }
-purpose = { vi = "Đếm lượt truy cập và cách các trang được dùng, để chúng tôi cải thiện trang web.", en = "Count visits and how pages are used, so that we can improve the website." }
+purpose = { vi = "Thống kê lượt truy cập.", en = "Visit statistics." }
 
 [controller]
 name = { vi = "Công ty TNHH XIMGO", en = "XIMGO Company Limited" }

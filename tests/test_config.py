@@ -53,7 +53,8 @@ def test_unknown_key_names_the_allowed_keys_and_the_line(tmp_path):
     assert problems_of(tmp_path, text) == [
         f"{tmp_path}/content/site.toml:12: error: unknown key 'remember_day' in [consent]. "
         "Expected one of: document, categories, remember_days, collector_url, allowed_origins, "
-        "cookie_name, log_public_key, reload_on_revoke, cookie_domain but received: 'remember_day'\n"
+        "cookie_name, log_public_key, reload_on_revoke, cookie_domain "
+        "but received: 'remember_day'\n"
         "  → did you mean 'remember_days'?"
     ]
 
@@ -123,6 +124,31 @@ def test_cookie_needs_a_text_for_every_language(tmp_path):
         "'necessary' has no en text\n"
         '  → write lifetime = { vi = "…", en = "…" }'
     ]
+
+
+def test_every_category_needs_a_name_and_a_purpose_in_every_language(tmp_path):
+    """The widget builds in no category names: site.toml gives them, or the build stops."""
+    text = SITE_TOML.replace('name = { vi = "Phân tích", en = "Analytics" }\n', "")
+    text = text.replace(', en = "Visit statistics." }', " }")
+    assert problems_of(tmp_path, text) == [
+        f"{tmp_path}/content/site.toml:26: error: 'name' of category 'analytics' must give a "
+        "text per language\n"
+        '  → write name = { vi = "…", en = "…" }',
+        f"{tmp_path}/content/site.toml:27: error: 'purpose' of category 'analytics' has no en "
+        "text\n"
+        '  → write purpose = { vi = "…", en = "…" }',
+    ]
+
+
+def test_cookie_domain_must_be_a_bare_domain(tmp_path):
+    line = 'document = "privacy"'
+    for bad in ('"https://ximgo.com"', '".ximgo.com"', '"localhost"', "1"):
+        text = SITE_TOML.replace(line, f"{line}\ncookie_domain = {bad}")
+        [problem] = problems_of(tmp_path / bad.strip('"./:'), text)
+        assert "site.toml:" in problem
+        assert "cookie_domain must be a domain name such as 'ximgo.com'" in problem
+    ok = SITE_TOML.replace(line, f'{line}\ncookie_domain = "ximgo.com"')
+    assert load_config(write_site(tmp_path / "ok", {}, ok)).consent.cookie_domain == "ximgo.com"
 
 
 def test_remember_days_must_be_a_positive_number(tmp_path):

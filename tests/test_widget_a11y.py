@@ -14,9 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from conftest import ROOT
-from test_widget_support import EN_PAGE, VI_PAGE, Server, module_server
+from test_widget_support import EN_PAGE, VI_PAGE, Server, module_server, violations
 
 pytestmark = pytest.mark.browser
 
@@ -36,15 +35,6 @@ def open_page(browser, server, path=VI_PAGE, **options):
     page.goto(server.base + path)
     page.locator(".pc-b").wait_for()
     return context, page
-
-
-def violations(page) -> list[str]:
-    # The banner and the dialog fade in (.25 s): axe must see them at full opacity.
-    page.evaluate("Promise.all(document.getAnimations().map((a) => a.finished))")
-    results = Axe().run(page)
-    return [
-        f"{v['id']}: {[n['target'] for n in v['nodes']]}" for v in results.response["violations"]
-    ]
 
 
 @pytest.mark.parametrize("path", [VI_PAGE, EN_PAGE])

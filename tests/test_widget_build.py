@@ -10,9 +10,8 @@ import hashlib
 import json
 import re
 import shutil
-from pathlib import Path
-
 import subprocess
+from pathlib import Path
 
 import pytest
 from babel.messages.extract import extract_from_file
@@ -105,7 +104,6 @@ def test_widget_build_is_byte_identical_for_the_same_input(tmp_path):
 
 def test_widget_marks_are_what_babel_extracts(tmp_path):
     """One source of truth: the catalogs' msgids are exactly the marks the build replaces."""
-    source = (WIDGET_DIR / "consent.js").read_text(encoding="utf-8")
     ours = set(marked_strings((WIDGET_DIR / "consent.min.js").read_text(encoding="utf-8")))
     babel = {
         message for _, message, _, _ in extract_from_file("javascript", WIDGET_DIR / "consent.js")

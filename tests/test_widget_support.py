@@ -243,6 +243,16 @@ def base36(number: int) -> str:
     return out or "0"
 
 
+def violations(page) -> list[str]:
+    """axe-core's violations on the page as it is now, one line each (id and targets)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [
+        f"{v['id']}: {[n['target'] for n in v['nodes']]}" for v in results.response["violations"]
+    ]
+
+
 def consent_cookie(context) -> dict[str, Any] | None:
     cookies = [c for c in context.cookies() if c["name"] == "ximgo_consent"]
     return cookies[0] if cookies else None
