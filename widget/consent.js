@@ -2,10 +2,10 @@
  * policysite consent widget (docs/widget.md): banner, preferences dialog, Google Consent Mode v2,
  * gated scripts and a queue of decisions for the collector.
  *
- * Readable source. policysite/render/widget.py builds it: __CONFIG__ becomes the site's config, every
- * _("…") becomes S[i], the string in the visitor's language from the theme's `widget` gettext
- * catalogs (Babel's JavaScript extractor finds the same marks), and rjsmin minifies the result.
- * rjsmin keeps names, so names here are short.
+ * Readable source. widget/minify.sh minifies it with terser into consent.min.js (run it after
+ * every edit; the tests check), and policysite/render/widget.py builds that: __CONFIG__ becomes
+ * the site's config, every _("…") becomes S[i], the string in the visitor's language from the
+ * theme's `widget` gettext catalogs (Babel's JavaScript extractor finds the same marks).
  *
  * Like a11y-dialog, it never throws and never logs: it returns early when there is nothing to
  * do, and storage, cookies and the network, the parts that can fail, are guarded where touched.
