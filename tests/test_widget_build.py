@@ -28,7 +28,7 @@ THEME = ROOT / "themes" / "default"
 # (vanilla-cookieconsent 3.1.0: 10,173 + 5,301 bytes = "15.5 KB"). The target is 5,000 bytes
 # and is not met since categories, purposes and embeds came from site.toml (docs/performance.md,
 # *Not measured yet, or not met*): this guards the size reached, so that nothing grows it.
-SIZE_BUDGET = 5150
+SIZE_BUDGET = 5120
 
 
 def site_as_of(tmp_path: Path, day: str):

@@ -158,12 +158,16 @@
   /** Accept and reject side by side, same weight (docs/widget.md, *Looks*); then a third button. */
   function buttons(text, onclick) {
     // With GPC, advertising stays off until the visitor turns it on in the preferences.
-    const all = on => Object.fromEntries(cats.map(([id, required]) => [id, !!required || (on && !(gpc && id == "advertising"))])),
-      button = (text, onclick) => h("button", { onclick }, text); // in no form: no type needed
+    const button = (text, onclick) => h("button", { onclick }, text); // in no form: no type needed
     return h("div", { class: "pc-bs" },
-      button(_("Chấp nhận tất cả"), () => decide(all(true), "accept_all")),
-      button(_("Từ chối tất cả"), () => decide(all(false), "reject_all")),
+      button(_("Chấp nhận tất cả"), () => decide(pick(id => !(gpc && id == "advertising")), "accept_all")),
+      button(_("Từ chối tất cả"), () => decide(pick(() => 0), "reject_all")),
       button(text, onclick));
+  }
+
+  /** Choices with `necessary` on and every other category as `on(id)` says. */
+  function pick(on) {
+    return Object.fromEntries(cats.map(([id, required]) => [id, !!required || !!on(id)]));
   }
 
   /** Record a decision: cookie, queue and send, then put it in force. */
@@ -237,7 +241,7 @@
       n.text = s.text;
       s.replaceWith(n);
     });
-    D.dispatchEvent(new CustomEvent("consent:change", { detail: { ...get(), revoked } }));
+    emit("consent:change", { ...get(), revoked });
   }
 
   /** Delete the cookies site.toml declares for every refused category ("_ga_*" is a pattern),
@@ -256,26 +260,26 @@
   }
 
   /** <iframe data-consent="advertising" data-src="…"> loads once all its categories are
-   * granted (and unloads when one is withdrawn); until then a placeholder before it names the
-   * provider and offers to grant them, a decision like any other. */
+   * granted (and unloads when one is withdrawn); until then its placeholder (kept as `pc`)
+   * stands before it, names the provider and offers to grant them, a decision like any other. */
   function embeds(choices) {
     D.querySelectorAll("iframe[data-consent][data-src]").forEach(f => {
       const ids = f.dataset.consent.split(" "),
-        ok = ids.every(id => choices[id]),
-        p = f.previousElementSibling?.matches(".pc-e") && f.previousElementSibling,
         names = cats.filter(([id]) => ids.includes(id)).map(c => c[2]).join(", ");
-      f.hidden = !ok;
-      if (ok) {
-        p && p.remove();
-        f.src != f.dataset.src && (f.src = f.dataset.src);
-        return;
+      if ((f.hidden = !ids.every(id => choices[id]))) {
+        f.src = "about:blank";
+        f.before(f.pc ||= h("div", { class: "pc pc-e", lang: L },
+          h("p", {}, _("Nội dung này từ {0} chỉ được tải khi bạn cho phép cookie {1}.").replace("{0}", f.dataset.provider || new URL(f.dataset.src, location).hostname).replace("{1}", names)),
+          h("button", { onclick: () => decide(pick(id => ids.includes(id) || cur?.choices[id]), "custom") }, _("Cho phép cookie {1}").replace("{1}", names))));
+      } else {
+        f.pc?.remove();
+        f.getAttribute("src") != f.dataset.src && (f.src = f.dataset.src); // src reads absolute
       }
-      f.src = "about:blank";
-      p || f.before(h("div", { class: "pc pc-e", lang: L },
-        h("p", {}, _("Nội dung này từ {0} chỉ được tải khi bạn cho phép cookie {1}.").replace("{0}", f.dataset.provider || new URL(f.dataset.src, location).hostname).replace("{1}", names)),
-        h("button", { onclick: () => decide(Object.fromEntries(cats.map(([id, required]) => [id, !!required || ids.includes(id) || !!cur?.choices[id]])), "custom") },
-          _("Cho phép cookie {1}").replace("{1}", names))));
     });
+  }
+
+  function emit(type, detail) {
+    D.dispatchEvent(new CustomEvent(type, { detail }));
   }
 
   function signals(choices) {
@@ -314,7 +318,7 @@
       if (r.status == 409) return again(body);
       r.ok
         ? r.json().then(a => a.receipt && store([...store(0, R), a.receipt].slice(-20), R), () => 0)
-        : (D.dispatchEvent(new CustomEvent("consent:error", { detail: { status: r.status, body } })),
+        : (emit("consent:error", { status: r.status, body }),
           warned++ || console.warn("consent:error", r.status));
     }, () => fail(body));
   }
