@@ -32,6 +32,7 @@ _HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 _LEAVES = _HEADINGS | {"p", "li", "pre", "dt", "dd", "caption"}
 _CONTAINERS = {"ul", "ol", "table", "thead", "tbody", "blockquote", "div", "section", "dl", "p"}
 _WORDS = re.compile(r"\w+|[^\w\s]|\s+")
+_SOLID = re.compile(r"\w+|[^\w\s]")  # _WORDS without the runs of space
 _WORD = re.compile(r"\w")
 _WORD_RUNS = re.compile(r"\w+")
 _SPACE_RUNS = re.compile(r"\s+")
@@ -114,7 +115,8 @@ def _tokens(text: str) -> tuple[str, ...]:
 
 @functools.lru_cache(maxsize=8192)
 def _solid(text: str) -> tuple[str, ...]:
-    return tuple(t for t in _tokens(text) if t != " ")
+    """`_tokens` without the spaces: the words and punctuation that similarity counts."""
+    return tuple(_SOLID.findall(text))
 
 
 # The work per block is bounded: difflib sees at most _PAIR_TOKENS words of a pair of blocks
