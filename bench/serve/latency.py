@@ -10,6 +10,12 @@ each median as a ratio to ours. A browser would add the same reload time to ever
 Every wait has a limit, and every server is stopped at the end.
 
     python bench/serve/latency.py [--edits 20] [--peers bench/_work/venv]
+    python bench/serve/latency.py --draft-rewrite
+
+--draft-rewrite edits, instead, a draft of about 20,000 words that rewrites the version
+before it whole (bench/_work/corpus-draft: 2 versions × vi/en, make_corpus.py --rewrite), a
+policy overhaul as an editor writes it. For ours it also times the draft's diff page (its
+word diff against the version before), polled once the draft's own page shows the token.
 """
 
 from __future__ import annotations
@@ -48,6 +54,8 @@ class Server:
     path: str  # the URL path of its page
     port: int
     samples: list[float] = field(default_factory=list)
+    diff_path: str = ""  # ours: the edited version's diff page, timed after its page
+    diff_samples: list[float] = field(default_factory=list)
     error: str = ""
 
 
@@ -80,6 +88,7 @@ def servers(corpus: Path, scratch: Path, peers: Path) -> list[Server]:
             scratch / f"ours/content/privacy/{last}.vi.md",
             f"/chinh-sach-bao-mat/{last}/",
             port,
+            diff_path=f"/chinh-sach-bao-mat/{last}/diff.html",
         )
     ]
     mkdocs, hugo = peer_tool(peers, "mkdocs"), peer_tool(peers, "hugo")
@@ -142,6 +151,10 @@ def measure(server: Server, edits: int, poll: float, log: Path) -> None:
                     server.samples.append(
                         wait_until(client, base + server.path, token, EDIT_LIMIT, poll) - start
                     )
+                    if server.diff_path:
+                        url = base + server.diff_path
+                        done = wait_until(client, url, token, EDIT_LIMIT, poll)
+                        server.diff_samples.append(done - start)
         except (TimeoutError, OSError) as error:
             server.error = str(error)
         finally:
@@ -170,6 +183,12 @@ def report(all_: list[Server]) -> str:
             f"| {s.name} | {median * 1000:.0f} | {min(s.samples) * 1000:.0f} | "
             f"{max(s.samples) * 1000:.0f} | {ratio} | {verdict} |"
         )
+        if s.diff_samples:
+            median = statistics.median(s.diff_samples)
+            lines.append(
+                f"| {s.name}, its diff page | {median * 1000:.0f} | "
+                f"{min(s.diff_samples) * 1000:.0f} | {max(s.diff_samples) * 1000:.0f} | | |"
+            )
     return "\n".join(lines)
 
 
@@ -179,8 +198,22 @@ def main() -> None:
     parser.add_argument("--poll-ms", type=float, default=10.0)
     parser.add_argument("--corpus", type=Path, default=WORK / "corpus")
     parser.add_argument("--peers", type=Path, default=WORK / "venv", help="venv with the peers")
+    parser.add_argument(
+        "--draft-rewrite",
+        action="store_true",
+        help="edit a 20,000-word draft that rewrites the version before it",
+    )
     args = parser.parse_args()
-    ensure_corpus(args.corpus)
+    if args.draft_rewrite:
+        args.corpus = WORK / "corpus-draft"
+        if not (args.corpus / "corpus.json").exists():
+            subprocess.run(
+                [sys.executable, "bench/build/make_corpus.py", "--out", str(args.corpus),
+                 "--versions", "2", "--words", "20000", "--rewrite"],
+                cwd=ROOT, check=True,
+            )  # fmt: skip
+    else:
+        ensure_corpus(args.corpus)
     scratch = WORK / "serve"
     all_ = servers(args.corpus, scratch, args.peers)
     for server in all_:
@@ -188,7 +221,10 @@ def main() -> None:
         log = scratch / f"{server.name.split()[0]}.log"
         measure(server, args.edits, args.poll_ms / 1000, log)
     print(report(all_))
-    results = {s.name: {"samples": s.samples, "error": s.error} for s in all_}
+    results = {
+        s.name: {"samples": s.samples, "diff_samples": s.diff_samples, "error": s.error}
+        for s in all_
+    }
     (WORK / "serve-results.json").write_text(json.dumps(results, indent=2) + "\n")
 
 
