@@ -10,7 +10,8 @@ from bs4 import BeautifulSoup
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policysite.render.diff import WORK, _similar, _solid, blocks, diff_blocks, diff_html
+from policysite.render.blocks import blocks, solid
+from policysite.render.diff import WORK, _similar, diff_blocks, diff_html
 from policysite.render.markup import render_markdown
 
 
@@ -79,7 +80,7 @@ _BLOCK_TEXT = st.lists(
 @given(_BLOCK_TEXT, _BLOCK_TEXT)
 def test_block_similarity_is_difflibs_ratio_of_the_words(old, new):
     old_text, new_text = " ".join(old), " ".join(new)
-    matcher = difflib.SequenceMatcher(None, _solid(old_text), _solid(new_text), autojunk=False)
+    matcher = difflib.SequenceMatcher(None, solid(old_text), solid(new_text), autojunk=False)
     assert _similar(old_text, new_text) == (matcher.ratio() >= 0.5)
 
 

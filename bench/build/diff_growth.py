@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # make_corpus
 
 from make_corpus import VI_HEADINGS, VI_WORDS, block, first_document
 
-from policysite.render import diff
+from policysite.render import blocks, diff
 from policysite.render.markup import render_markdown
 
 SIZES = (1_000, 10_000, 100_000)
@@ -45,7 +45,7 @@ Blocks = list[tuple[str, str]]
 
 
 def _before_similar(old: str, new: str) -> bool:
-    a, b = diff._solid(old), diff._solid(new)
+    a, b = blocks.solid(old), blocks.solid(new)
     total = len(a) + len(b)
     if not total:
         return True
@@ -59,7 +59,7 @@ def _before_similar(old: str, new: str) -> bool:
 
 
 def _before_word_diff(old: str, new: str) -> tuple[list[tuple[str, str]], int, int]:
-    a, b = diff._tokens(old), diff._tokens(new)
+    a, b = blocks.tokens(old), blocks.tokens(new)
     opcodes = difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
     segments: list[tuple[str, str]] = []
     added = removed = 0
@@ -114,7 +114,7 @@ def markdown_blocks(rng: random.Random, words: int) -> list[str]:
 
 
 def cut(markdown: list[str]) -> Blocks:
-    return diff.blocks(render_markdown("\n\n".join(markdown) + "\n").html)
+    return blocks.blocks(render_markdown("\n\n".join(markdown) + "\n").html)
 
 
 def cases(words: int) -> dict[str, tuple[Blocks, Blocks]]:

@@ -36,7 +36,7 @@ from typing import Any, NamedTuple
 import lxml.etree
 import markdown
 
-from policysite.render import diff, markup, sections
+from policysite.render import blocks, diff, markup, sections
 from policysite.render.diff import Diff
 from policysite.render.markup import Rendered
 from policysite.render.sections import Piece
@@ -178,8 +178,8 @@ class TextCache:
         return found
 
     def _compute_diff(self, request: DiffRequest) -> Entry:
-        old = diff.blocks_of(self._parts.get(request.old_html, (request.old_html,)))
-        new = diff.blocks_of(self._parts.get(request.new_html, (request.new_html,)))
+        old = blocks.blocks_of(self._parts.get(request.old_html, (request.old_html,)))
+        new = blocks.blocks_of(self._parts.get(request.new_html, (request.new_html,)))
         result = diff.diff_blocks(
             old, new, added_label=request.added_label, removed_label=request.removed_label
         )

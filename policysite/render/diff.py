@@ -2,7 +2,8 @@
 
 Both versions are compared as rendered HTML, so what a reader sees is what gets compared:
 the cookie table, lists and headings included, Markdown syntax excluded. Each document is
-cut into blocks (headings, paragraphs, list items, table rows) and the blocks into words.
+cut into blocks (headings, paragraphs, list items, table rows) and the blocks into words
+(blocks.py).
 Blocks equal on both sides are matched first (difflib on whole blocks); between them, changed
 blocks are paired by their rare words (`_anchors`) and then each with a similar block a few
 blocks ahead (`_pair_near`), and only paired blocks are diffed by word. So the work grows with
@@ -24,18 +25,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from lxml import html as lxml_html
+from policysite.render.blocks import HEADINGS, blocks, solid, tokens
+from policysite.render.markup import slugify
 
-from policysite.render.markup import ANCHOR_CLASS, slugify
-
-_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
-_LEAVES = _HEADINGS | {"p", "li", "pre", "dt", "dd", "caption"}
-_CONTAINERS = {"ul", "ol", "table", "thead", "tbody", "blockquote", "div", "section", "dl", "p"}
-_WORDS = re.compile(r"\w+|[^\w\s]|\s+")
-_SOLID = re.compile(r"\w+|[^\w\s]")  # _WORDS without the runs of space
 _WORD = re.compile(r"\w")
 _WORD_RUNS = re.compile(r"\w+")
-_SPACE_RUNS = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
@@ -50,73 +44,6 @@ class Diff:
     @property
     def unchanged(self) -> bool:
         return self.added == 0 and self.removed == 0
-
-
-def _own_text(element) -> str:
-    """An element's text without nested blocks (a list inside an item) or heading anchors."""
-    parts = [element.text or ""]
-    for child in element:
-        if not isinstance(child.tag, str):
-            parts.append(child.tail or "")
-            continue
-        if child.tag not in _CONTAINERS and child.get("class") != ANCHOR_CLASS:
-            parts.append(child.text_content())
-        parts.append(child.tail or "")
-    return " ".join("".join(parts).split())
-
-
-def blocks(rendered_html: str) -> list[tuple[str, str]]:
-    """Given rendered HTML, return its blocks in reading order as (kind, text)."""
-    return list(_blocks(rendered_html))
-
-
-def blocks_of(parts: Sequence[str]) -> list[tuple[str, str]]:
-    """The blocks of a text rendered in sections (policysite.render.sections): each section's, in
-    order. Sections hold whole top-level elements, so this equals `blocks` of the joined HTML,
-    and a section that many versions share is parsed once."""
-    found: list[tuple[str, str]] = []
-    for part in parts:
-        found += _blocks(part)
-    return found
-
-
-# Diff pages compare v1→v2, v2→v3…, and versions share most sections: each section is
-# parsed once per process.
-@functools.lru_cache(maxsize=8192)
-def _blocks(rendered_html: str) -> tuple[tuple[str, str], ...]:
-    if not rendered_html.strip():
-        return ()
-    root = lxml_html.fragment_fromstring(rendered_html, create_parent="div")
-    found: list[tuple[str, str]] = []
-    for element in root.iter():
-        if not isinstance(element.tag, str):
-            continue
-        if element.tag == "tr":
-            cells = [" ".join(c.text_content().split()) for c in element if c.tag in {"td", "th"}]
-            found.append(("row", " · ".join(cells)))
-        elif element.tag in _LEAVES:
-            kind, parent = element.tag, element.getparent()
-            if kind == "li":
-                kind = f"li-{parent.tag}"
-            elif kind == "p" and parent.tag == "li":  # a loose list's item
-                kind = f"li-{parent.getparent().tag}"
-            text = _own_text(element)
-            if text:
-                found.append((kind, text))
-    return tuple(found)
-
-
-@functools.lru_cache(maxsize=8192)
-def _tokens(text: str) -> tuple[str, ...]:
-    """A block's words, punctuation and (as one " ") runs of space; one block is tokenised
-    for several comparisons while blocks are paired."""
-    return tuple(_WORDS.findall(_SPACE_RUNS.sub(" ", text)))  # each run of space: one " "
-
-
-@functools.lru_cache(maxsize=8192)
-def _solid(text: str) -> tuple[str, ...]:
-    """`_tokens` without the spaces: the words and punctuation that similarity counts."""
-    return tuple(_SOLID.findall(text))
 
 
 # The work per block is bounded: difflib sees at most _PAIR_TOKENS words of a pair of blocks
@@ -188,7 +115,7 @@ Segments = list[tuple[str, str]]  # (op, text), op in equal | insert | delete
 
 def _word_diff(old: str, new: str) -> tuple[Segments, int, int]:
     """Given two blocks' text, return their word-level segments and the words added/removed."""
-    a, b = _tokens(old), _tokens(new)
+    a, b = tokens(old), tokens(new)
     segments: Segments = []
     added = removed = 0
     for tag, i1, i2, j1, j2 in _merged_opcodes(_opcodes(a, b, 2 * _PAIR_TOKENS), a):
@@ -210,7 +137,7 @@ def _similar(old: str, new: str) -> bool:
     quick_ratio() would (ratio() <= quick_ratio() <= real_quick_ratio(), the same formula),
     but without building a SequenceMatcher, and with each block's word counts made once."""
     WORK["pairs"] += 1
-    a, b = _solid(old), _solid(new)
+    a, b = solid(old), solid(new)
     total = len(a) + len(b)
     if not total:
         return True  # difflib: two empty sequences are identical
@@ -226,7 +153,7 @@ def _similar(old: str, new: str) -> bool:
 
 @functools.lru_cache(maxsize=8192)
 def _counts(text: str) -> dict[str, int]:
-    return Counter(_solid(text))
+    return Counter(solid(text))
 
 
 Block = tuple[str, str]
@@ -364,7 +291,7 @@ def _count_words(tokens: Sequence[str]) -> int:
 
 @functools.lru_cache(maxsize=8192)
 def _words_in(text: str) -> int:
-    """`_count_words(_tokens(text))`: the word tokens are exactly the runs of \\w."""
+    """`_count_words(tokens(text))`: the word tokens are exactly the runs of \\w."""
     return len(_WORD_RUNS.findall(text))
 
 
@@ -389,7 +316,7 @@ def diff_html(old_html: str, new_html: str, *, added_label: str, removed_label: 
 def diff_blocks(
     old: list[tuple[str, str]], new: list[tuple[str, str]], *, added_label: str, removed_label: str
 ) -> Diff:
-    """`diff_html` for texts already cut into blocks (`blocks`, `blocks_of`)."""
+    """`diff_html` for texts already cut into blocks (blocks.py: `blocks`, `blocks_of`)."""
     paired = _pair_blocks(old, new)
     body, toc = _layout(
         [(kind, segments) for kind, segments, _, _ in paired], added_label, removed_label
@@ -425,7 +352,7 @@ def _layout(
         css = f' class="diff-{state}"' if state != "same" else ""
         if list_tag:
             parts.append(f"<li{css}>{inner}</li>")
-        elif kind in _HEADINGS:
+        elif kind in HEADINGS:
             level = max(2, int(kind[1]))
             title = " ".join(text for op, text in segments if op != "delete").split()
             plain = " ".join(title) or " ".join(t for _, t in segments).strip()
