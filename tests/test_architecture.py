@@ -42,6 +42,7 @@ TOP_LEVEL = {
     "policysite.errors": "shared",
     "policysite.model": "shared",
     "policysite.log_names": "shared",
+    "policysite.catalogs": "shared",
     "policysite.collector": "collector.core",
     "policysite.collector.asgi": "collector.http",  # the old path of the ASGI app, kept
 }

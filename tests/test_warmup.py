@@ -24,7 +24,8 @@ HANDOVER = """
 import json, sys
 from pathlib import Path
 import jinja2
-from policysite.render import i18n, theme
+from policysite import catalogs
+from policysite.render import theme
 from policysite.build import warmup
 
 content, theme_dir = Path(sys.argv[1]), Path(sys.argv[2])
@@ -32,7 +33,7 @@ helper = warmup.start(content, theme_dir)
 warmup.finish(helper)
 report = {
     "helper": helper is not None,
-    "catalogs": sorted([p.parent.parent.name, p.stem] for p, _ in i18n.compiled()),
+    "catalogs": sorted([p.parent.parent.name, p.stem] for p, _ in catalogs.compiled()),
     "templates": len(theme.compiled()),
     "expected_templates": len(theme.TEMPLATES),
 }

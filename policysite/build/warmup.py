@@ -59,11 +59,12 @@ def finish(helper: Helper | None) -> None:
     _, status = os.waitpid(helper.pid, 0)
     if status != 0 or not data:
         return
-    from policysite.render import i18n, theme
+    from policysite import catalogs
+    from policysite.render import theme
 
-    templates, catalogs = marshal.loads(data)
+    templates, compiled = marshal.loads(data)
     theme.install_compiled(templates)
-    i18n.install_compiled({(Path(path), mtime): mo for path, mtime, mo in catalogs})
+    catalogs.install_compiled({(Path(path), mtime): mo for path, mtime, mo in compiled})
 
 
 def stop(helper: Helper | None) -> None:
@@ -76,12 +77,13 @@ def stop(helper: Helper | None) -> None:
 
 def _compile_theme(content_dir: Path, theme_dir: Path) -> tuple[dict, list]:
     """In the helper: compile every template and catalog the site's languages use."""
+    from policysite import catalogs
     from policysite.content.config import load_config
-    from policysite.render import i18n, theme
+    from policysite.render import theme
 
     languages = load_config(content_dir).languages
     loaded = theme.load_theme(theme_dir)
     theme.compile_templates(loaded, languages)
     for language in languages:
-        i18n.load_translations(theme_dir, language, "widget")
-    return theme.compiled(), [(str(p), m, mo) for (p, m), mo in i18n.compiled().items()]
+        catalogs.load_translations(theme_dir, language, "widget")
+    return theme.compiled(), [(str(p), m, mo) for (p, m), mo in catalogs.compiled().items()]

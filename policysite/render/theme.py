@@ -22,8 +22,9 @@ from babel.core import Locale
 from babel.support import NullTranslations
 from markupsafe import Markup
 
+from policysite.catalogs import load_translations
 from policysite.errors import PolicyError, Problem
-from policysite.render.i18n import LONG_DATE, language_name, load_translations, long_date
+from policysite.render.i18n import LONG_DATE, language_name, long_date
 
 TEMPLATES = (
     "base.html",

@@ -21,11 +21,11 @@ from typing import Any
 import rcssmin
 from babel.support import NullTranslations
 
+from policysite.catalogs import catalog_path, load_translations
 from policysite.errors import Problem, ProblemCollector
 from policysite.model import Category, Site
 from policysite.render import urls
 from policysite.render.banner import banner_archive, banner_archive_path
-from policysite.render.i18n import catalog_path, load_translations
 
 WIDGET_DIR = Path(__file__).resolve().parents[2] / "widget"
 CONFIG_TOKEN = "__CONFIG__"
