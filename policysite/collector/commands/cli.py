@@ -15,10 +15,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from policysite.arguments import iso_date
-from policysite.collector.commands.log import add_confirmation, add_log_parsers, confirm
+from policysite.collector.commands.log import (
+    add_confirmation,
+    add_log_parsers,
+    add_published,
+    confirm,
+)
 from policysite.collector.commands.options import (
     add_db,
     add_group_readable,
+    add_key_options,
     command_store,
     open_command_output,
     resolve_db,
@@ -246,12 +252,24 @@ def add_consents_parser(sub: argparse._SubParsersAction) -> None:
     stats.add_argument("--json", action="store_true", help="print JSON instead of tables")
     stats.set_defaults(handler=run_stats)
 
-    report = actions.add_parser("report", help="one self-contained HTML page with charts")
+    report = actions.add_parser(
+        "report", help="one self-contained HTML page: the log's health first, then charts"
+    )
     add_db(report)
     _add_range(report)
     report.add_argument(
         "-o", "--output", type=Path, required=True, metavar="FILE", help="e.g. report.html"
     )
+    report.add_argument(
+        "--lang", metavar="LANG",
+        help="the report's language, vi or en (default: the --site's default language)",
+    )  # fmt: skip
+    report.add_argument(
+        "--theme", type=Path, default=Path("themes/default"), metavar="DIR",
+        help="the theme whose `messages` catalogs hold the report's strings",
+    )  # fmt: skip
+    add_key_options(report)
+    add_published(report)
     add_group_readable(report, "the report")
     report.set_defaults(handler=run_report)
 
@@ -311,13 +329,66 @@ def run_report(args: argparse.Namespace) -> int:
     from policysite.collector.commands.stats import compute
 
     since, until = _range(args)
+    language = _report_language(args)
     with command_store(args) as store:
         stats = compute(store.iter_records(since, until))
-    page = render_report(stats, source=store.where)
+        health = _log_health(args, store)
+    page = render_report(stats, language, health, source=store.where)
     with open_command_output(args.output, args.group_readable) as out:
         out.write(page)
     print(f"wrote {args.output} ({stats.total} record(s))", file=sys.stderr)
     return 0
+
+
+def _report_language(args: argparse.Namespace):  # -> report.Language
+    """--lang, else the site's default language (policy.json), else English (the msgids)."""
+    import json
+
+    from policysite.catalogs import catalog_path, load_translations
+    from policysite.collector.commands.report import Language
+
+    language = args.lang
+    if language is None:
+        try:
+            policy = json.loads((args.site / "policy.json").read_text(encoding="utf-8"))
+            language = policy["site"]["default_language"]
+        except (OSError, ValueError, KeyError, TypeError):
+            language = "en"
+    path = catalog_path(args.theme, language)
+    if language != "en" and not path.is_file():
+        known = sorted(p.name for p in (args.theme / "locale").glob("*") if p.is_dir())
+        raise PolicyError(
+            Problem(
+                path,
+                f"--lang {language}: the theme has no catalog for it",
+                f"use one of {', '.join(known or ['en'])}, or add {path}",
+            )
+        )
+    return Language(language, load_translations(args.theme, language))
+
+
+def _log_health(args: argparse.Namespace, store):  # -> report.LogHealth
+    """`consents verify`'s result for the report, or why it could not run."""
+    from policysite.collector.commands.log import audit_store
+    from policysite.collector.commands.options import log_key_text
+    from policysite.collector.commands.report import NO_CHECKPOINT, NO_KEY, LogHealth
+
+    if store.latest_checkpoint() is None:
+        return LogHealth(False, why_not=NO_CHECKPOINT)
+    try:
+        log_key_text(args)
+    except PolicyError:
+        return LogHealth(False, why_not=NO_KEY)
+    report = audit_store(args, store)
+    return LogHealth(
+        True,
+        intact=report.intact,
+        problems=tuple(report.problems),
+        size=report.latest,
+        signed_at=report.signed_at,
+        published=report.published,
+        records=report.records,
+    )
 
 
 def run_purge(args: argparse.Namespace) -> int:

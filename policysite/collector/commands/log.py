@@ -29,11 +29,7 @@ def add_log_parsers(actions: argparse._SubParsersAction) -> None:
     )
     add_db(verify)
     add_key_options(verify)
-    verify.add_argument(
-        "--published", type=Path, action="append", default=[], metavar="DIR",
-        help="also check the checkpoints kept in DIR (e.g. content/consent-log, or a copy of "
-        "dist/consent-log from the CDN); repeatable",
-    )  # fmt: skip
+    add_published(verify)
     verify.set_defaults(handler=run_verify)
 
     check = actions.add_parser(
@@ -62,6 +58,14 @@ def add_log_parsers(actions: argparse._SubParsersAction) -> None:
     )
     add_confirmation(erase)
     erase.set_defaults(handler=run_erase)
+
+
+def add_published(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--published", type=Path, action="append", default=[], metavar="DIR",
+        help="also check the checkpoints kept in DIR (e.g. content/consent-log, or a copy of "
+        "dist/consent-log from the CDN); repeatable",
+    )  # fmt: skip
 
 
 def add_confirmation(parser: argparse.ArgumentParser) -> None:
@@ -109,6 +113,21 @@ def run_verify_receipt(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    with command_store(args) as store:
+        report = audit_store(args, store)
+        where = store.where
+    if report.intact:
+        print(report.summary())
+        return 0
+    print(f"not intact: {len(report.problems)} problem(s) in the consent log {where}:")
+    for problem in report.problems:
+        print(f"  - {problem}")
+    return 1
+
+
+def audit_store(args: argparse.Namespace, store):  # -> audit.Report
+    """`consents verify` on an open store, as --key, --site and --published say: the report
+    runs it too."""
     from policysite.collector.core.audit import audit
     from policysite.collector.core.policy import load_policy
 
@@ -125,16 +144,8 @@ def run_verify(args: argparse.Namespace) -> int:
             "(give the built site with --site)",
             file=sys.stderr,
         )
-    with command_store(args) as store, store.log_snapshot() as snapshot:
-        report = audit(snapshot, verifier, published, texts, banners)
-        where = store.where
-    if report.intact:
-        print(report.summary())
-        return 0
-    print(f"not intact: {len(report.problems)} problem(s) in the consent log {where}:")
-    for problem in report.problems:
-        print(f"  - {problem}")
-    return 1
+    with store.log_snapshot() as snapshot:
+        return audit(snapshot, verifier, published, texts, banners)
 
 
 def _published(folder: Path):  # -> list[Published]

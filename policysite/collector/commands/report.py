@@ -1,14 +1,79 @@
-"""`consents report`: one self-contained HTML file with inline SVG charts.
+"""`consents report`: one self-contained HTML file with inline SVG charts, in the operator's
+language, with the consent log's health first.
 
 No scripts, fonts or external assets: the file can be mailed or archived as evidence and opens
-offline. It is not part of the public site, so an inline <style> is fine here.
+offline. It is not part of the public site, so an inline <style> is fine here. Its strings are
+the theme's `messages` catalog's (msgids in English, marked `_()` here for pybabel extract),
+and numbers and dates are written by Babel in the report's language.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
 from html import escape
 
+from babel.dates import format_date
+from babel.numbers import format_decimal, format_percent
+from babel.support import NullTranslations
+
 from policysite.collector.commands.stats import Stats, Tally
+
+
+def _(message: str) -> str:
+    """Marks a msgid for pybabel extract; `Language.text` translates it."""
+    return message
+
+
+def ngettext(singular: str, plural: str) -> tuple[str, str]:
+    """Marks a plural msgid for pybabel extract; `Language.plural` translates it."""
+    return singular, plural
+
+
+@dataclass(frozen=True)
+class Language:
+    """The report's language: its translations and how it writes numbers and dates."""
+
+    code: str
+    translations: NullTranslations
+
+    def text(self, message: str, **values: object) -> str:
+        return self.translations.gettext(message).format(**values)
+
+    def plural(self, message: tuple[str, str], count: int, **values: object) -> str:
+        text = self.translations.ngettext(*message, count)
+        return text.format(count=self.number(count), **values)
+
+    def number(self, value: int) -> str:
+        return format_decimal(value, locale=self.code)
+
+    def percent(self, rate: float) -> str:
+        return format_percent(rate, "#,##0.0%", locale=self.code)
+
+    def date(self, timestamp: str) -> str:
+        """ "2026-12-03T…Z" as running text: "ngày 3 tháng 12 năm 2026", "December 3, 2026"."""
+        pattern = self.translations.gettext("MMMM d, y")  # the theme's long-date pattern
+        return format_date(dt.date.fromisoformat(timestamp[:10]), pattern, locale=self.code)
+
+
+NO_CHECKPOINT = _("the log has no checkpoint yet: no record was logged.")
+NO_KEY = _("no public key. Give --key, or a --site whose policy.json names it.")
+
+
+@dataclass(frozen=True)
+class LogHealth:
+    """What `consents verify` found, for the report's first section."""
+
+    checked: bool  # False: no public key, or no log yet
+    intact: bool = True
+    problems: tuple[str, ...] = ()
+    size: int | None = None  # the latest stored checkpoint's tree size
+    signed_at: str | None = None
+    published: int = 0  # published checkpoints given with --published, all matched if intact
+    records: int = 0
+    why_not: str = ""  # when not checked: NO_CHECKPOINT or NO_KEY, a msgid
+
 
 PALETTE = ("#2f6fb3", "#d9822b", "#3a9d5d", "#b04a7d", "#7a6bbf", "#8c8c3a")
 WIDTH = 720
@@ -24,19 +89,16 @@ svg { display: block; max-width: 100%; height: auto; }
 svg text { font: 12px system-ui, sans-serif; fill: #1d1d1f; }
 .legend span { display: inline-block; margin-right: 1rem; }
 .legend i { display: inline-block; width: .8rem; height: .8rem; margin-right: .3rem; }
+.ok { color: #1e6b34; } .warn { color: #a4161a; }
 @media print { h2 { break-after: avoid; } svg, table { break-inside: avoid; } }
 """
-
-
-def _percent(value: float) -> str:
-    return f"{value * 100:.1f}%"
 
 
 def _color(index: int) -> str:
     return PALETTE[index % len(PALETTE)]
 
 
-def bar_chart(title: str, rows: list[tuple[str, float]]) -> str:
+def bar_chart(title: str, rows: list[tuple[str, float]], percent: Callable[[float], str]) -> str:
     """Horizontal bars, one per (label, rate 0..1)."""
     row_height, label_width = 28, 180
     height = row_height * len(rows) + 10
@@ -55,12 +117,14 @@ def bar_chart(title: str, rows: list[tuple[str, float]]) -> str:
             f'<rect x="{label_width}" y="{y + 4}" width="{rate * span:.1f}" height="18" '
             f'fill="{_color(i)}"/>'
         )
-        parts.append(f'<text x="{label_width + span + 8}" y="{y + 17}">{_percent(rate)}</text>')
+        parts.append(f'<text x="{label_width + span + 8}" y="{y + 17}">{percent(rate)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
 
-def line_chart(title: str, labels: list[str], series: dict[str, list[float]]) -> str:
+def line_chart(
+    title: str, labels: list[str], series: dict[str, list[float]], percent: Callable[[float], str]
+) -> str:
     """One polyline per category across `labels` (weeks), rates 0..1 on the y axis."""
     height, left, bottom, top = 260, 44, 40, 10
     plot_w, plot_h = WIDTH - left - 40, height - bottom - top  # room for the last label
@@ -76,7 +140,7 @@ def line_chart(title: str, labels: list[str], series: dict[str, list[float]]) ->
     for tick in (0, 0.25, 0.5, 0.75, 1):
         y = top + (1 - tick) * plot_h
         parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y}" y2="{y}" stroke="#ddd"/>')
-        parts.append(f'<text x="0" y="{y + 4}">{tick * 100:.0f}%</text>')
+        parts.append(f'<text x="0" y="{y + 4}">{percent(tick)}</text>')
     every = max(1, len(labels) // 8)  # at most ~8 week labels under the axis
     for i, label in enumerate(labels):
         if i % every == 0:
@@ -105,54 +169,129 @@ def _legend(categories: list[str]) -> str:
     return f'<p class="legend">{items}</p>'
 
 
-def _table(name: str, groups: dict[str, Tally], categories: list[str]) -> str:
-    head = "".join(f"<th>{escape(c)}</th>" for c in categories)
+def _table(name: str, groups: dict[str, Tally], categories: list[str], language: Language) -> str:
+    head = "".join(f'<th scope="col">{escape(c)}</th>' for c in categories)
     rows = "".join(
-        f"<tr><td>{escape(key)}</td><td>{t.decisions}</td>"
-        + "".join(f"<td>{_percent(t.rate(c))}</td>" for c in categories)
+        f'<tr><th scope="row">{escape(key)}</th><td>{language.number(t.decisions)}</td>'
+        + "".join(f"<td>{language.percent(t.rate(c))}</td>" for c in categories)
         + "</tr>"
         for key, t in groups.items()
     )
+    decisions = escape(language.text(_("decisions")))
     return (
-        f"<table><thead><tr><th>{escape(name)}</th><th>decisions</th>{head}</tr></thead>"
-        f"<tbody>{rows}</tbody></table>"
+        f'<table><thead><tr><th scope="col">{escape(name)}</th><th scope="col">{decisions}</th>'
+        f"{head}</tr></thead><tbody>{rows}</tbody></table>"
     )
 
 
-def render_report(stats: Stats, *, source: str = "") -> str:
-    """Given computed stats, return the whole HTML document."""
-    cats = stats.categories
-    body = [f"<h1>Consent report</h1><p>{stats.total} decision(s)"]
-    if stats.total:
-        body[0] += f", {escape(stats.first or '')} … {escape(stats.last or '')} (UTC)"
-    body[0] += f"{', from ' + escape(source) if source else ''}.</p>"
-    if stats.total:
-        actions = ", ".join(
-            f"{escape(a)} {n} ({_percent(n / stats.total)})" for a, n in stats.actions.most_common()
+def _health(health: LogHealth, language: Language) -> str:
+    """The log's section: intact or what is wrong, the latest checkpoint, published ones."""
+    t = language.text
+    heading = t(_("The consent log"))
+    parts = [f"<h2>{escape(heading)}</h2>"]
+    if not health.checked:
+        why = t(_("Not checked:")) + " " + t(health.why_not)
+        parts.append(f'<p class="warn">{escape(why)}</p>')
+        return "".join(parts)
+    if health.intact:
+        verdict = t(_("Intact: every record, every stored checkpoint and every published "
+                      "checkpoint checks out."))  # fmt: skip
+        parts.append(f'<p class="ok"><strong>{escape(verdict)}</strong></p>')
+    else:
+        verdict = language.plural(
+            ngettext("Not intact: {count} problem.", "Not intact: {count} problems."),
+            len(health.problems),
         )
+        items = "".join(f"<li>{escape(p)}</li>" for p in health.problems)
+        parts.append(f'<p class="warn"><strong>{escape(verdict)}</strong></p><ul>{items}</ul>')
+    if health.size is not None:
+        signed = language.date(health.signed_at) if health.signed_at else "?"
+        time = (health.signed_at or "")[11:19]
+        latest = language.plural(
+            ngettext(
+                "Latest checkpoint: {count} record, signed on {date} at {time} UTC.",
+                "Latest checkpoint: {count} records, signed on {date} at {time} UTC.",
+            ),
+            health.size,
+            date=signed,
+            time=time,
+        )
+        parts.append(f"<p>{escape(latest)}</p>")
+    if health.published:
+        parts.append(
+            "<p>"
+            + escape(
+                language.plural(
+                    ngettext(
+                        "{count} published checkpoint was compared with the log.",
+                        "{count} published checkpoints were compared with the log.",
+                    ),
+                    health.published,
+                )
+            )
+            + "</p>"
+        )
+    else:
+        note = t(_("No published checkpoint was given (--published DIR): only publishing them "
+                   "makes a rewritten log visible."))  # fmt: skip
+        parts.append(f"<p>{escape(note)}</p>")
+    return "".join(parts)
+
+
+def render_report(stats: Stats, language: Language, health: LogHealth, *, source: str = "") -> str:
+    """Given computed stats and the log's health, return the whole HTML document."""
+    t = language.text
+    cats = stats.categories
+    title = escape(t(_("Consent report")))
+    summary = language.plural(ngettext("{count} decision", "{count} decisions"), stats.total)
+    if stats.total:
+        summary += ", " + t(
+            _("from {first} to {last}"),
+            first=language.date(stats.first or ""), last=language.date(stats.last or ""),
+        )  # fmt: skip
+    if source:
+        summary += "; " + t(_("store: {source}"), source=source)
+    body = [f"<h1>{title}</h1><p>{escape(summary)}.</p>", _health(health, language)]
+    if not stats.total:
+        nothing = t(_("No decisions in this period."))
+        body.append(f"<p>{escape(nothing)}</p>")
+    else:
+        names = {"accept_all": _("accept all"), "reject_all": _("reject all")}
+        names["custom"] = _("custom")
+        share = language.percent
+        actions = ", ".join(
+            f"{escape(t(names.get(a, a)))} {language.number(n)} ({share(n / stats.total)})"
+            for a, n in stats.actions.most_common()
+        )
+        decisions = t(_("Decisions"))
+        per_category = t(_("Acceptance rate per category"))
+        per_week = t(_("Acceptance rate per ISO week"))
+        per_version = t(_("Acceptance rate per policy version"))
+        overall = {t(_("all")): stats.overall}
         body += [
-            f"<p>Actions: {actions}.</p>",
-            "<h2>Acceptance rate per category</h2>",
-            bar_chart("Acceptance rate per category", [(c, stats.overall.rate(c)) for c in cats]),
-            "<h2>Acceptance rate per ISO week</h2>",
+            f"<h2>{escape(decisions)}</h2><p>{actions}.</p>",
+            f"<h2>{escape(per_category)}</h2>",
+            bar_chart(per_category, [(c, stats.overall.rate(c)) for c in cats], language.percent),
+            _table(t(_("period")), overall, cats, language),
+            f"<h2>{escape(per_week)}</h2>",
             _legend(cats),
             line_chart(
-                "Acceptance rate per ISO week",
+                per_week,
                 list(stats.weeks),
-                {c: [t.rate(c) for t in stats.weeks.values()] for c in cats},
+                {c: [w.rate(c) for w in stats.weeks.values()] for c in cats},
+                language.percent,
             ),
-            _table("week", stats.weeks, cats),
-            "<h2>Acceptance rate per policy version</h2>",
+            _table(t(_("week")), stats.weeks, cats, language),
+            f"<h2>{escape(per_version)}</h2>",
         ]
         for version, tally in stats.versions.items():
             body.append(f"<h3>{escape(version)}</h3>")
-            body.append(
-                bar_chart(f"Acceptance rate for {version}", [(c, tally.rate(c)) for c in cats])
-            )
-        body.append(_table("version", stats.versions, cats))
+            chart = t(_("Acceptance rate for {version}"), version=version)
+            body.append(bar_chart(chart, [(c, tally.rate(c)) for c in cats], language.percent))
+        body.append(_table(t(_("version")), stats.versions, cats, language))
     return (
-        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<!doctype html>\n<html lang="{escape(language.code)}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>Consent report</title><style>{STYLE}</style></head>"
-        f"<body>{''.join(body)}</body></html>\n"
+        f"<title>{title}</title><style>{STYLE}</style></head>"
+        f"<body><main>{''.join(body)}</main></body></html>\n"
     )

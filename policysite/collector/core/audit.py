@@ -40,6 +40,7 @@ class Report:
     checkpoints: int = 0  # stored checkpoints whose signature holds
     published: int = 0
     latest: int | None = None
+    signed_at: str | None = None  # when the latest stored checkpoint was signed
     problems: list[str] = field(default_factory=list)
     _counts: dict[str, int] = field(default_factory=dict)
 
@@ -103,6 +104,7 @@ def audit(
         by_size.setdefault(entry.size, []).append(entry)
     stored_sizes = [e.size for e in expected if e.stored]
     report.latest = max(stored_sizes, default=None)
+    report.signed_at = snapshot.signed_at()
     unseen = _Unarchived(known_texts, known_banners)
     tree = _rebuild(snapshot, report, by_size, report.latest or 0, unseen)
     report.size = tree.size

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from policysite.collector.core import merkle
 from policysite.collector.core.leaf import ip_commitment, record_leaf_hash
+from policysite.collector.core.record import utc_timestamp
 from policysite.collector.core.tree_log import Appended, Logged, TreeAppender
 
 if TYPE_CHECKING:
@@ -189,6 +190,13 @@ class LogSnapshot:
 
     def checkpoints(self) -> list[tuple[int, str]]:
         return LogTables.checkpoints(self._conn)
+
+    def signed_at(self) -> str | None:
+        """When the latest checkpoint was signed (UTC, as received_at is written)."""
+        row = self._conn.execute("SELECT signed_at FROM log_head WHERE id = 1").fetchone()
+        if row is None:
+            return None
+        return row[0] if isinstance(row[0], str) else utc_timestamp(row[0])
 
     def removed(self) -> dict[int, str]:
         return LogTables.removed(self._conn)

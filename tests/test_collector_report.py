@@ -1,0 +1,150 @@
+"""`consents report` in the operator's language, with the consent log's health first, on a
+real SQLite file and a real PostgreSQL database."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+
+import psycopg
+import pytest
+from collector_fixtures.support import (
+    SITE,
+    fresh_database,
+    log_signer,
+    log_verifier,
+    make_record,
+)
+
+from policysite.cli import main
+from policysite.collector.core.store import open_store
+
+COUNT = 1234  # enough for a thousands separator: "1.234" in vi, "1,234" in en
+DAYS = ("2026-11-30", "2026-12-01", "2026-12-03")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return str(tmp_path / "var" / "consents.sqlite3")
+    return fresh_database(request.getfixturevalue("postgres").url)
+
+
+@pytest.fixture
+def logged(db) -> str:
+    return fill_log(db)
+
+
+def fill_log(db: str) -> str:
+    """COUNT records committed into the log, over three days; every second grants analytics."""
+    store = open_store(db, signer=log_signer(db))
+    records = [
+        make_record(f"{DAYS[i % 3]}T08:00:00.{i:06d}Z", analytics=i % 2 == 0) for i in range(COUNT)
+    ]
+    for start in range(0, COUNT, 500):
+        store.commit_batch(records[start : start + 500])
+    store.close()
+    return db
+
+
+def report(db: str, tmp_path, capsys, *extra: str, key: bool = True) -> tuple[int, str]:
+    target = tmp_path / "report.html"
+    args = ["consents", "report", "--db", db, "-o", str(target), "--site", str(tmp_path)]
+    if key:
+        args += ["--key", log_verifier(db).key_text()]
+    code = main([*args, *extra])
+    capsys.readouterr()
+    return code, target.read_text(encoding="utf-8") if code == 0 else ""
+
+
+def text_of(page: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", page).split())
+
+
+def test_the_report_speaks_vietnamese_and_opens_with_an_intact_log(logged, tmp_path, capsys):
+    code, page = report(logged, tmp_path, capsys, "--lang", "vi")
+    assert code == 0
+    assert '<html lang="vi">' in page
+    words = text_of(page)
+    assert "Báo cáo đồng ý" in words
+    assert "1.234 quyết định, từ ngày 30 tháng 11 năm 2026 đến ngày 3 tháng 12 năm 2026" in words
+    health = words[words.index("Nhật ký đồng ý") : words.index("Quyết định")]
+    assert "Nguyên vẹn: mọi bản ghi" in health
+    assert "Điểm kiểm tra mới nhất: 1.234 bản ghi, ký ngày" in health
+    assert "--published DIR" in health  # nothing published was compared
+    assert "tùy chỉnh 617 (50,0%), từ chối tất cả 617 (50,0%)" in words
+    # The log's section comes first, before any chart.
+    assert page.index("Nhật ký đồng ý") < page.index("<svg")
+
+
+def test_the_report_in_english_writes_english_numbers(logged, tmp_path, capsys):
+    code, page = report(logged, tmp_path, capsys, "--lang", "en")
+    words = text_of(page)
+    assert code == 0 and '<html lang="en">' in page
+    assert "1,234 decisions, from November 30, 2026 to December 3, 2026" in words
+    assert "Intact: every record" in words and "Latest checkpoint: 1,234 records" in words
+    assert "custom 617 (50.0%), reject all 617 (50.0%)" in words
+
+
+def test_the_report_names_what_is_wrong_with_a_tampered_log(logged, tmp_path, capsys):
+    if logged.startswith("postgresql://"):
+        with psycopg.connect(logged, autocommit=True) as conn:
+            conn.execute("ALTER TABLE consents DISABLE TRIGGER USER")
+            conn.execute("UPDATE consents SET action = 'accept_all' WHERE leaf_index = 7")
+    else:
+        with sqlite3.connect(logged, isolation_level=None) as conn:
+            conn.execute("DROP TRIGGER consents_no_update")
+            conn.execute("UPDATE consents SET action = 'accept_all' WHERE leaf_index = 7")
+    code, page = report(logged, tmp_path, capsys, "--lang", "vi")
+    words = text_of(page)
+    assert code == 0  # the report is written; it says what is wrong
+    assert "Không nguyên vẹn: 3 vấn đề." in words  # the row, and the two checkpoints over it
+    assert "leaf 7 (" in words and "the record was changed after it was logged" in words
+    assert "Nguyên vẹn: mọi bản ghi" not in words
+
+
+def test_the_report_says_when_it_cannot_check_the_log(logged, tmp_path, capsys):
+    code, page = report(logged, tmp_path, capsys, "--lang", "vi", key=False)
+    assert code == 0
+    assert "Chưa kiểm tra: không có khóa công khai." in text_of(page)
+
+
+def test_the_report_counts_published_checkpoints(logged, tmp_path, capsys):
+    published = tmp_path / "published"
+    published.mkdir()
+    assert main(["consents", "checkpoint", "--db", logged, "-o", str(published / "a.txt")]) == 0
+    code, page = report(logged, tmp_path, capsys, "--lang", "vi", "--published", str(published))
+    assert code == 0
+    assert "1 điểm kiểm tra đã công bố được đối chiếu với nhật ký." in text_of(page)
+
+
+def test_the_reports_language_defaults_to_the_sites(logged, tmp_path, capsys):
+    (tmp_path / "policy.json").write_text((SITE / "policy.json").read_text(encoding="utf-8"))
+    code, page = report(logged, tmp_path, capsys)
+    assert code == 0 and '<html lang="vi">' in page
+
+
+def test_a_language_without_a_catalog_is_refused(logged, tmp_path, capsys):
+    code = main(["consents", "report", "--db", logged, "-o", str(tmp_path / "r.html"),
+                 "--lang", "fr"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "--lang fr: the theme has no catalog for it" in err and "use one of en, vi" in err
+    assert not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("width", [390, 1280])
+def test_the_report_has_no_axe_violations(tmp_path, capsys, browser, width, scheme):
+    """The page is the same from either store: axe runs on SQLite's, in Chromium."""
+    from test_widget_support import violations
+
+    db = fill_log(str(tmp_path / "var" / "consents.sqlite3"))
+    _, page_html = report(db, tmp_path, capsys, "--lang", "vi")
+    context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme)
+    try:
+        page = context.new_page()
+        page.set_content(page_html)
+        assert violations(page) == []
+    finally:
+        context.close()
