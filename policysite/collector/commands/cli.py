@@ -319,7 +319,7 @@ def run_stats(args: argparse.Namespace) -> int:
 
     since, until = _range(args)
     with command_store(args) as store:
-        stats = compute(store.iter_records(since, until))
+        stats = compute(store.aggregate(since, until))
     print(format_json(stats) if args.json else format_text(stats))
     return 0
 
@@ -331,7 +331,7 @@ def run_report(args: argparse.Namespace) -> int:
     since, until = _range(args)
     language = _report_language(args)
     with command_store(args) as store:
-        stats = compute(store.iter_records(since, until))
+        stats = compute(store.aggregate(since, until))
         health = _log_health(args, store)
     page = render_report(stats, language, health, source=store.where)
     with open_command_output(args.output, args.group_readable) as out:

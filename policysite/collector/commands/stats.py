@@ -1,7 +1,8 @@
 """`consents stats`: acceptance rate per category, overall, per policy version and per ISO week.
 
 A rate counts decisions (records), not visitors: a visitor who changes their mind counts twice,
-which is what a consent log records. Weeks are ISO weeks of the UTC receive time.
+which is what a consent log records. Weeks are ISO weeks of the UTC receive time. The database
+does the counting (Store.aggregate); this module adds its groups up.
 """
 
 from __future__ import annotations
@@ -9,11 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from policysite.collector.core.record import ConsentRecord
+from policysite.collector.core.store import Aggregate
 
 
 @dataclass
@@ -43,6 +43,10 @@ class Stats:
     overall: Tally = field(default_factory=Tally)
     versions: dict[str, Tally] = field(default_factory=dict)  # "privacy 2026-11-24"
     weeks: dict[str, Tally] = field(default_factory=dict)  # "2026-W48"
+    days: dict[str, Counter] = field(default_factory=dict)  # "2026-11-25": decisions by action
+    languages: dict[str, Tally] = field(default_factory=dict)
+    pages: list[tuple[str, int]] = field(default_factory=list)  # most frequent first
+    gpc: int = 0  # decisions sent with Global Privacy Control on
 
 
 @lru_cache(maxsize=4096)
@@ -52,28 +56,40 @@ def iso_week(day: str) -> str:
     return f"{year}-W{week:02d}"
 
 
-def compute(records: Iterable[ConsentRecord]) -> Stats:
-    """Fold a stream of records into counts, in one pass and constant memory per group."""
+def compute(aggregate: Aggregate) -> Stats:
+    """Add up the store's grouped counts (Store.aggregate) along each dimension."""
     stats = Stats()
-    seen: set[str] = set()
-    for record in records:
-        choices = json.loads(record.choices)
-        for category in choices:
-            if category not in seen:
-                seen.add(category)
-                stats.categories.append(category)
-        stats.total += 1
-        stats.first = stats.first or record.received_at
-        stats.last = record.received_at
-        stats.actions[record.action] += 1
-        stats.overall.add(choices)
-        version = f"{record.document} {record.version}"
-        stats.versions.setdefault(version, Tally()).add(choices)
-        stats.weeks.setdefault(iso_week(record.received_at[:10]), Tally()).add(choices)
+    groups = {}  # (day, language, version): the Tallies it adds to
+    for day, language, document, version, action, gpc, count, first, last in aggregate.decisions:
+        key = (day, language, f"{document} {version}")
+        tallies = groups.get(key)
+        if tallies is None:
+            tallies = groups[key] = [
+                stats.overall,
+                stats.versions.setdefault(key[2], Tally()),
+                stats.weeks.setdefault(iso_week(day), Tally()),
+                stats.languages.setdefault(language, Tally()),
+            ]
+        for tally in tallies:
+            tally.decisions += count
+        stats.total += count
+        stats.actions[action] += count
+        stats.days.setdefault(day, Counter())[action] += count
+        stats.gpc += count if gpc else 0
+        stats.first = min(stats.first or first, first)
+        stats.last = max(stats.last or last, last)
+    for day, language, document, version, category, granted in aggregate.grants:
+        if category not in stats.overall.granted:
+            stats.categories.append(category)
+        for tally in groups[(day, language, f"{document} {version}")]:
+            tally.granted[category] += granted
+    stats.pages = [(page or "", count) for page, count in aggregate.pages]
     # Most granted first: required categories (always 100%) lead, as in the banner.
     stats.categories.sort(key=lambda c: (-stats.overall.granted[c], c))
     stats.versions = dict(sorted(stats.versions.items()))
     stats.weeks = dict(sorted(stats.weeks.items()))
+    stats.days = dict(sorted(stats.days.items()))
+    stats.languages = dict(sorted(stats.languages.items()))
     return stats
 
 

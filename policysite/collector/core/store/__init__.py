@@ -37,6 +37,21 @@ class Committed(NamedTuple):
     logged: Logged | None
 
 
+class Aggregate(NamedTuple):
+    """The report's and `consents stats`' counts, added up by the database (docs/collector.md,
+    *Report*): rows grouped by day (UTC), language and policy version, which the commands
+    then add up along each dimension, so no record is ever held in memory."""
+
+    # (day, language, document, version, action, gpc, decisions, first received_at, last)
+    decisions: list[tuple]
+    # (day, language, document, version, category, decisions that granted it)
+    grants: list[tuple]
+    pages: list[tuple[str | None, int]]  # the most frequent pages first, at most TOP_PAGES
+
+
+TOP_PAGES = 20
+
+
 class Stored(NamedTuple):
     """A record read back with its place in the log (None: stored while the log was off)."""
 
@@ -170,6 +185,12 @@ class Store(Protocol):
         self, since: dt.datetime | None = None, until: dt.datetime | None = None
     ) -> Iterator[ConsentRecord]:
         """Stream records with since <= received_at < until, oldest first, without buffering."""
+        ...
+
+    def aggregate(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> Aggregate:
+        """The counts of the records received in [since, until), grouped (Aggregate)."""
         ...
 
     def purge(self, before: dt.datetime, *, dry_run: bool = False) -> int:

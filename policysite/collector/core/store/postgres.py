@@ -19,8 +19,10 @@ from policysite.collector.core import merkle, tree_log
 from policysite.collector.core.checkpoint import Signer
 from policysite.collector.core.record import (
     ConsentRecord,
+    utc_timestamp,
 )
 from policysite.collector.core.store import (
+    Aggregate,
     BatchPlan,
     Committed,
     Stored,
@@ -31,6 +33,9 @@ from policysite.collector.core.store import (
 )
 from policysite.collector.core.store.log_tables import LogSnapshot, LogTables
 from policysite.collector.core.store.postgres_rows import (
+    AGGREGATE_DECISIONS,
+    AGGREGATE_GRANTS,
+    AGGREGATE_PAGES,
     INSERT,
     INSERT_NEW,
     SELECT,
@@ -421,6 +426,24 @@ class PostgresStore:
             raise StoreUnavailable(str(error).strip()) from error
         finally:
             conn.close()
+
+    def aggregate(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> Aggregate:
+        conn = self._conn()
+        bounds = {"since": since, "until": until}
+        try:
+            with conn.transaction():  # one snapshot for the three
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                decisions = [
+                    (*row[:-2], utc_timestamp(row[-2]), utc_timestamp(row[-1]))
+                    for row in conn.execute(AGGREGATE_DECISIONS, bounds)
+                ]
+                grants = conn.execute(AGGREGATE_GRANTS, bounds).fetchall()
+                pages = conn.execute(AGGREGATE_PAGES, bounds).fetchall()
+        except psycopg.Error as error:
+            raise self._failed(conn, error) from error
+        return Aggregate(decisions, grants, pages)
 
     def purge(self, before: dt.datetime, *, dry_run: bool = False) -> int:
         return self._remove("purged", "received_at < %s", before, dry_run)

@@ -14,7 +14,7 @@ from policysite.collector.core.record import (
     canonical_choices,
     utc_timestamp,
 )
-from policysite.collector.core.store import Stored
+from policysite.collector.core.store import TOP_PAGES, Stored
 from policysite.collector.core.tree_log import Leaf
 
 TYPES = {
@@ -68,3 +68,23 @@ def columns_of(
     if leaves is None:
         return [*columns, [None] * len(chosen), [None] * len(chosen)]
     return [*columns, [leaves[p].salt for p in positions], list(range(size, size + len(chosen)))]
+
+
+# Aggregate's queries: jsonb_each() gives each category of a record's choices.
+RANGE = (
+    "(%(since)s::timestamptz IS NULL OR received_at >= %(since)s)"
+    " AND (%(until)s::timestamptz IS NULL OR received_at < %(until)s)"
+)
+_GROUPS = "to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), language, document, version"
+AGGREGATE_DECISIONS = (
+    f"SELECT {_GROUPS}, action, gpc, count(*), min(received_at), max(received_at) "
+    f"FROM consents WHERE {RANGE} GROUP BY 1, 2, 3, 4, 5, 6"
+)
+AGGREGATE_GRANTS = (
+    f"SELECT {_GROUPS}, j.key, count(*) FILTER (WHERE j.value = 'true'::jsonb)"
+    f" FROM consents, jsonb_each(consents.choices) AS j WHERE {RANGE} GROUP BY 1, 2, 3, 4, 5"
+)
+AGGREGATE_PAGES = (
+    f"SELECT page, count(*) FROM consents WHERE {RANGE} GROUP BY page ORDER BY 2 DESC, 1"
+    f" LIMIT {TOP_PAGES}"
+)

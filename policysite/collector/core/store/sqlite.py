@@ -28,6 +28,7 @@ from policysite.collector.core import files, merkle, tree_log
 from policysite.collector.core.checkpoint import Signer
 from policysite.collector.core.record import ConsentRecord, utc_timestamp
 from policysite.collector.core.store import (
+    Aggregate,
     BatchPlan,
     Committed,
     Stored,
@@ -38,6 +39,9 @@ from policysite.collector.core.store import (
 )
 from policysite.collector.core.store.log_tables import LogSnapshot, LogTables
 from policysite.collector.core.store.sqlite_rows import (
+    AGGREGATE_DECISIONS,
+    AGGREGATE_GRANTS,
+    AGGREGATE_PAGES,
     RECORD_INSERTS,
     SELECT,
     SELECT_STORED,
@@ -65,6 +69,11 @@ _REMOVE = {  # the records each removal takes, at most PURGE_CHUNK at a time
     " ORDER BY received_at LIMIT ?",
     "erased": "SELECT id, leaf_index FROM consents WHERE consent_id = ? LIMIT ?",
 }
+
+
+def _bounds(since: dt.datetime | None, until: dt.datetime | None) -> tuple[str, str]:
+    """[since, until) as received_at text compares: everything when a bound is None."""
+    return (utc_timestamp(since) if since else "", utc_timestamp(until) if until else "\uffff")
 
 
 def _remove_chunk(conn: sqlite3.Connection, why: str, key: str) -> int:
@@ -415,15 +424,28 @@ class SQLiteStore:
     def iter_records(
         self, since: dt.datetime | None = None, until: dt.datetime | None = None
     ) -> Iterator[ConsentRecord]:
-        low = utc_timestamp(since) if since else ""
-        high = utc_timestamp(until) if until else "\uffff"
         with self._own_connection() as conn:
             rows = conn.execute(
                 f"{SELECT} WHERE received_at >= ? AND received_at < ? ORDER BY received_at, id",
-                (low, high),
+                _bounds(since, until),
             )
             for row in rows:  # the cursor steps through the table; nothing is buffered
                 yield record_of(row)
+
+    def aggregate(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> Aggregate:
+        bounds = (
+            utc_timestamp(since) if since else "",
+            utc_timestamp(until) if until else "\uffff",
+        )
+        with self._own_connection() as conn:
+            conn.execute("BEGIN")  # one snapshot for the three
+            try:
+                queries = (AGGREGATE_DECISIONS, AGGREGATE_GRANTS, AGGREGATE_PAGES)
+                return Aggregate(*(conn.execute(q, bounds).fetchall() for q in queries))
+            finally:
+                conn.execute("ROLLBACK")
 
     def purge(self, before: dt.datetime, *, dry_run: bool = False) -> int:
         cutoff = utc_timestamp(before)

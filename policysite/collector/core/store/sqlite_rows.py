@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from itertools import chain
 
 from policysite.collector.core.record import COLUMNS, ConsentRecord
-from policysite.collector.core.store import Stored
+from policysite.collector.core.store import TOP_PAGES, Stored
 from policysite.collector.core.tree_log import Leaf
 
 COLUMN_LIST = ", ".join(COLUMNS)
@@ -75,3 +75,20 @@ def rows_of(
     if leaves is None:
         return [(*records[p], None, None) for p in positions]
     return [(*records[p], leaves[p].salt, size + k) for k, p in enumerate(positions)]
+
+
+# Aggregate's queries: json_each() gives each category of a record's choices (value 1 for true).
+_RANGE = "received_at >= ? AND received_at < ?"
+_GROUPS = "substr(received_at, 1, 10), language, document, version"
+AGGREGATE_DECISIONS = (
+    f"SELECT {_GROUPS}, action, gpc, count(*), min(received_at), max(received_at) "
+    f"FROM consents WHERE {_RANGE} GROUP BY 1, 2, 3, 4, 5, 6"
+)
+AGGREGATE_GRANTS = (
+    f"SELECT {_GROUPS}, j.key, sum(j.value = 1) FROM consents, json_each(consents.choices) AS j"
+    f" WHERE {_RANGE} GROUP BY 1, 2, 3, 4, 5"
+)
+AGGREGATE_PAGES = (
+    f"SELECT page, count(*) FROM consents WHERE {_RANGE} GROUP BY page ORDER BY 2 DESC, 1"
+    f" LIMIT {TOP_PAGES}"
+)
