@@ -148,3 +148,106 @@ def test_the_report_has_no_axe_violations(tmp_path, capsys, browser, width, sche
         assert violations(page) == []
     finally:
         context.close()
+
+
+def mixed(count: int = 60) -> list:
+    """Records over 20 days, two languages, two versions, some with GPC, two pages."""
+    from policysite.collector.core.record import seal
+
+    records = []
+    for i in range(count):
+        english = i % 4 == 0
+        record = make_record(
+            f"2026-11-{10 + i % 20:02d}T09:00:00.{i:06d}Z",
+            version="2026-11-24" if i < count // 2 else "2027-01-01",
+            analytics=i % 3 == 0,
+            advertising=i % 5 == 0,
+        )._replace(
+            language="en" if english else "vi",
+            gpc=i % 6 == 0,
+            page="/en/privacy-policy/" if english else "/chinh-sach-bao-mat/",
+        )
+        records.append(seal(*record[:13]))
+    return records
+
+
+def sql(db: str, query: str) -> list[tuple]:
+    if db.startswith("postgresql://"):
+        with psycopg.connect(db) as conn:
+            return conn.execute(query.replace("DAY", DAY_PG)).fetchall()
+    with sqlite3.connect(db) as conn:
+        return conn.execute(query.replace("DAY", "substr(received_at, 1, 10)")).fetchall()
+
+
+DAY_PG = "to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+
+
+def table_rows(page: str, heading: str) -> dict[str, list[str]]:
+    """The table after `heading`: each row's header cell → its other cells."""
+    table = page[page.index(f">{heading}</h2>") :]
+    table = table[table.index("<table>") : table.index("</table>")]
+    return {
+        row[0]: row[1:]
+        for row in (
+            [re.sub(r"<[^>]+>", "", cell) for cell in re.findall(r"<t[hd][^>]*>.*?</t[hd]>", tr)]
+            for tr in re.findall(r"<tr>(.*?)</tr>", table)
+        )
+        if row and row[0] not in ("ngày", "ngôn ngữ", "trang")
+    }
+
+
+def test_the_reports_tables_are_the_databases_counts(db, tmp_path, capsys):
+    store = open_store(db, signer=log_signer(db))
+    store.commit_batch(mixed())
+    store.close()
+    code, page = report(db, tmp_path, capsys, "--lang", "vi")
+    assert code == 0
+    per_day = table_rows(page, "Quyết định theo ngày (UTC)")
+    expected = dict(sql(db, "SELECT DAY, count(*) FROM consents GROUP BY 1"))
+    assert {day: int(cells[-1]) for day, cells in per_day.items()} == expected
+    rejected = dict(
+        sql(db, "SELECT DAY, count(*) FROM consents WHERE action = 'reject_all' GROUP BY 1")
+    )
+    assert {
+        d: int(c[1]) for d, c in per_day.items() if int(c[1])
+    } == rejected  # columns: accept all, reject all, custom, all
+    by_language = table_rows(page, "Theo ngôn ngữ")
+    assert {k: int(v[0]) for k, v in by_language.items()} == dict(
+        sql(db, "SELECT language, count(*) FROM consents GROUP BY 1")
+    )
+    by_page = table_rows(page, "Theo trang")
+    assert {k: int(v[0]) for k, v in by_page.items()} == dict(
+        sql(db, "SELECT page, count(*) FROM consents GROUP BY 1")
+    )
+    [(gpc,)] = sql(db, "SELECT count(*) FROM consents WHERE gpc")
+    assert f"{gpc} quyết định được gửi khi Global Privacy Control bật (16,7% tổng số)." in page
+    # "necessary" is always on: in the tables, not in the charts.
+    charts = re.findall(r"<svg.*?</svg>", page)
+    assert not any(">necessary<" in chart for chart in charts)
+    assert '<th scope="col">necessary</th>' in page
+
+
+def test_report_screenshot(tmp_path, capsys, browser):
+    """docs/screenshots/report-vi.png: the report of a seeded store, in Vietnamese (copied into
+    docs/ with POLICYSITE_UPDATE_SCREENSHOTS=1, as the widget's screenshots are)."""
+    import os
+    import shutil
+
+    from conftest import ROOT
+
+    db = str(tmp_path / "var" / "consents.sqlite3")
+    store = open_store(db, signer=log_signer(db))
+    store.commit_batch(mixed(600))
+    store.close()
+    _, page_html = report(db, tmp_path, capsys, "--lang", "vi")
+    context = browser.new_context(viewport={"width": 900, "height": 1400})
+    try:
+        page = context.new_page()
+        page.set_content(page_html)
+        shot = tmp_path / "report-vi.png"
+        page.screenshot(path=str(shot), full_page=False)
+    finally:
+        context.close()
+    assert shot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    if os.environ.get("POLICYSITE_UPDATE_SCREENSHOTS") == "1":
+        shutil.copy(shot, ROOT / "docs" / "screenshots" / shot.name)

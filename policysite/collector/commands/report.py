@@ -10,7 +10,7 @@ and numbers and dates are written by Babel in the report's language.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections import Counter
 from dataclasses import dataclass
 from html import escape
 
@@ -18,7 +18,8 @@ from babel.dates import format_date
 from babel.numbers import format_decimal, format_percent
 from babel.support import NullTranslations
 
-from policysite.collector.commands.stats import Stats, Tally
+from policysite.collector.commands.charts import bar_chart, legend, line_chart, stacked_bars
+from policysite.collector.commands.stats import Stats, Tally, iso_week
 
 
 def _(message: str) -> str:
@@ -75,9 +76,6 @@ class LogHealth:
     why_not: str = ""  # when not checked: NO_CHECKPOINT or NO_KEY, a msgid
 
 
-PALETTE = ("#2f6fb3", "#d9822b", "#3a9d5d", "#b04a7d", "#7a6bbf", "#8c8c3a")
-WIDTH = 720
-
 STYLE = """
 body { font: 15px/1.5 system-ui, sans-serif; max-width: 760px; margin: 2rem auto;
        padding: 0 1rem; color: #1d1d1f; }
@@ -92,81 +90,6 @@ svg text { font: 12px system-ui, sans-serif; fill: #1d1d1f; }
 .ok { color: #1e6b34; } .warn { color: #a4161a; }
 @media print { h2 { break-after: avoid; } svg, table { break-inside: avoid; } }
 """
-
-
-def _color(index: int) -> str:
-    return PALETTE[index % len(PALETTE)]
-
-
-def bar_chart(title: str, rows: list[tuple[str, float]], percent: Callable[[float], str]) -> str:
-    """Horizontal bars, one per (label, rate 0..1)."""
-    row_height, label_width = 28, 180
-    height = row_height * len(rows) + 10
-    span = WIDTH - label_width - 70
-    parts = [
-        f'<svg role="img" aria-label="{escape(title)}" viewBox="0 0 {WIDTH} {height}" '
-        f'width="{WIDTH}" height="{height}">'
-    ]
-    for i, (label, rate) in enumerate(rows):
-        y = 5 + i * row_height
-        parts.append(f'<text x="0" y="{y + 17}">{escape(label)}</text>')
-        parts.append(
-            f'<rect x="{label_width}" y="{y + 4}" width="{span}" height="18" fill="#eee"/>'
-        )
-        parts.append(
-            f'<rect x="{label_width}" y="{y + 4}" width="{rate * span:.1f}" height="18" '
-            f'fill="{_color(i)}"/>'
-        )
-        parts.append(f'<text x="{label_width + span + 8}" y="{y + 17}">{percent(rate)}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def line_chart(
-    title: str, labels: list[str], series: dict[str, list[float]], percent: Callable[[float], str]
-) -> str:
-    """One polyline per category across `labels` (weeks), rates 0..1 on the y axis."""
-    height, left, bottom, top = 260, 44, 40, 10
-    plot_w, plot_h = WIDTH - left - 40, height - bottom - top  # room for the last label
-    step = plot_w / max(len(labels) - 1, 1)
-
-    def xy(i: int, rate: float) -> str:
-        return f"{left + i * step:.1f},{top + (1 - rate) * plot_h:.1f}"
-
-    parts = [
-        f'<svg role="img" aria-label="{escape(title)}" viewBox="0 0 {WIDTH} {height}" '
-        f'width="{WIDTH}" height="{height}">'
-    ]
-    for tick in (0, 0.25, 0.5, 0.75, 1):
-        y = top + (1 - tick) * plot_h
-        parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y}" y2="{y}" stroke="#ddd"/>')
-        parts.append(f'<text x="0" y="{y + 4}">{percent(tick)}</text>')
-    every = max(1, len(labels) // 8)  # at most ~8 week labels under the axis
-    for i, label in enumerate(labels):
-        if i % every == 0:
-            x = left + i * step
-            parts.append(
-                f'<text x="{x:.1f}" y="{height - 12}" text-anchor="middle">{escape(label)}</text>'
-            )
-    for index, (name, rates) in enumerate(series.items()):
-        points = " ".join(xy(i, rate) for i, rate in enumerate(rates))
-        parts.append(
-            f'<polyline points="{points}" fill="none" stroke="{_color(index)}" '
-            f'stroke-width="2"><title>{escape(name)}</title></polyline>'
-        )
-        for i, rate in enumerate(rates):
-            cx, cy = xy(i, rate).split(",")
-            parts.append(f'<circle cx="{cx}" cy="{cy}" r="3" fill="{_color(index)}"/>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _legend(categories: list[str]) -> str:
-    items = "".join(
-        f'<span><i style="background:{_color(i)}"></i>{escape(c)}</span>'
-        for i, c in enumerate(categories)
-    )
-    return f'<p class="legend">{items}</p>'
 
 
 def _table(name: str, groups: dict[str, Tally], categories: list[str], language: Language) -> str:
@@ -238,10 +161,81 @@ def _health(health: LogHealth, language: Language) -> str:
     return "".join(parts)
 
 
-def render_report(stats: Stats, language: Language, health: LogHealth, *, source: str = "") -> str:
-    """Given computed stats and the log's health, return the whole HTML document."""
+DAYS_SHOWN = 90  # past this many days, decisions are charted per ISO week
+ACTIONS = {"accept_all": _("accept all"), "reject_all": _("reject all"), "custom": _("custom")}
+
+
+def _over_time(stats: Stats, language: Language) -> list[str]:
+    """Decisions per day (per ISO week past DAYS_SHOWN days), stacked by action, and their table."""
+    t = language.text
+    periods: dict[str, Counter] = stats.days
+    if len(periods) > DAYS_SHOWN:
+        weeks: dict[str, Counter] = {}
+        for day, counts in periods.items():
+            weeks.setdefault(iso_week(day), Counter()).update(counts)
+        periods, title, column = weeks, t(_("Decisions per ISO week")), t(_("week"))
+    else:
+        title, column = t(_("Decisions per day (UTC)")), t(_("day"))
+    actions = [a for a in ACTIONS if a in stats.actions] + sorted(set(stats.actions) - set(ACTIONS))
+    names = [t(ACTIONS.get(a, a)) for a in actions]
+    series = {
+        name: [periods[p][a] for p in periods] for name, a in zip(names, actions, strict=True)
+    }
+    head = "".join(f'<th scope="col">{escape(n)}</th>' for n in [column, *names, t(_("all"))])
+    rows = "".join(
+        f'<tr><th scope="row">{escape(period)}</th>'
+        + "".join(f"<td>{language.number(counts[a])}</td>" for a in actions)
+        + f"<td>{language.number(sum(counts.values()))}</td></tr>"
+        for period, counts in periods.items()
+    )
+    return [
+        f"<h2>{escape(title)}</h2>",
+        legend(names),
+        stacked_bars(title, list(periods), series, language.number),
+        f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>",
+    ]
+
+
+def _audience(stats: Stats, language: Language, cats: list[str]) -> list[str]:
+    """By language, by page, and the share of Global Privacy Control."""
+    t = language.text
+    by_page = "".join(
+        f'<tr><th scope="row">{escape(page)}</th><td>{language.number(count)}</td></tr>'
+        for page, count in stats.pages
+    )
+    gpc = language.plural(
+        ngettext(
+            "{count} decision was sent with Global Privacy Control on ({share} of all).",
+            "{count} decisions were sent with Global Privacy Control on ({share} of all).",
+        ),
+        stats.gpc,
+        share=language.percent(stats.gpc / stats.total),
+    )
+    page, decisions = escape(t(_("page"))), escape(t(_("decisions")))
+    by_language, by_page_title = escape(t(_("By language"))), escape(t(_("By page")))
+    return [
+        f"<h2>{by_language}</h2>",
+        _table(t(_("language")), stats.languages, cats, language),
+        f"<h2>{by_page_title}</h2>",
+        f'<table><thead><tr><th scope="col">{page}</th><th scope="col">{decisions}</th></tr>'
+        f"</thead><tbody>{by_page}</tbody></table>",
+        f"<h2>Global Privacy Control</h2><p>{escape(gpc)}</p>",
+    ]
+
+
+def render_report(
+    stats: Stats,
+    language: Language,
+    health: LogHealth,
+    *,
+    source: str = "",
+    required: frozenset[str] = frozenset({"necessary"}),
+) -> str:
+    """Given computed stats and the log's health, return the whole HTML document. `required`
+    categories are always on: their 100 % is in the tables, not in the charts."""
     t = language.text
     cats = stats.categories
+    optional = [c for c in cats if c not in required]
     title = escape(t(_("Consent report")))
     summary = language.plural(ngettext("{count} decision", "{count} decisions"), stats.total)
     if stats.total:
@@ -256,11 +250,9 @@ def render_report(stats: Stats, language: Language, health: LogHealth, *, source
         nothing = t(_("No decisions in this period."))
         body.append(f"<p>{escape(nothing)}</p>")
     else:
-        names = {"accept_all": _("accept all"), "reject_all": _("reject all")}
-        names["custom"] = _("custom")
         share = language.percent
         actions = ", ".join(
-            f"{escape(t(names.get(a, a)))} {language.number(n)} ({share(n / stats.total)})"
+            f"{escape(t(ACTIONS.get(a, a)))} {language.number(n)} ({share(n / stats.total)})"
             for a, n in stats.actions.most_common()
         )
         decisions = t(_("Decisions"))
@@ -270,24 +262,29 @@ def render_report(stats: Stats, language: Language, health: LogHealth, *, source
         overall = {t(_("all")): stats.overall}
         body += [
             f"<h2>{escape(decisions)}</h2><p>{actions}.</p>",
+            *_over_time(stats, language),
             f"<h2>{escape(per_category)}</h2>",
-            bar_chart(per_category, [(c, stats.overall.rate(c)) for c in cats], language.percent),
+            bar_chart(
+                per_category, [(c, stats.overall.rate(c)) for c in optional], language.percent
+            ),
             _table(t(_("period")), overall, cats, language),
             f"<h2>{escape(per_week)}</h2>",
-            _legend(cats),
+            legend(optional),
             line_chart(
                 per_week,
                 list(stats.weeks),
-                {c: [w.rate(c) for w in stats.weeks.values()] for c in cats},
+                {c: [w.rate(c) for w in stats.weeks.values()] for c in optional},
                 language.percent,
             ),
             _table(t(_("week")), stats.weeks, cats, language),
+            *_audience(stats, language, cats),
             f"<h2>{escape(per_version)}</h2>",
         ]
         for version, tally in stats.versions.items():
             body.append(f"<h3>{escape(version)}</h3>")
             chart = t(_("Acceptance rate for {version}"), version=version)
-            body.append(bar_chart(chart, [(c, tally.rate(c)) for c in cats], language.percent))
+            rates = [(c, tally.rate(c)) for c in optional]
+            body.append(bar_chart(chart, rates, language.percent))
         body.append(_table(t(_("version")), stats.versions, cats, language))
     return (
         f'<!doctype html>\n<html lang="{escape(language.code)}"><head><meta charset="utf-8">'
