@@ -183,16 +183,15 @@ DAY_PG = "to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
 
 
 def table_rows(page: str, heading: str) -> dict[str, list[str]]:
-    """The table after `heading`: each row's header cell → its other cells."""
+    """The body of the first table after `heading`: each row's header cell → its other cells."""
     table = page[page.index(f">{heading}</h2>") :]
-    table = table[table.index("<table>") : table.index("</table>")]
+    body = table[table.index("<tbody>") : table.index("</tbody>")]
     return {
         row[0]: row[1:]
         for row in (
             [re.sub(r"<[^>]+>", "", cell) for cell in re.findall(r"<t[hd][^>]*>.*?</t[hd]>", tr)]
-            for tr in re.findall(r"<tr>(.*?)</tr>", table)
+            for tr in re.findall(r"<tr>(.*?)</tr>", body)
         )
-        if row and row[0] not in ("ngày", "ngôn ngữ", "trang")
     }
 
 
@@ -251,3 +250,59 @@ def test_report_screenshot(tmp_path, capsys, browser):
     assert shot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     if os.environ.get("POLICYSITE_UPDATE_SCREENSHOTS") == "1":
         shutil.copy(shot, ROOT / "docs" / "screenshots" / shot.name)
+
+
+def changes_of_mind() -> list:
+    """Three visitors: one withdraws analytics in week 49, one grants advertising on top (no
+    withdrawal), one is asked again for the re-consent version 2027-01-01 and accepts all."""
+    from policysite.collector.core.record import seal
+
+    def decision(visitor: int, seq: int, at: str, version: str = "2026-11-24", **choices):
+        record = make_record(at, seq=seq, version=version, **choices)
+        return seal(
+            *record._replace(consent_id=f"0000000{visitor}-0000-4000-8000-000000000000")[:13]
+        )
+
+    return [
+        decision(1, 1, "2026-11-24T08:00:00.000000Z", analytics=True),
+        decision(1, 2, "2026-12-01T08:00:00.000000Z"),  # analytics withdrawn, 2026-W49
+        decision(2, 1, "2026-11-24T09:00:00.000000Z", analytics=True),
+        decision(2, 2, "2026-12-01T09:00:00.000000Z", analytics=True, advertising=True),
+        decision(3, 1, "2026-11-24T10:00:00.000000Z"),
+        decision(
+            3, 2, "2026-12-02T10:00:00.000000Z", "2027-01-01", analytics=True, advertising=True
+        ),
+    ]
+
+
+def test_the_report_counts_withdrawals_and_answers_when_asked_again(db, tmp_path, capsys):
+    store = open_store(db, signer=log_signer(db))
+    store.commit_batch(changes_of_mind())
+    store.close()
+    (tmp_path / "policy.json").write_text((SITE / "policy.json").read_text(encoding="utf-8"))
+    code, page = report(db, tmp_path, capsys, "--lang", "vi")
+    assert code == 0
+    withdrawals = table_rows(page, "Rút lại đồng ý theo tuần ISO")
+    assert withdrawals == {"2026-W49": ["1", "0"]}  # analytics, advertising
+    [(expected,)] = sql(
+        db,
+        "SELECT count(*) FROM consents c JOIN consents b ON b.consent_id = c.consent_id"
+        " AND b.seq = c.seq - 1 WHERE b.action <> 'reject_all' AND c.action = 'reject_all'",
+    )
+    assert int(withdrawals["2026-W49"][0]) == expected
+    again = table_rows(page, "Câu trả lời khi được hỏi lại cho phiên bản mới")
+    assert again == {"privacy 2027-01-01": ["1"]}  # accept all: the one answer
+    # Counted over the whole log: a period that starts after the first decisions still sees
+    # what each visitor decided before.
+    code, page = report(db, tmp_path, capsys, "--lang", "vi", "--since", "2026-11-30")
+    [cells] = table_rows(page, "Rút lại đồng ý theo tuần ISO").values()
+    section = page[page.index(">Rút lại đồng ý theo tuần ISO<") :]
+    columns = re.findall(r'<th scope="col">([^<]*)</th>', section[: section.index("</thead>")])
+    assert dict(zip(columns[1:], cells, strict=True)) == {"analytics": "1", "advertising": "0"}
+
+
+def test_the_report_says_when_nobody_changed_their_mind(logged, tmp_path, capsys):
+    _, page = report(logged, tmp_path, capsys, "--lang", "vi")
+    words = text_of(page)
+    assert "Không có lần rút lại nào trong khoảng thời gian này." in words
+    assert "Không ai được hỏi lại trong khoảng thời gian này." in words

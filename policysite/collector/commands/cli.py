@@ -329,31 +329,47 @@ def run_report(args: argparse.Namespace) -> int:
     from policysite.collector.commands.stats import compute
 
     since, until = _range(args)
-    language = _report_language(args)
+    site = _site_policy(args.site)
+    language = _report_language(args, site)
     with command_store(args) as store:
         stats = compute(store.aggregate(since, until))
         health = _log_health(args, store)
-    page = render_report(stats, language, health, source=store.where)
+    required = frozenset(
+        c["id"] for c in site.get("consent", {}).get("categories", []) if c.get("required")
+    )
+    reconsent = frozenset(
+        f"{name} {v['version']}"
+        for name, document in site.get("documents", {}).items()
+        for v in document.get("versions", [])
+        if v.get("reconsent")
+    )
+    page = render_report(
+        stats, language, health, source=store.where,
+        required=required or frozenset({"necessary"}), reconsent=reconsent if site else None,
+    )  # fmt: skip
     with open_command_output(args.output, args.group_readable) as out:
         out.write(page)
     print(f"wrote {args.output} ({stats.total} record(s))", file=sys.stderr)
     return 0
 
 
-def _report_language(args: argparse.Namespace):  # -> report.Language
-    """--lang, else the site's default language (policy.json), else English (the msgids)."""
+def _site_policy(site: Path) -> dict:
+    """The --site's policy.json, or {} when it has none (the report then says less)."""
     import json
 
+    try:
+        policy = json.loads((site / "policy.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return policy if isinstance(policy, dict) else {}
+
+
+def _report_language(args: argparse.Namespace, site: dict):  # -> report.Language
+    """--lang, else the site's default language (policy.json), else English (the msgids)."""
     from policysite.catalogs import catalog_path, load_translations
     from policysite.collector.commands.report import Language
 
-    language = args.lang
-    if language is None:
-        try:
-            policy = json.loads((args.site / "policy.json").read_text(encoding="utf-8"))
-            language = policy["site"]["default_language"]
-        except (OSError, ValueError, KeyError, TypeError):
-            language = "en"
+    language = args.lang or site.get("site", {}).get("default_language") or "en"
     path = catalog_path(args.theme, language)
     if language != "en" and not path.is_file():
         known = sorted(p.name for p in (args.theme / "locale").glob("*") if p.is_dir())

@@ -223,6 +223,63 @@ def _audience(stats: Stats, language: Language, cats: list[str]) -> list[str]:
     ]
 
 
+def _changes_of_mind(
+    stats: Stats, language: Language, optional: list[str], reconsent: frozenset[str] | None
+) -> list[str]:
+    """Withdrawals per ISO week (a category granted, then refused by the same visitor), and
+    how visitors answered when asked again for a version that asks (`reconsent: true` in
+    policy.json; every new version when there is no policy.json to tell)."""
+    t = language.text
+    title = t(_("Withdrawals per ISO week"))
+    week = escape(t(_("week")))
+    head = "".join(f'<th scope="col">{escape(c)}</th>' for c in optional)
+    rows = "".join(
+        f'<tr><th scope="row">{escape(w)}</th>'
+        + "".join(f"<td>{language.number(counts[c])}</td>" for c in optional)
+        + "</tr>"
+        for w, counts in stats.withdrawals.items()
+    )
+    explained = t(_("A withdrawal is a decision that refuses a category the same visitor's "
+                    "decision before it granted."))  # fmt: skip
+    parts = [f"<h2>{escape(title)}</h2><p>{escape(explained)}</p>"]
+    if stats.withdrawals:
+        series = {c: [counts[c] for counts in stats.withdrawals.values()] for c in optional}
+        parts += [
+            legend(optional),
+            stacked_bars(title, list(stats.withdrawals), series, language.number),
+            f'<table><thead><tr><th scope="col">{week}</th>{head}</tr></thead>'
+            f"<tbody>{rows}</tbody></table>",
+        ]
+    else:
+        none = t(_("No withdrawals in this period."))
+        parts.append(f"<p>{escape(none)}</p>")
+    again = {
+        version: counts
+        for version, counts in stats.answers_again.items()
+        if reconsent is None or version in reconsent
+    }
+    asked = t(_("Answers when asked again for a new version"))
+    parts.append(f"<h2>{escape(asked)}</h2>")
+    if not again:
+        nobody = t(_("Nobody was asked again in this period."))
+        parts.append(f"<p>{escape(nobody)}</p>")
+        return parts
+    actions = [a for a in ACTIONS if any(a in c for c in again.values())]
+    names = "".join(f'<th scope="col">{escape(t(ACTIONS[a]))}</th>' for a in actions)
+    rows = "".join(
+        f'<tr><th scope="row">{escape(version)}</th>'
+        + "".join(f"<td>{language.number(counts[a])}</td>" for a in actions)
+        + "</tr>"
+        for version, counts in again.items()
+    )
+    version = escape(t(_("version")))
+    parts.append(
+        f'<table><thead><tr><th scope="col">{version}</th>{names}</tr></thead>'
+        f"<tbody>{rows}</tbody></table>"
+    )
+    return parts
+
+
 def render_report(
     stats: Stats,
     language: Language,
@@ -230,9 +287,11 @@ def render_report(
     *,
     source: str = "",
     required: frozenset[str] = frozenset({"necessary"}),
+    reconsent: frozenset[str] | None = None,
 ) -> str:
     """Given computed stats and the log's health, return the whole HTML document. `required`
-    categories are always on: their 100 % is in the tables, not in the charts."""
+    categories are always on: their 100 % is in the tables, not in the charts. `reconsent`:
+    the versions ("privacy 2027-01-01") that ask visitors again, when policy.json says."""
     t = language.text
     cats = stats.categories
     optional = [c for c in cats if c not in required]
@@ -278,6 +337,7 @@ def render_report(
             ),
             _table(t(_("week")), stats.weeks, cats, language),
             *_audience(stats, language, cats),
+            *_changes_of_mind(stats, language, optional, reconsent),
             f"<h2>{escape(per_version)}</h2>",
         ]
         for version, tally in stats.versions.items():

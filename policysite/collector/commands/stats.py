@@ -47,6 +47,8 @@ class Stats:
     languages: dict[str, Tally] = field(default_factory=dict)
     pages: list[tuple[str, int]] = field(default_factory=list)  # most frequent first
     gpc: int = 0  # decisions sent with Global Privacy Control on
+    withdrawals: dict[str, Counter] = field(default_factory=dict)  # week: refusals by category
+    answers_again: dict[str, Counter] = field(default_factory=dict)  # version: actions
 
 
 @lru_cache(maxsize=4096)
@@ -84,6 +86,12 @@ def compute(aggregate: Aggregate) -> Stats:
         for tally in groups[(day, language, f"{document} {version}")]:
             tally.granted[category] += granted
     stats.pages = [(page or "", count) for page, count in aggregate.pages]
+    for day, category, count in aggregate.withdrawals:
+        stats.withdrawals.setdefault(iso_week(day), Counter())[category] += count
+    for document, version, action, count in aggregate.answers_again:
+        stats.answers_again.setdefault(f"{document} {version}", Counter())[action] += count
+    stats.withdrawals = dict(sorted(stats.withdrawals.items()))
+    stats.answers_again = dict(sorted(stats.answers_again.items()))
     # Most granted first: required categories (always 100%) lead, as in the banner.
     stats.categories.sort(key=lambda c: (-stats.overall.granted[c], c))
     stats.versions = dict(sorted(stats.versions.items()))

@@ -47,6 +47,11 @@ class Aggregate(NamedTuple):
     # (day, language, document, version, category, decisions that granted it)
     grants: list[tuple]
     pages: list[tuple[str | None, int]]  # the most frequent pages first, at most TOP_PAGES
+    # (day, category, decisions that refused it right after one of the same id granted it)
+    withdrawals: list[tuple]
+    # (document, version, action, decisions): answers of visitors whose previous decision
+    # was for another version, that is, who were asked again
+    answers_again: list[tuple]
 
 
 TOP_PAGES = 20

@@ -33,9 +33,11 @@ from policysite.collector.core.store import (
 )
 from policysite.collector.core.store.log_tables import LogSnapshot, LogTables
 from policysite.collector.core.store.postgres_rows import (
+    AGGREGATE_ANSWERS_AGAIN,
     AGGREGATE_DECISIONS,
     AGGREGATE_GRANTS,
     AGGREGATE_PAGES,
+    AGGREGATE_WITHDRAWALS,
     INSERT,
     INSERT_NEW,
     SELECT,
@@ -433,7 +435,7 @@ class PostgresStore:
         conn = self._conn()
         bounds = {"since": since, "until": until}
         try:
-            with conn.transaction():  # one snapshot for the three
+            with conn.transaction():  # one snapshot for all of them
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 decisions = [
                     (*row[:-2], utc_timestamp(row[-2]), utc_timestamp(row[-1]))
@@ -441,9 +443,11 @@ class PostgresStore:
                 ]
                 grants = conn.execute(AGGREGATE_GRANTS, bounds).fetchall()
                 pages = conn.execute(AGGREGATE_PAGES, bounds).fetchall()
+                withdrawals = conn.execute(AGGREGATE_WITHDRAWALS, bounds).fetchall()
+                again = conn.execute(AGGREGATE_ANSWERS_AGAIN, bounds).fetchall()
         except psycopg.Error as error:
             raise self._failed(conn, error) from error
-        return Aggregate(decisions, grants, pages)
+        return Aggregate(decisions, grants, pages, withdrawals, again)
 
     def purge(self, before: dt.datetime, *, dry_run: bool = False) -> int:
         return self._remove("purged", "received_at < %s", before, dry_run)

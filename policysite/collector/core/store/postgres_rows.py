@@ -88,3 +88,21 @@ AGGREGATE_PAGES = (
     f"SELECT page, count(*) FROM consents WHERE {RANGE} GROUP BY page ORDER BY 2 DESC, 1"
     f" LIMIT {TOP_PAGES}"
 )
+# Each decision beside the one before it of the same visitor (consent id), over all records:
+# the one before may lie before the period.
+_STEPS = (
+    "WITH steps AS (SELECT received_at, document, version, action, choices,"
+    " lag(choices) OVER visitor AS choices_before, lag(version) OVER visitor AS version_before"
+    " FROM consents WINDOW visitor AS (PARTITION BY consent_id ORDER BY seq))"
+)
+AGGREGATE_WITHDRAWALS = (
+    f"{_STEPS} SELECT to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), j.key, count(*)"
+    " FROM steps, jsonb_each(steps.choices) AS j"
+    f" WHERE {RANGE} AND j.value = 'false'::jsonb AND choices_before -> j.key = 'true'::jsonb"
+    " GROUP BY 1, 2"
+)
+AGGREGATE_ANSWERS_AGAIN = (
+    f"{_STEPS} SELECT document, version, action, count(*) FROM steps"
+    f" WHERE {RANGE} AND version_before IS NOT NULL AND version_before <> version"
+    " GROUP BY 1, 2, 3"
+)

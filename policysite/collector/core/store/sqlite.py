@@ -39,9 +39,11 @@ from policysite.collector.core.store import (
 )
 from policysite.collector.core.store.log_tables import LogSnapshot, LogTables
 from policysite.collector.core.store.sqlite_rows import (
+    AGGREGATE_ANSWERS_AGAIN,
     AGGREGATE_DECISIONS,
     AGGREGATE_GRANTS,
     AGGREGATE_PAGES,
+    AGGREGATE_WITHDRAWALS,
     RECORD_INSERTS,
     SELECT,
     SELECT_STORED,
@@ -440,9 +442,12 @@ class SQLiteStore:
             utc_timestamp(until) if until else "\uffff",
         )
         with self._own_connection() as conn:
-            conn.execute("BEGIN")  # one snapshot for the three
+            conn.execute("BEGIN")  # one snapshot for all of them
             try:
-                queries = (AGGREGATE_DECISIONS, AGGREGATE_GRANTS, AGGREGATE_PAGES)
+                queries = (
+                    AGGREGATE_DECISIONS, AGGREGATE_GRANTS, AGGREGATE_PAGES,
+                    AGGREGATE_WITHDRAWALS, AGGREGATE_ANSWERS_AGAIN,
+                )  # fmt: skip
                 return Aggregate(*(conn.execute(q, bounds).fetchall() for q in queries))
             finally:
                 conn.execute("ROLLBACK")

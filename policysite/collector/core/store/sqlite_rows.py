@@ -92,3 +92,21 @@ AGGREGATE_PAGES = (
     f"SELECT page, count(*) FROM consents WHERE {_RANGE} GROUP BY page ORDER BY 2 DESC, 1"
     f" LIMIT {TOP_PAGES}"
 )
+# Each decision beside the one before it of the same visitor (consent id), over all records:
+# the one before may lie before the period.
+_STEPS = (
+    "WITH steps AS (SELECT received_at, document, version, action, choices,"
+    " lag(choices) OVER visitor AS choices_before, lag(version) OVER visitor AS version_before"
+    " FROM consents WINDOW visitor AS (PARTITION BY consent_id ORDER BY seq))"
+)
+AGGREGATE_WITHDRAWALS = (
+    f"{_STEPS} SELECT substr(received_at, 1, 10), j.key, count(*)"
+    " FROM steps, json_each(steps.choices) AS j"
+    f" WHERE {_RANGE} AND j.value = 0"
+    " AND json_extract(choices_before, '$.\"' || j.key || '\"') = 1 GROUP BY 1, 2"
+)
+AGGREGATE_ANSWERS_AGAIN = (
+    f"{_STEPS} SELECT document, version, action, count(*) FROM steps"
+    f" WHERE {_RANGE} AND version_before IS NOT NULL AND version_before <> version"
+    " GROUP BY 1, 2, 3"
+)
