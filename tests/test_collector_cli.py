@@ -145,7 +145,7 @@ def test_consents_report_is_one_self_contained_html_file(sqlite_db, tmp_path, ca
     assert code == 0 and err == f"wrote {target} (4 record(s))\n"
     page = target.read_text(encoding="utf-8")
     assert page.startswith("<!doctype html>")
-    assert page.count("<svg") == 5  # per day, per category, per week, and one per version
+    assert page.count("<svg") == 8  # per day, category, week, language, page, GPC, one per version
     assert "<polyline" in page and "2026-W48" in page and "privacy 2027-01-01" in page
     assert not re.search(r"""(src|href)\s*=|url\(|@import|<script|<link""", page)
 

@@ -306,3 +306,30 @@ def test_the_report_says_when_nobody_changed_their_mind(logged, tmp_path, capsys
     words = text_of(page)
     assert "Không có lần rút lại nào trong khoảng thời gian này." in words
     assert "Không ai được hỏi lại trong khoảng thời gian này." in words
+
+
+def test_chart_labels_stay_legible_on_a_phone(tmp_path, capsys, browser):
+    """At 390 px each chart keeps its own width and scrolls sideways in its frame, rather than
+    shrinking its labels to a few pixels; in print it fits the page."""
+    db = fill_log(str(tmp_path / "var" / "consents.sqlite3"))
+    _, page_html = report(db, tmp_path, capsys, "--lang", "vi")
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        page.set_content(page_html)
+        heights = page.evaluate(
+            "[...document.querySelectorAll('.chart svg text')].map(t => t.getBBox() && "
+            "t.getBoundingClientRect().height)"
+        )
+        assert heights and min(heights) >= 11
+        frame = page.evaluate(
+            "(() => { const f = document.querySelector('.chart');"
+            " return [f.scrollWidth > f.clientWidth, f.tabIndex]; })()"
+        )
+        assert frame == [True, 0]
+        page.emulate_media(media="print")
+        assert page.evaluate(
+            "[...document.querySelectorAll('.chart')].every(f => f.scrollWidth <= f.clientWidth)"
+        )
+    finally:
+        context.close()

@@ -15,6 +15,17 @@ def _color(index: int) -> str:
     return PALETTE[index % len(PALETTE)]
 
 
+def _framed(title: str, svg: list[str]) -> str:
+    """The chart in a frame that scrolls sideways on a narrow screen, where the report's CSS
+    keeps the chart at its own width, so that its labels stay legible (keyboard-scrollable:
+    it takes focus, named by the chart's title)."""
+    return (
+        f'<div class="chart" tabindex="0" role="group" aria-label="{escape(title)}">'
+        + "".join(svg)
+        + "</div>"
+    )
+
+
 def bar_chart(title: str, rows: list[tuple[str, float]], percent: Callable[[float], str]) -> str:
     """Horizontal bars, one per (label, rate 0..1)."""
     row_height, label_width = 28, 180
@@ -36,7 +47,7 @@ def bar_chart(title: str, rows: list[tuple[str, float]], percent: Callable[[floa
         )
         parts.append(f'<text x="{label_width + span + 8}" y="{y + 17}">{percent(rate)}</text>')
     parts.append("</svg>")
-    return "".join(parts)
+    return _framed(title, parts)
 
 
 def line_chart(
@@ -75,7 +86,7 @@ def line_chart(
             cx, cy = xy(i, rate).split(",")
             parts.append(f'<circle cx="{cx}" cy="{cy}" r="3" fill="{_color(index)}"/>')
     parts.append("</svg>")
-    return "".join(parts)
+    return _framed(title, parts)
 
 
 def legend(categories: list[str]) -> str:
@@ -121,4 +132,4 @@ def stacked_bars(
                 f'<text x="{x:.1f}" y="{height - 12}" text-anchor="middle">{escape(label)}</text>'
             )
     parts.append("</svg>")
-    return "".join(parts)
+    return _framed(title, parts)

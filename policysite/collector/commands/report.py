@@ -84,6 +84,9 @@ table { border-collapse: collapse; margin: .5rem 0; }
 th, td { padding: .2rem .6rem; border-bottom: 1px solid #ddd; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 svg { display: block; max-width: 100%; height: auto; }
+.chart { overflow-x: auto; }
+@media (max-width: 760px) { .chart svg { width: 720px; max-width: none; } }
+@media print { .chart { overflow: visible; } .chart svg { width: 100%; max-width: 100%; } }
 svg text { font: 12px system-ui, sans-serif; fill: #1d1d1f; }
 .legend span { display: inline-block; margin-right: 1rem; }
 .legend i { display: inline-block; width: .8rem; height: .8rem; margin-right: .3rem; }
@@ -212,14 +215,23 @@ def _audience(stats: Stats, language: Language, cats: list[str]) -> list[str]:
         share=language.percent(stats.gpc / stats.total),
     )
     page, decisions = escape(t(_("page"))), escape(t(_("decisions")))
-    by_language, by_page_title = escape(t(_("By language"))), escape(t(_("By page")))
+    by_language, by_page_title = t(_("By language")), t(_("By page"))
+    share = language.percent
     return [
-        f"<h2>{by_language}</h2>",
+        f"<h2>{escape(by_language)}</h2>",
+        bar_chart(
+            by_language,
+            [(code, tally.decisions / stats.total) for code, tally in stats.languages.items()],
+            share,
+        ),
         _table(t(_("language")), stats.languages, cats, language),
-        f"<h2>{by_page_title}</h2>",
+        f"<h2>{escape(by_page_title)}</h2>",
+        bar_chart(by_page_title, [(p, n / stats.total) for p, n in stats.pages], share),
         f'<table><thead><tr><th scope="col">{page}</th><th scope="col">{decisions}</th></tr>'
         f"</thead><tbody>{by_page}</tbody></table>",
-        f"<h2>Global Privacy Control</h2><p>{escape(gpc)}</p>",
+        "<h2>Global Privacy Control</h2>",
+        bar_chart("Global Privacy Control", [("GPC", stats.gpc / stats.total)], share),
+        f"<p>{escape(gpc)}</p>",
     ]
 
 
