@@ -285,6 +285,10 @@ def _changes_of_mind(
         for version, counts in again.items()
     )
     version = escape(t(_("version")))
+    for label, counts in again.items():
+        total = sum(counts.values())
+        shares = [(t(ACTIONS[a]), counts[a] / total) for a in actions]
+        parts.append(bar_chart(f"{asked}: {label}", shares, language.percent))
     parts.append(
         f'<table><thead><tr><th scope="col">{version}</th>{names}</tr></thead>'
         f"<tbody>{rows}</tbody></table>"
