@@ -403,7 +403,6 @@ def _log_health(args: argparse.Namespace, store):  # -> report.LogHealth
         size=report.latest,
         signed_at=report.signed_at,
         published=report.published,
-        records=report.records,
     )
 
 

@@ -53,7 +53,7 @@ class Language:
         return format_percent(rate, "#,##0.0%", locale=self.code)
 
     def date(self, timestamp: str) -> str:
-        """ "2026-12-03T…Z" as running text: "ngày 3 tháng 12 năm 2026", "December 3, 2026"."""
+        """A received_at ("2026-12-03T…Z") as running text: "ngày 3 tháng 12 năm 2026"."""
         pattern = self.translations.gettext("MMMM d, y")  # the theme's long-date pattern
         return format_date(dt.date.fromisoformat(timestamp[:10]), pattern, locale=self.code)
 
@@ -72,7 +72,6 @@ class LogHealth:
     size: int | None = None  # the latest stored checkpoint's tree size
     signed_at: str | None = None
     published: int = 0  # published checkpoints given with --published, all matched if intact
-    records: int = 0
     why_not: str = ""  # when not checked: NO_CHECKPOINT or NO_KEY, a msgid
 
 
