@@ -127,8 +127,14 @@ def _health(health: LogHealth, language: Language) -> str:
             ngettext("Not intact: {count} problem.", "Not intact: {count} problems."),
             len(health.problems),
         )
+        # The findings are `consents verify`'s own lines, in English: marked so, for screen
+        # readers, and said so, for the reader.
         items = "".join(f"<li>{escape(p)}</li>" for p in health.problems)
-        parts.append(f'<p class="warn"><strong>{escape(verdict)}</strong></p><ul>{items}</ul>')
+        lead = t(_("As `consents verify` prints them (in English):"))
+        parts.append(
+            f'<p class="warn"><strong>{escape(verdict)}</strong> {escape(lead)}</p>'
+            f'<ul lang="en">{items}</ul>'
+        )
     if health.size is not None:
         signed = language.date(health.signed_at) if health.signed_at else "?"
         time = (health.signed_at or "")[11:19]
