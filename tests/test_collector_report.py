@@ -99,9 +99,8 @@ def test_the_report_names_what_is_wrong_with_a_tampered_log(logged, tmp_path, ca
     words = text_of(page)
     assert code == 0  # the report is written; it says what is wrong
     assert "Không nguyên vẹn: 3 vấn đề." in words  # the row, and the two checkpoints over it
-    assert "Như `consents verify` in ra (bằng tiếng Anh):" in words
-    assert '<ul lang="en"><li>leaf 7 (' in page  # verify's own words, marked as English
-    assert "leaf 7 (" in words and "the record was changed after it was logged" in words
+    assert "điểm kiểm tra đã lưu có kích thước 1.234 không khớp với các bản ghi" in words
+    assert "lá 7 (" in words and "bản ghi đã bị sửa sau khi được ghi vào nhật ký" in words
     assert "Nguyên vẹn: mọi bản ghi" not in words
 
 

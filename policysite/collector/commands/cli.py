@@ -399,7 +399,7 @@ def _log_health(args: argparse.Namespace, store):  # -> report.LogHealth
     return LogHealth(
         True,
         intact=report.intact,
-        problems=tuple(report.problems),
+        problems=tuple(report.findings),
         size=report.latest,
         signed_at=report.signed_at,
         published=report.published,

@@ -20,6 +20,7 @@ from babel.support import NullTranslations
 
 from policysite.collector.commands.charts import bar_chart, legend, line_chart, stacked_bars
 from policysite.collector.commands.stats import Stats, Tally, iso_week
+from policysite.collector.core.audit import Finding
 
 
 def _(message: str) -> str:
@@ -68,7 +69,7 @@ class LogHealth:
 
     checked: bool  # False: no public key, or no log yet
     intact: bool = True
-    problems: tuple[str, ...] = ()
+    problems: tuple[Finding, ...] = ()  # what verify found, translated when shown
     size: int | None = None  # the latest stored checkpoint's tree size
     signed_at: str | None = None
     published: int = 0  # published checkpoints given with --published, all matched if intact
@@ -127,14 +128,9 @@ def _health(health: LogHealth, language: Language) -> str:
             ngettext("Not intact: {count} problem.", "Not intact: {count} problems."),
             len(health.problems),
         )
-        # The findings are `consents verify`'s own lines, in English: marked so, for screen
-        # readers, and said so, for the reader.
-        items = "".join(f"<li>{escape(p)}</li>" for p in health.problems)
-        lead = t(_("As `consents verify` prints them (in English):"))
-        parts.append(
-            f'<p class="warn"><strong>{escape(verdict)}</strong> {escape(lead)}</p>'
-            f'<ul lang="en">{items}</ul>'
-        )
+        found = (f.text(language.translations.gettext, language.number) for f in health.problems)
+        items = "".join(f"<li>{escape(text)}</li>" for text in found)
+        parts.append(f'<p class="warn"><strong>{escape(verdict)}</strong></p><ul>{items}</ul>')
     if health.size is not None:
         signed = language.date(health.signed_at) if health.signed_at else "?"
         time = (health.signed_at or "")[11:19]

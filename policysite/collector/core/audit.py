@@ -11,9 +11,9 @@ the log").
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from policysite.collector.core import merkle
 from policysite.collector.core.checkpoint import NoteError, Verifier, verify_checkpoint
@@ -21,6 +21,36 @@ from policysite.collector.core.leaf import ip_commitment, record_leaf_hash
 
 SHOWN_PER_KIND = 20  # problems of one kind listed before "and N more"
 _MISSING = b"\0" * merkle.HASH_SIZE  # stands in for a leaf nothing is left of
+
+
+def _(message: str) -> str:
+    """Marks a msgid for pybabel extract: `consents report` shows findings in the theme's
+    language (the `messages` catalogs); `verify` prints them in English, the msgids'."""
+    return message
+
+
+class Finding(NamedTuple):
+    """A problem as a msgid and its values, which may be findings themselves (a label)."""
+
+    message: str
+    values: dict[str, Any]
+
+    def text(
+        self,
+        gettext: Callable[[str], str] = str,
+        number: Callable[[int], str] = "{:,}".format,
+    ) -> str:
+        """The finding in a language: its gettext and how it writes numbers (English's)."""
+
+        def value(item: Any) -> str:
+            if isinstance(item, Finding):
+                return item.text(gettext, number)
+            return number(item) if type(item) is int else str(item)
+
+        return gettext(self.message).format(**{k: value(v) for k, v in self.values.items()})
+
+
+REMOVED = {"purged": _("purged"), "erased": _("erased")}  # how log_removed marks a leaf
 
 
 @dataclass(frozen=True)
@@ -41,23 +71,30 @@ class Report:
     published: int = 0
     latest: int | None = None
     signed_at: str | None = None  # when the latest stored checkpoint was signed
-    problems: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
     _counts: dict[str, int] = field(default_factory=dict)
 
-    def problem(self, kind: str, message: str) -> None:
-        """Record a problem; past SHOWN_PER_KIND of one kind, only count it."""
+    def problem(self, kind: str, message: str, **values: Any) -> None:
+        """Record a problem (a msgid and its values); past SHOWN_PER_KIND of one kind, only
+        count it."""
         count = self._counts[kind] = self._counts.get(kind, 0) + 1
         if count <= SHOWN_PER_KIND:
-            self.problems.append(message)
+            self.findings.append(Finding(message, values))
 
     def close(self) -> None:
         for kind, count in self._counts.items():
             if count > SHOWN_PER_KIND:
-                self.problems.append(f"… and {count - SHOWN_PER_KIND:,} more {kind} problems")
+                more = _("… and {count} more problems of the kind {kind}")
+                self.findings.append(Finding(more, {"count": count - SHOWN_PER_KIND, "kind": kind}))
+
+    @property
+    def problems(self) -> list[str]:
+        """The findings in English, as `consents verify` prints them."""
+        return [finding.text() for finding in self.findings]
 
     @property
     def intact(self) -> bool:
-        return not self.problems
+        return not self.findings
 
     def summary(self) -> str:
         removed = f"{self.purged:,} purged, {self.erased:,} erased"
@@ -73,7 +110,7 @@ class Report:
 class _Expected:
     """A signed checkpoint waiting for the rebuilt tree to reach its size."""
 
-    label: str
+    label: Finding
     size: int
     root: bytes
     stored: bool  # in the store (else published elsewhere)
@@ -119,16 +156,24 @@ def _signed_checkpoints(
 ) -> list[_Expected]:
     found = []
     for where, note in notes:
-        label = f"stored checkpoint of size {where}" if stored else f"published checkpoint {where}"
+        label = (
+            Finding(_("stored checkpoint of size {size}"), {"size": where})
+            if stored
+            else Finding(_("published checkpoint {source}"), {"source": where})
+        )
         try:
             checkpoint = verify_checkpoint(note, verifier)
         except NoteError as error:
             report.problem(
-                "checkpoint", f"{label}: not signed by the key of {verifier.name}: {error}"
-            )
+                "checkpoint", _("{label}: not signed by the key of {key}: {error}"),
+                label=label, key=verifier.name, error=error,
+            )  # fmt: skip
             continue
         if stored and checkpoint.size != where:
-            report.problem("checkpoint", f"{label}: its signed size is {checkpoint.size}")
+            report.problem(
+                "checkpoint", _("{label}: its signed size is {size}"),
+                label=label, size=checkpoint.size,
+            )  # fmt: skip
             continue
         found.append(_Expected(label, checkpoint.size, checkpoint.root, stored))
         if stored:
@@ -139,15 +184,18 @@ def _signed_checkpoints(
 
 
 def _report_forks(expected: list[_Expected], report: Report) -> None:
-    roots: dict[int, dict[bytes, str]] = {}
+    roots: dict[int, dict[bytes, Finding]] = {}
     for entry in expected:
         roots.setdefault(entry.size, {}).setdefault(entry.root, entry.label)
     for size, labels in sorted(roots.items()):
         if len(labels) > 1:
-            names = " and ".join(labels.values())
+            first, *others = labels.values()
+            for other in others:
+                first = Finding(_("{first} and {second}"), {"first": first, "second": other})
             report.problem(
-                "fork", f"the log was forked: {names} are both of size {size:,} but differ"
-            )
+                "fork", _("the log was forked: {names} are both of size {size} but differ"),
+                names=first, size=size,
+            )  # fmt: skip
 
 
 class _Unarchived:
@@ -170,17 +218,18 @@ class _Unarchived:
         for sha, count in sorted(self.unknown_texts.items()):
             report.problem(
                 "text",
-                f"{count:,} record(s) consented to policy text {sha}, which policy.json does "
-                "not list: what they agreed to is not archived",
-            )
+                _("{count} record(s) consented to policy text {sha}, which policy.json does "
+                  "not list: what they agreed to is not archived"),
+                count=count, sha=sha,
+            )  # fmt: skip
         for banner, count in sorted(self.unknown_banners.items(), key=lambda i: i[0] or ""):
-            report.problem(
-                "banner",
-                f"{count:,} record(s) do not name the banner their visitor was shown"
-                if banner is None
-                else f"{count:,} record(s) were shown banner {banner}, which the site does not "
-                "archive (consent-log/banner/)",
+            unnamed = _("{count} record(s) do not name the banner their visitor was shown")
+            unarchived = _(
+                "{count} record(s) were shown banner {banner}, which the site does not "
+                "archive (consent-log/banner/)"
             )
+            message = unnamed if banner is None else unarchived
+            report.problem("banner", message, count=count, banner=banner)
 
 
 def _rebuild(
@@ -200,13 +249,16 @@ def _rebuild(
         while records.next is not None and (records.next.leaf_index or 0) < index:
             if records.next.leaf_index is None:
                 break
-            _outside(records.take_if(lambda _: True), "has the leaf index of another", report)
+            another = _("has the leaf index of another")
+            _outside(records.take_if(lambda _item: True), another, report)
         stored_hash = stored.take_if(lambda item, i=index: item[0] == i)
         record = records.take_if(lambda s, i=index: s.leaf_index == i)
         if stored_hash is None and record is None and index not in removed:
             if stored.next is None and index >= head:
                 break  # the tree's end: what records remain are outside it
-            report.problem("missing", f"leaf {index:,}: nothing is left of it, not even its hash")
+            report.problem(
+                "missing", _("leaf {index}: nothing is left of it, not even its hash"), index=index
+            )
             leaf = _MISSING
         elif record is not None:
             leaf = _leaf_of(record, index, stored_hash, removed, report)
@@ -217,19 +269,23 @@ def _rebuild(
             report.erased += why == "erased"
             leaf = stored_hash[1] if stored_hash else _MISSING
             if stored_hash is None:
-                report.problem("missing", f"leaf {index:,} was {why}, but its hash is gone too")
+                report.problem(
+                    "missing", _("leaf {index} was {why}, but its hash is gone too"),
+                    index=index, why=Finding(REMOVED.get(why, why), {}),
+                )  # fmt: skip
         else:
             report.problem(
                 "deleted",
-                f"leaf {index:,}: its record was deleted outside `consents purge` and "
-                "`consents erase`",
-            )
+                _("leaf {index}: its record was deleted outside `consents purge` and "
+                  "`consents erase`"),
+                index=index,
+            )  # fmt: skip
             leaf = stored_hash[1]  # type: ignore[index]
         tree.append(leaf)
         for entry in by_size.get(tree.size, ()):
             entry.matched = entry.root == tree.root()
     for stored_record in records.rest():
-        where = "is not in the log" if stored_record.leaf_index is None else "is past its end"
+        where = _("is not in the log") if stored_record.leaf_index is None else _("is past its end")
         _outside(stored_record, where, report)
     return tree
 
@@ -238,9 +294,11 @@ def _outside(stored: Any, where: str, report: Report) -> None:
     record = stored.record
     report.problem(
         "outside",
-        f"record {record.consent_id} seq {record.seq} (received {record.received_at}) "
-        f"{where}: it was inserted outside the collector, or while the log was off",
-    )
+        _("record {consent_id} seq {seq} (received {received_at}) {where}: it was inserted "
+          "outside the collector, or while the log was off"),
+        consent_id=record.consent_id, seq=record.seq, received_at=record.received_at,
+        where=Finding(where, {}),
+    )  # fmt: skip
 
 
 def _leaf_of(
@@ -250,13 +308,22 @@ def _leaf_of(
     commitment = None if record.ip is None else ip_commitment(record.ip, stored.ip_salt or b"")
     leaf = record_leaf_hash(record, commitment)
     report.records += 1
-    name = f"leaf {index:,} ({record.consent_id} seq {record.seq})"
+    name = Finding(
+        _("leaf {index} ({consent_id} seq {seq})"),
+        {"index": index, "consent_id": record.consent_id, "seq": record.seq},
+    )
     if stored_hash is None:
-        report.problem("outside", f"{name}: its leaf was never stored: inserted outside the log")
+        report.problem(
+            "outside", _("{name}: its leaf was never stored: inserted outside the log"), name=name
+        )
     elif stored_hash[1] != leaf:
-        report.problem("changed", f"{name}: the record was changed after it was logged")
+        changed = _("{name}: the record was changed after it was logged")
+        report.problem("changed", changed, name=name)
     if index in removed:
-        report.problem("changed", f"{name} is marked {removed[index]}, but its record is there")
+        why = Finding(REMOVED.get(removed[index], removed[index]), {})
+        report.problem(
+            "changed", _("{name} is marked {why}, but its record is there"), name=name, why=why
+        )
     return leaf
 
 
@@ -266,22 +333,25 @@ def _report_checkpoints(expected: list[_Expected], size: int, report: Report) ->
         if entry.matched is None:
             report.problem(
                 "checkpoint",
-                f"{entry.label} is of a tree of {entry.size:,} leaves, but the log has only "
-                f"{size:,}: leaves were removed from its end",
-            )
+                _("{label} is of a tree of {size} leaves, but the log has only {have}: leaves "
+                  "were removed from its end"),
+                label=entry.label, size=entry.size, have=size,
+            )  # fmt: skip
         elif not entry.matched:
             first_bad = first_bad or entry
             report.problem(
                 "checkpoint",
-                f"{entry.label} does not match the records: the first {entry.size:,} leaves "
-                "are not the ones it signed (records changed, removed or inserted)",
-            )
+                _("{label} does not match the records: the first {size} leaves are not the "
+                  "ones it signed (records changed, removed or inserted)"),
+                label=entry.label, size=entry.size,
+            )  # fmt: skip
         elif first_bad is not None:
             report.problem(
                 "fork",
-                f"the log was rewritten: {first_bad.label} does not match, yet the later "
-                f"{entry.label} does (it signs another history)",
-            )
+                _("the log was rewritten: {bad} does not match, yet the later {good} does (it "
+                  "signs another history)"),
+                bad=first_bad.label, good=entry.label,
+            )  # fmt: skip
             first_bad = None
 
 
