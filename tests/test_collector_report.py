@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -334,3 +335,25 @@ def test_chart_labels_stay_legible_on_a_phone(tmp_path, capsys, browser):
         )
     finally:
         context.close()
+
+
+def test_the_report_passes_the_nu_html_checker(tmp_path, capsys):
+    """Both languages, with every section filled (withdrawals and answers to a new version)."""
+    from test_site_validators import vnu
+
+    db = str(tmp_path / "var" / "consents.sqlite3")
+    store = open_store(db, signer=log_signer(db))
+    store.commit_batch(mixed())
+    store.commit_batch(changes_of_mind())
+    store.close()
+    (tmp_path / "policy.json").write_text((SITE / "policy.json").read_text(encoding="utf-8"))
+    files = []
+    for lang in ("vi", "en"):
+        code, page = report(db, tmp_path, capsys, "--lang", lang)
+        assert code == 0 and "<svg" in page
+        files.append(tmp_path / f"report-{lang}.html")
+        files[-1].write_text(page, encoding="utf-8")
+    canary = tmp_path / "canary.html"  # proves the checker runs and reports
+    canary.write_text('<!doctype html><html lang="en"><title>t</title><p><div></p>')
+    errors = vnu([*files, canary])
+    assert {Path(e["url"].removeprefix("file:")).name for e in errors} == {"canary.html"}, errors
