@@ -1,5 +1,5 @@
-"""`collector` and `consents export|stats|report|purge` (docs/collector.md); the log's own
-`consents` commands are in log.py.
+"""`collector` and `consents export|stats|purge` (docs/collector.md); the log's own
+`consents` commands are in log.py, `consents report` in reporting.py.
 
 policysite/cli.py calls `add_collector_parser(sub)` and `add_consents_parser(sub)`; each sets
 `handler`. Operator commands have no HTTP surface: they open the store directly.
@@ -14,21 +14,17 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from policysite.arguments import iso_date
-from policysite.collector.commands.log import (
-    add_confirmation,
-    add_log_parsers,
-    add_published,
-    confirm,
-)
+from policysite.collector.commands.log import add_confirmation, add_log_parsers, confirm
 from policysite.collector.commands.options import (
     add_db,
     add_group_readable,
-    add_key_options,
+    add_range,
     command_store,
+    date_range,
     open_command_output,
     resolve_db,
 )
+from policysite.collector.commands.reporting import add_report_parser
 from policysite.collector.core.addresses import default_trusted_proxies
 from policysite.collector.core.settings import (
     ENV_BURST,
@@ -221,22 +217,13 @@ def run_collector(args: argparse.Namespace) -> int:
 # --- consents ------------------------------------------------------------------------------
 
 
-def _add_range(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--since", type=iso_date, metavar="YYYY-MM-DD", help="first day included (UTC)"
-    )
-    parser.add_argument(
-        "--until", type=iso_date, metavar="YYYY-MM-DD", help="last day included (UTC)"
-    )
-
-
 def add_consents_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("consents", help="operator commands over the consent log")
     actions = p.add_subparsers(dest="consents_command", required=True, metavar="ACTION")
 
     export = actions.add_parser("export", help="write records as CSV or JSON Lines")
     add_db(export)
-    _add_range(export)
+    add_range(export)
     export.add_argument(
         "--format", choices=["csv", "jsonl"], default="csv", help="the file format (default: csv)"
     )
@@ -248,30 +235,11 @@ def add_consents_parser(sub: argparse._SubParsersAction) -> None:
 
     stats = actions.add_parser("stats", help="acceptance rate per category, version and week")
     add_db(stats)
-    _add_range(stats)
+    add_range(stats)
     stats.add_argument("--json", action="store_true", help="print JSON instead of tables")
     stats.set_defaults(handler=run_stats)
 
-    report = actions.add_parser(
-        "report", help="one self-contained HTML page: the log's health first, then charts"
-    )
-    add_db(report)
-    _add_range(report)
-    report.add_argument(
-        "-o", "--output", type=Path, required=True, metavar="FILE", help="e.g. report.html"
-    )
-    report.add_argument(
-        "--lang", metavar="LANG",
-        help="the report's language, vi or en (default: the --site's default language)",
-    )  # fmt: skip
-    report.add_argument(
-        "--theme", type=Path, default=Path("themes/default"), metavar="DIR",
-        help="the theme whose `messages` catalogs hold the report's strings",
-    )  # fmt: skip
-    add_key_options(report)
-    add_published(report)
-    add_group_readable(report, "the report")
-    report.set_defaults(handler=run_report)
+    add_report_parser(actions)
 
     purge = actions.add_parser(
         "purge", help="delete records older than DAYS, keeping the log provable"
@@ -287,23 +255,10 @@ def add_consents_parser(sub: argparse._SubParsersAction) -> None:
     add_log_parsers(actions)
 
 
-def _range(args: argparse.Namespace) -> tuple[dt.datetime | None, dt.datetime | None]:
-    """--since/--until as UTC datetimes; --until includes its whole day."""
-    if args.since and args.until and args.since > args.until:
-        raise PolicyError(f"--since {args.since} is after --until {args.until}")
-    since = dt.datetime.combine(args.since, dt.time(), dt.UTC) if args.since else None
-    until = (
-        dt.datetime.combine(args.until + dt.timedelta(days=1), dt.time(), dt.UTC)
-        if args.until
-        else None
-    )
-    return since, until
-
-
 def run_export(args: argparse.Namespace) -> int:
     from policysite.collector.commands.exports import export
 
-    since, until = _range(args)
+    since, until = date_range(args)
     with command_store(args) as store:
         if args.output is None:
             count = export(store, sys.stdout, args.format, since, until)
@@ -317,93 +272,11 @@ def run_export(args: argparse.Namespace) -> int:
 def run_stats(args: argparse.Namespace) -> int:
     from policysite.collector.commands.stats import compute, format_json, format_text
 
-    since, until = _range(args)
+    since, until = date_range(args)
     with command_store(args) as store:
         stats = compute(store.aggregate(since, until))
     print(format_json(stats) if args.json else format_text(stats))
     return 0
-
-
-def run_report(args: argparse.Namespace) -> int:
-    from policysite.collector.commands.report import render_report
-    from policysite.collector.commands.stats import compute
-
-    since, until = _range(args)
-    site = _site_policy(args.site)
-    language = _report_language(args, site)
-    with command_store(args) as store:
-        stats = compute(store.aggregate(since, until))
-        health = _log_health(args, store)
-    required = frozenset(
-        c["id"] for c in site.get("consent", {}).get("categories", []) if c.get("required")
-    )
-    reconsent = frozenset(
-        f"{name} {v['version']}"
-        for name, document in site.get("documents", {}).items()
-        for v in document.get("versions", [])
-        if v.get("reconsent")
-    )
-    page = render_report(
-        stats, language, health, source=store.where,
-        required=required or frozenset({"necessary"}), reconsent=reconsent if site else None,
-    )  # fmt: skip
-    with open_command_output(args.output, args.group_readable) as out:
-        out.write(page)
-    print(f"wrote {args.output} ({stats.total} record(s))", file=sys.stderr)
-    return 0
-
-
-def _site_policy(site: Path) -> dict:
-    """The --site's policy.json, or {} when it has none (the report then says less)."""
-    import json
-
-    try:
-        policy = json.loads((site / "policy.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return policy if isinstance(policy, dict) else {}
-
-
-def _report_language(args: argparse.Namespace, site: dict):  # -> report.Language
-    """--lang, else the site's default language (policy.json), else English (the msgids)."""
-    from policysite.catalogs import catalog_path, load_translations
-    from policysite.collector.commands.report import Language
-
-    language = args.lang or site.get("site", {}).get("default_language") or "en"
-    path = catalog_path(args.theme, language)
-    if language != "en" and not path.is_file():
-        known = sorted(p.name for p in (args.theme / "locale").glob("*") if p.is_dir())
-        raise PolicyError(
-            Problem(
-                path,
-                f"--lang {language}: the theme has no catalog for it",
-                f"use one of {', '.join(known or ['en'])}, or add {path}",
-            )
-        )
-    return Language(language, load_translations(args.theme, language))
-
-
-def _log_health(args: argparse.Namespace, store):  # -> report.LogHealth
-    """`consents verify`'s result for the report, or why it could not run."""
-    from policysite.collector.commands.log import audit_store
-    from policysite.collector.commands.options import log_key_text
-    from policysite.collector.commands.report import NO_CHECKPOINT, NO_KEY, LogHealth
-
-    if store.latest_checkpoint() is None:
-        return LogHealth(False, why_not=NO_CHECKPOINT)
-    try:
-        log_key_text(args)
-    except PolicyError:
-        return LogHealth(False, why_not=NO_KEY)
-    report = audit_store(args, store)
-    return LogHealth(
-        True,
-        intact=report.intact,
-        problems=tuple(report.findings),
-        size=report.latest,
-        signed_at=report.signed_at,
-        published=report.published,
-    )
 
 
 def run_purge(args: argparse.Namespace) -> int:

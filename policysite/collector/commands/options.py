@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from policysite.arguments import iso_date
 from policysite.collector.core.files import (
     ENV_GROUP_READABLE,
     file_mode,
@@ -114,3 +116,25 @@ def log_key_text(args: argparse.Namespace) -> str:
             )
         )
     return key
+
+
+def add_range(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--since", type=iso_date, metavar="YYYY-MM-DD", help="first day included (UTC)"
+    )
+    parser.add_argument(
+        "--until", type=iso_date, metavar="YYYY-MM-DD", help="last day included (UTC)"
+    )
+
+
+def date_range(args: argparse.Namespace) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """--since/--until as UTC datetimes; --until includes its whole day."""
+    if args.since and args.until and args.since > args.until:
+        raise PolicyError(f"--since {args.since} is after --until {args.until}")
+    since = dt.datetime.combine(args.since, dt.time(), dt.UTC) if args.since else None
+    until = (
+        dt.datetime.combine(args.until + dt.timedelta(days=1), dt.time(), dt.UTC)
+        if args.until
+        else None
+    )
+    return since, until
