@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from html import escape
 
@@ -95,18 +96,27 @@ svg text { font: 12px system-ui, sans-serif; fill: #1d1d1f; }
 """
 
 
-def _table(name: str, groups: dict[str, Tally], categories: list[str], language: Language) -> str:
-    head = "".join(f'<th scope="col">{escape(c)}</th>' for c in categories)
-    rows = "".join(
-        f'<tr><th scope="row">{escape(key)}</th><td>{language.number(t.decisions)}</td>'
-        + "".join(f"<td>{language.percent(t.rate(c))}</td>" for c in categories)
+def _html_table(columns: list[str], rows: Iterable[tuple[str, list[str]]]) -> str:
+    """A table of texts: a header row, then each row's header cell and its cells."""
+    head = "".join(f'<th scope="col">{escape(c)}</th>' for c in columns)
+    body = "".join(
+        f'<tr><th scope="row">{escape(key)}</th>'
+        + "".join(f"<td>{escape(cell)}</td>" for cell in cells)
         + "</tr>"
-        for key, t in groups.items()
+        for key, cells in rows
     )
-    decisions = escape(language.text(_("decisions")))
-    return (
-        f'<table><thead><tr><th scope="col">{escape(name)}</th><th scope="col">{decisions}</th>'
-        f"{head}</tr></thead><tbody>{rows}</tbody></table>"
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _table(name: str, groups: dict[str, Tally], categories: list[str], language: Language) -> str:
+    """Decisions and each category's acceptance rate, a row per group."""
+    rates = language.percent
+    return _html_table(
+        [name, language.text(_("decisions")), *categories],
+        (
+            (key, [language.number(t.decisions), *(rates(t.rate(c)) for c in categories)])
+            for key, t in groups.items()
+        ),
     )
 
 
@@ -185,28 +195,21 @@ def _over_time(stats: Stats, language: Language) -> list[str]:
     series = {
         name: [periods[p][a] for p in periods] for name, a in zip(names, actions, strict=True)
     }
-    head = "".join(f'<th scope="col">{escape(n)}</th>' for n in [column, *names, t(_("all"))])
-    rows = "".join(
-        f'<tr><th scope="row">{escape(period)}</th>'
-        + "".join(f"<td>{language.number(counts[a])}</td>" for a in actions)
-        + f"<td>{language.number(sum(counts.values()))}</td></tr>"
+    rows = (
+        (period, [*(language.number(counts[a]) for a in actions), language.number(counts.total())])
         for period, counts in periods.items()
     )
     return [
         f"<h2>{escape(title)}</h2>",
         legend(names),
         stacked_bars(title, list(periods), series, language.number),
-        f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>",
+        _html_table([column, *names, t(_("all"))], rows),
     ]
 
 
 def _audience(stats: Stats, language: Language, cats: list[str]) -> list[str]:
     """By language, by page, and the share of Global Privacy Control."""
     t = language.text
-    by_page = "".join(
-        f'<tr><th scope="row">{escape(page)}</th><td>{language.number(count)}</td></tr>'
-        for page, count in stats.pages
-    )
     gpc = language.plural(
         ngettext(
             "{count} decision was sent with Global Privacy Control on ({share} of all).",
@@ -215,7 +218,6 @@ def _audience(stats: Stats, language: Language, cats: list[str]) -> list[str]:
         stats.gpc,
         share=language.percent(stats.gpc / stats.total),
     )
-    page, decisions = escape(t(_("page"))), escape(t(_("decisions")))
     by_language, by_page_title = t(_("By language")), t(_("By page"))
     share = language.percent
     return [
@@ -228,8 +230,10 @@ def _audience(stats: Stats, language: Language, cats: list[str]) -> list[str]:
         _table(t(_("language")), stats.languages, cats, language),
         f"<h2>{escape(by_page_title)}</h2>",
         bar_chart(by_page_title, [(p, n / stats.total) for p, n in stats.pages], share),
-        f'<table><thead><tr><th scope="col">{page}</th><th scope="col">{decisions}</th></tr>'
-        f"</thead><tbody>{by_page}</tbody></table>",
+        _html_table(
+            [t(_("page")), t(_("decisions"))],
+            ((page, [language.number(count)]) for page, count in stats.pages),
+        ),
         "<h2>Global Privacy Control</h2>",
         bar_chart("Global Privacy Control", [("GPC", stats.gpc / stats.total)], share),
         f"<p>{escape(gpc)}</p>",
@@ -244,14 +248,6 @@ def _changes_of_mind(
     policy.json; every new version when there is no policy.json to tell)."""
     t = language.text
     title = t(_("Withdrawals per ISO week"))
-    week = escape(t(_("week")))
-    head = "".join(f'<th scope="col">{escape(c)}</th>' for c in optional)
-    rows = "".join(
-        f'<tr><th scope="row">{escape(w)}</th>'
-        + "".join(f"<td>{language.number(counts[c])}</td>" for c in optional)
-        + "</tr>"
-        for w, counts in stats.withdrawals.items()
-    )
     explained = t(_("A withdrawal is a decision that refuses a category the same visitor's "
                     "decision before it granted."))  # fmt: skip
     parts = [f"<h2>{escape(title)}</h2><p>{escape(explained)}</p>"]
@@ -260,8 +256,13 @@ def _changes_of_mind(
         parts += [
             legend(optional),
             stacked_bars(title, list(stats.withdrawals), series, language.number),
-            f'<table><thead><tr><th scope="col">{week}</th>{head}</tr></thead>'
-            f"<tbody>{rows}</tbody></table>",
+            _html_table(
+                [t(_("week")), *optional],
+                (
+                    (week, [language.number(counts[c]) for c in optional])
+                    for week, counts in stats.withdrawals.items()
+                ),
+            ),
         ]
     else:
         none = t(_("No withdrawals in this period."))
@@ -278,21 +279,15 @@ def _changes_of_mind(
         parts.append(f"<p>{escape(nobody)}</p>")
         return parts
     actions = [a for a in ACTIONS if any(a in c for c in again.values())]
-    names = "".join(f'<th scope="col">{escape(t(ACTIONS[a]))}</th>' for a in actions)
-    rows = "".join(
-        f'<tr><th scope="row">{escape(version)}</th>'
-        + "".join(f"<td>{language.number(counts[a])}</td>" for a in actions)
-        + "</tr>"
-        for version, counts in again.items()
-    )
-    version = escape(t(_("version")))
     for label, counts in again.items():
         total = sum(counts.values())
         shares = [(t(ACTIONS[a]), counts[a] / total) for a in actions]
         parts.append(bar_chart(f"{asked}: {label}", shares, language.percent))
     parts.append(
-        f'<table><thead><tr><th scope="col">{version}</th>{names}</tr></thead>'
-        f"<tbody>{rows}</tbody></table>"
+        _html_table(
+            [t(_("version")), *(t(ACTIONS[a]) for a in actions)],
+            ((v, [language.number(counts[a]) for a in actions]) for v, counts in again.items()),
+        )
     )
     return parts
 
