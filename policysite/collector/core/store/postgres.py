@@ -33,11 +33,7 @@ from policysite.collector.core.store import (
 )
 from policysite.collector.core.store.log_tables import LogSnapshot, LogTables
 from policysite.collector.core.store.postgres_rows import (
-    AGGREGATE_ANSWERS_AGAIN,
-    AGGREGATE_DECISIONS,
-    AGGREGATE_GRANTS,
-    AGGREGATE_PAGES,
-    AGGREGATE_WITHDRAWALS,
+    AGGREGATE,
     INSERT,
     INSERT_NEW,
     SELECT,
@@ -439,15 +435,12 @@ class PostgresStore:
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 decisions = [
                     (*row[:-2], utc_timestamp(row[-2]), utc_timestamp(row[-1]))
-                    for row in conn.execute(AGGREGATE_DECISIONS, bounds)
+                    for row in conn.execute(AGGREGATE.decisions, bounds)
                 ]
-                grants = conn.execute(AGGREGATE_GRANTS, bounds).fetchall()
-                pages = conn.execute(AGGREGATE_PAGES, bounds).fetchall()
-                withdrawals = conn.execute(AGGREGATE_WITHDRAWALS, bounds).fetchall()
-                again = conn.execute(AGGREGATE_ANSWERS_AGAIN, bounds).fetchall()
+                rest = [conn.execute(query, bounds).fetchall() for query in AGGREGATE[1:]]
         except psycopg.Error as error:
             raise self._failed(conn, error) from error
-        return Aggregate(decisions, grants, pages, withdrawals, again)
+        return Aggregate(decisions, *rest)
 
     def purge(self, before: dt.datetime, *, dry_run: bool = False) -> int:
         return self._remove("purged", "received_at < %s", before, dry_run)

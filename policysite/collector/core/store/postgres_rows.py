@@ -14,7 +14,8 @@ from policysite.collector.core.record import (
     canonical_choices,
     utc_timestamp,
 )
-from policysite.collector.core.store import TOP_PAGES, Stored
+from policysite.collector.core.store import Stored
+from policysite.collector.core.store.aggregate_sql import aggregate_queries
 from policysite.collector.core.tree_log import Leaf
 
 TYPES = {
@@ -70,39 +71,15 @@ def columns_of(
     return [*columns, [leaves[p].salt for p in positions], list(range(size, size + len(chosen)))]
 
 
-# Aggregate's queries: jsonb_each() gives each category of a record's choices.
-RANGE = (
-    "(%(since)s::timestamptz IS NULL OR received_at >= %(since)s)"
-    " AND (%(until)s::timestamptz IS NULL OR received_at < %(until)s)"
-)
-_GROUPS = "to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), language, document, version"
-AGGREGATE_DECISIONS = (
-    f"SELECT {_GROUPS}, action, gpc, count(*), min(received_at), max(received_at) "
-    f"FROM consents WHERE {RANGE} GROUP BY 1, 2, 3, 4, 5, 6"
-)
-AGGREGATE_GRANTS = (
-    f"SELECT {_GROUPS}, j.key, count(*) FILTER (WHERE j.value = 'true'::jsonb)"
-    f" FROM consents, jsonb_each(consents.choices) AS j WHERE {RANGE} GROUP BY 1, 2, 3, 4, 5"
-)
-AGGREGATE_PAGES = (
-    f"SELECT page, count(*) FROM consents WHERE {RANGE} GROUP BY page ORDER BY 2 DESC, 1"
-    f" LIMIT {TOP_PAGES}"
-)
-# Each decision beside the one before it of the same visitor (consent id), over all records:
-# the one before may lie before the period.
-_STEPS = (
-    "WITH steps AS (SELECT received_at, document, version, action, choices,"
-    " lag(choices) OVER visitor AS choices_before, lag(version) OVER visitor AS version_before"
-    " FROM consents WINDOW visitor AS (PARTITION BY consent_id ORDER BY seq))"
-)
-AGGREGATE_WITHDRAWALS = (
-    f"{_STEPS} SELECT to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), j.key, count(*)"
-    " FROM steps, jsonb_each(steps.choices) AS j"
-    f" WHERE {RANGE} AND j.value = 'false'::jsonb AND choices_before -> j.key = 'true'::jsonb"
-    " GROUP BY 1, 2"
-)
-AGGREGATE_ANSWERS_AGAIN = (
-    f"{_STEPS} SELECT document, version, action, count(*) FROM steps"
-    f" WHERE {RANGE} AND version_before IS NOT NULL AND version_before <> version"
-    " GROUP BY 1, 2, 3"
+# Aggregate's queries (aggregate_sql.py): jsonb_each() gives a category's value as jsonb.
+AGGREGATE = aggregate_queries(
+    day="to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+    period=(
+        "(%(since)s::timestamptz IS NULL OR received_at >= %(since)s)"
+        " AND (%(until)s::timestamptz IS NULL OR received_at < %(until)s)"
+    ),
+    each="jsonb_each",
+    granted_count="count(*) FILTER (WHERE j.value = 'true'::jsonb)",
+    refused="j.value = 'false'::jsonb",
+    granted_before="choices_before -> j.key = 'true'::jsonb",
 )

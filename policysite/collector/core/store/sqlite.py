@@ -39,11 +39,7 @@ from policysite.collector.core.store import (
 )
 from policysite.collector.core.store.log_tables import LogSnapshot, LogTables
 from policysite.collector.core.store.sqlite_rows import (
-    AGGREGATE_ANSWERS_AGAIN,
-    AGGREGATE_DECISIONS,
-    AGGREGATE_GRANTS,
-    AGGREGATE_PAGES,
-    AGGREGATE_WITHDRAWALS,
+    AGGREGATE,
     RECORD_INSERTS,
     SELECT,
     SELECT_STORED,
@@ -444,11 +440,7 @@ class SQLiteStore:
         with self._own_connection() as conn:
             conn.execute("BEGIN")  # one snapshot for all of them
             try:
-                queries = (
-                    AGGREGATE_DECISIONS, AGGREGATE_GRANTS, AGGREGATE_PAGES,
-                    AGGREGATE_WITHDRAWALS, AGGREGATE_ANSWERS_AGAIN,
-                )  # fmt: skip
-                return Aggregate(*(conn.execute(q, bounds).fetchall() for q in queries))
+                return Aggregate(*(conn.execute(q, bounds).fetchall() for q in AGGREGATE))
             finally:
                 conn.execute("ROLLBACK")
 

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from itertools import chain
 
 from policysite.collector.core.record import COLUMNS, ConsentRecord
-from policysite.collector.core.store import TOP_PAGES, Stored
+from policysite.collector.core.store import Stored
+from policysite.collector.core.store.aggregate_sql import aggregate_queries
 from policysite.collector.core.tree_log import Leaf
 
 COLUMN_LIST = ", ".join(COLUMNS)
@@ -77,36 +78,12 @@ def rows_of(
     return [(*records[p], leaves[p].salt, size + k) for k, p in enumerate(positions)]
 
 
-# Aggregate's queries: json_each() gives each category of a record's choices (value 1 for true).
-_RANGE = "received_at >= ? AND received_at < ?"
-_GROUPS = "substr(received_at, 1, 10), language, document, version"
-AGGREGATE_DECISIONS = (
-    f"SELECT {_GROUPS}, action, gpc, count(*), min(received_at), max(received_at) "
-    f"FROM consents WHERE {_RANGE} GROUP BY 1, 2, 3, 4, 5, 6"
-)
-AGGREGATE_GRANTS = (
-    f"SELECT {_GROUPS}, j.key, sum(j.value = 1) FROM consents, json_each(consents.choices) AS j"
-    f" WHERE {_RANGE} GROUP BY 1, 2, 3, 4, 5"
-)
-AGGREGATE_PAGES = (
-    f"SELECT page, count(*) FROM consents WHERE {_RANGE} GROUP BY page ORDER BY 2 DESC, 1"
-    f" LIMIT {TOP_PAGES}"
-)
-# Each decision beside the one before it of the same visitor (consent id), over all records:
-# the one before may lie before the period.
-_STEPS = (
-    "WITH steps AS (SELECT received_at, document, version, action, choices,"
-    " lag(choices) OVER visitor AS choices_before, lag(version) OVER visitor AS version_before"
-    " FROM consents WINDOW visitor AS (PARTITION BY consent_id ORDER BY seq))"
-)
-AGGREGATE_WITHDRAWALS = (
-    f"{_STEPS} SELECT substr(received_at, 1, 10), j.key, count(*)"
-    " FROM steps, json_each(steps.choices) AS j"
-    f" WHERE {_RANGE} AND j.value = 0"
-    " AND json_extract(choices_before, '$.\"' || j.key || '\"') = 1 GROUP BY 1, 2"
-)
-AGGREGATE_ANSWERS_AGAIN = (
-    f"{_STEPS} SELECT document, version, action, count(*) FROM steps"
-    f" WHERE {_RANGE} AND version_before IS NOT NULL AND version_before <> version"
-    " GROUP BY 1, 2, 3"
+# Aggregate's queries (aggregate_sql.py): json_each() gives a category's value as 1 for true.
+AGGREGATE = aggregate_queries(
+    day="substr(received_at, 1, 10)",
+    period="received_at >= ? AND received_at < ?",
+    each="json_each",
+    granted_count="sum(j.value = 1)",
+    refused="j.value = 0",
+    granted_before="json_extract(choices_before, '$.\"' || j.key || '\"') = 1",
 )
