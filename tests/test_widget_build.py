@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from babel.messages.extract import extract_from_file
 from conftest import ROOT
-from test_widget_support import write_site
+from test_widget_support import with_functional, write_site
 
 from policysite.build.pipeline import build
 from policysite.content.sources import load_site
@@ -132,28 +132,6 @@ def test_widget_build_names_a_missing_translation(tmp_path):
     assert problem.path == po
     assert problem.message == "the consent widget's string 'Từ chối tất cả' has no en translation"
     assert problem.hint == "add it to that catalog (msgid/msgstr), then build again"
-
-
-FUNCTIONAL = """
-[[consent.categories]]
-id = "functional"
-name = { vi = "Chức năng", en = "Functional" }
-purpose = { vi = "Ghi nhớ thiết lập bạn chọn.", en = "Remember settings you choose." }
-
-[[consent.categories.cookies]]
-name = "lang_pref"
-provider = "XIMGO"
-purpose = { vi = "Ghi nhớ ngôn ngữ bạn chọn.", en = "Remembers your language." }
-lifetime = { vi = "1 năm", en = "1 year" }
-"""
-
-
-def with_functional(content: Path) -> Path:
-    """Add a fourth category, `functional`, after the others in the test site's site.toml."""
-    toml = content / "site.toml"
-    text = toml.read_text(encoding="utf-8")
-    toml.write_text(text.replace("\n[controller]", FUNCTIONAL + "\n[controller]"), "utf-8")
-    return content
 
 
 def test_a_fourth_category_needs_nothing_but_site_toml(tmp_path):

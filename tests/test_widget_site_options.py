@@ -22,22 +22,11 @@ from test_widget_support import (
     consent_cookie,
     violations,
     wait_until,
+    with_functional,
     write_site,
 )
 
 DOMAIN = "ximgo.test"
-FUNCTIONAL = """
-[[consent.categories]]
-id = "functional"
-name = { vi = "Chức năng", en = "Functional" }
-purpose = { vi = "Ghi nhớ thiết lập bạn chọn.", en = "Remember settings you choose." }
-
-[[consent.categories.cookies]]
-name = "lang_pref"
-provider = "XIMGO"
-purpose = { vi = "Ghi nhớ ngôn ngữ bạn chọn.", en = "Remembers your language." }
-lifetime = { vi = "1 năm", en = "1 year" }
-"""
 EMBED_PAGE = "/_widget/embed.html"
 EMBED_HTML = """<!doctype html>
 <html lang="vi"><head><meta charset="utf-8"><title>Embeds</title>
@@ -63,7 +52,8 @@ def site_with_options(root: Path, port: int) -> None:
     text = re.sub(r"allowed_origins = \[[^\]]*\]", f"allowed_origins = [{origins}]", text)
     name = 'cookie_name = "ximgo_consent"'
     text = text.replace(name, f'{name}\ncookie_domain = "{DOMAIN}"')
-    toml.write_text(text.replace("\n[controller]", FUNCTIONAL + "\n[controller]"), "utf-8")
+    toml.write_text(text, encoding="utf-8")
+    with_functional(root / "content")
 
 
 @pytest.fixture(scope="module")

@@ -121,6 +121,28 @@ def write_site(root: Path) -> Path:
     return content
 
 
+FUNCTIONAL = """
+[[consent.categories]]
+id = "functional"
+name = { vi = "Chức năng", en = "Functional" }
+purpose = { vi = "Ghi nhớ thiết lập bạn chọn.", en = "Remember settings you choose." }
+
+[[consent.categories.cookies]]
+name = "lang_pref"
+provider = "XIMGO"
+purpose = { vi = "Ghi nhớ ngôn ngữ bạn chọn.", en = "Remembers your language." }
+lifetime = { vi = "1 năm", en = "1 year" }
+"""
+
+
+def with_functional(content: Path) -> Path:
+    """Add a fourth category, `functional`, after the others in the test site's site.toml."""
+    toml = content / "site.toml"
+    text = toml.read_text(encoding="utf-8")
+    toml.write_text(text.replace("\n[controller]", FUNCTIONAL + "\n[controller]"), "utf-8")
+    return content
+
+
 def write_test_pages(out: Path) -> None:
     """Add the gated-script pages to the served folder (serve only rebuilds on source edits)."""
     folder = out / "_widget"
