@@ -11,10 +11,11 @@ import psycopg
 import pytest
 from collector_fixtures.support import (
     SITE,
-    fresh_database,
+    either_store,
     log_signer,
     log_verifier,
     make_record,
+    sqlite_path,
 )
 
 from policysite.cli import main
@@ -26,9 +27,7 @@ DAYS = ("2026-11-30", "2026-12-01", "2026-12-03")
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return str(tmp_path / "var" / "consents.sqlite3")
-    return fresh_database(request.getfixturevalue("postgres").url)
+    return either_store(request, tmp_path)
 
 
 @pytest.fixture
@@ -141,7 +140,7 @@ def test_the_report_has_no_axe_violations(tmp_path, capsys, browser, width, sche
     """The page is the same from either store: axe runs on SQLite's, in Chromium."""
     from test_widget_support import violations
 
-    db = fill_log(str(tmp_path / "var" / "consents.sqlite3"))
+    db = fill_log(sqlite_path(tmp_path))
     _, page_html = report(db, tmp_path, capsys, "--lang", "vi")
     context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme)
     try:
@@ -236,7 +235,7 @@ def test_report_screenshot(tmp_path, capsys, browser):
 
     from conftest import ROOT
 
-    db = str(tmp_path / "var" / "consents.sqlite3")
+    db = sqlite_path(tmp_path)
     store = open_store(db, signer=log_signer(db))
     store.commit_batch(mixed(600))
     store.close()
@@ -313,7 +312,7 @@ def test_the_report_says_when_nobody_changed_their_mind(logged, tmp_path, capsys
 def test_chart_labels_stay_legible_on_a_phone(tmp_path, capsys, browser):
     """At 390 px each chart keeps its own width and scrolls sideways in its frame, rather than
     shrinking its labels to a few pixels; in print it fits the page."""
-    db = fill_log(str(tmp_path / "var" / "consents.sqlite3"))
+    db = fill_log(sqlite_path(tmp_path))
     _, page_html = report(db, tmp_path, capsys, "--lang", "vi")
     context = browser.new_context(viewport={"width": 390, "height": 844})
     try:
@@ -341,7 +340,7 @@ def test_the_report_passes_the_nu_html_checker(tmp_path, capsys):
     """Both languages, with every section filled (withdrawals and answers to a new version)."""
     from test_site_validators import vnu
 
-    db = str(tmp_path / "var" / "consents.sqlite3")
+    db = sqlite_path(tmp_path)
     store = open_store(db, signer=log_signer(db))
     store.commit_batch(mixed())
     store.commit_batch(changes_of_mind())

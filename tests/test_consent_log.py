@@ -9,7 +9,14 @@ import sqlite3
 
 import psycopg
 import pytest
-from collector_fixtures.support import Collector, body, fresh_database, log_signer, log_verifier
+from collector_fixtures.support import (
+    Collector,
+    body,
+    either_store,
+    log_signer,
+    log_verifier,
+    sqlite_path,
+)
 
 from policysite.cli import main
 from policysite.collector.core import merkle
@@ -26,9 +33,7 @@ RECORDS = 40
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return str(tmp_path / "var" / "consents.sqlite3")
-    return fresh_database(request.getfixturevalue("postgres").url)
+    return either_store(request, tmp_path)
 
 
 @pytest.fixture
@@ -347,7 +352,7 @@ def test_verify_reports_records_whose_banner_or_text_is_not_archived(tmp_path, c
 
     from collector_fixtures.support import SITE
 
-    db = str(tmp_path / "var" / "consents.sqlite3")
+    db = sqlite_path(tmp_path)
     site = tmp_path / "site"
     shutil.copytree(SITE, site)
     archived = "a" * 64

@@ -115,6 +115,18 @@ class Collector:
         self.loop.close()
 
 
+def sqlite_path(tmp_path: Path) -> str:
+    """The SQLite file of a test store, in var/ as the collector keeps it (its key beside)."""
+    return str(tmp_path / "var" / "consents.sqlite3")
+
+
+def either_store(request, tmp_path: Path) -> str:
+    """For a fixture parametrized "sqlite" / "postgresql": a fresh store of that kind."""
+    if request.param == "sqlite":
+        return sqlite_path(tmp_path)
+    return fresh_database(request.getfixturevalue("postgres").url)
+
+
 def fresh_database(server_url: str) -> str:
     """Create an empty database on the test PostgreSQL server; return its URL."""
     import psycopg
