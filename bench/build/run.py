@@ -173,13 +173,14 @@ def table(all_: list[Contender], runs: int, targets: dict[str, float] = TARGETS)
     return "\n".join(lines)
 
 
-def ensure_corpus(corpus: Path, rewrite: bool = False) -> None:
-    """Make the synthetic corpus (bench/build/make_corpus.py) unless it is there already."""
+def ensure_corpus(corpus: Path, rewrite: bool = False, *sizes: str) -> None:
+    """Make the synthetic corpus (bench/build/make_corpus.py) unless it is there already;
+    `sizes` are make_corpus.py's --versions/--words options when not its defaults."""
     described = corpus / "corpus.json"
     if not described.exists() or json.loads(described.read_text()).get("rewrite", False) != rewrite:
         subprocess.run(
             [sys.executable, "bench/build/make_corpus.py", "--out", str(corpus),
-             *(["--rewrite"] if rewrite else [])],
+             *(["--rewrite"] if rewrite else []), *sizes],
             cwd=ROOT,
             check=True,
         )  # fmt: skip

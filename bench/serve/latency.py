@@ -206,12 +206,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.draft_rewrite:
         args.corpus = WORK / "corpus-draft"
-        if not (args.corpus / "corpus.json").exists():
-            subprocess.run(
-                [sys.executable, "bench/build/make_corpus.py", "--out", str(args.corpus),
-                 "--versions", "2", "--words", "20000", "--rewrite"],
-                cwd=ROOT, check=True,
-            )  # fmt: skip
+        ensure_corpus(args.corpus, True, "--versions", "2", "--words", "20000")
     else:
         ensure_corpus(args.corpus)
     scratch = WORK / "serve"
